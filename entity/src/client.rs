@@ -1,0 +1,30 @@
+//! A registered OAuth 2.0 / OpenID Connect client (relying party).
+//! `id` is the public `client_id`; `secret_hash` is a keyed hash, never the secret.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "client")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub token_endpoint_auth_method: String,
+    /// JSON array of strings.
+    pub redirect_uris: Json,
+    /// JSON array of strings.
+    pub post_logout_redirect_uris: Json,
+    /// JSON array of strings.
+    pub grant_types: Json,
+    /// JSON array of strings.
+    pub allowed_scopes: Json,
+    pub first_party: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,14 @@
+//! sea-orm entities for Gatehouse's tables. Depends only on sea-orm and serde; the schema
+//! itself is owned by the `migration` crate, and a test checks both agree.
+
+pub mod audit_event;
+pub mod client;
+pub mod ephemeral_counter;
+pub mod ephemeral_entry;
+pub mod mail_outbox;
+pub mod prelude;
+pub mod signing_key;
+pub mod system_setting;
+pub mod user;
+pub mod user_preference;
+pub mod user_profile;

@@ -1,0 +1,19 @@
+//! Database migrations for Gatehouse.
+//!
+//! One migration set runs on SQLite and PostgreSQL. Each migration defines its own
+//! identifiers and never imports the `entity` crate, so a shipped migration keeps its
+//! meaning when entities change. A shipped migration is never edited: add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_initial_schema;
+
+/// The ordered list of every migration.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_initial_schema::Migration)]
+    }
+}

@@ -1,0 +1,74 @@
+//! Local accounts: parsed input types, the password policy and hashing, and the users
+//! repository. Knows nothing of HTTP.
+
+pub mod password;
+pub mod repo;
+pub mod types;
+
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+
+pub use password::{PasswordHasher, PasswordPolicyError};
+pub use types::{Email, EmailError};
+
+use crate::audit;
+
+/// Errors of account operations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("an account with the email address {0} already exists")]
+    DuplicateEmail(String),
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    #[error(transparent)]
+    Password(#[from] PasswordPolicyError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// What to create.
+#[derive(Debug)]
+pub struct NewUser {
+    pub email: Email,
+    pub password: Option<secrecy::SecretString>,
+    pub verified: bool,
+    pub superuser: bool,
+}
+
+/// Creates a user with an empty profile and default preferences, in one transaction
+/// with its audit event. `actor` names who did it (`"cli"`, `"user:<id>"`).
+pub async fn create_user(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    new: NewUser,
+    actor: &str,
+) -> Result<entity::user::Model, Error> {
+    if repo::find_by_email(db, &new.email).await?.is_some() {
+        return Err(Error::DuplicateEmail(new.email.as_str().to_string()));
+    }
+    let hash = match &new.password {
+        Some(p) => Some(hasher.hash(p.clone()).await.map_err(|e| Error::Hashing(e.to_string()))?),
+        None => None,
+    };
+    let txn = db.begin().await?;
+    let user = match repo::insert_user(&txn, &new, hash).await {
+        Ok(u) => u,
+        // Lost a race with another insert of the same address.
+        Err(e) if repo::is_unique_violation(&e) => return Err(Error::DuplicateEmail(new.email.as_str().to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    audit::record(
+        &txn,
+        audit::Event {
+            actor,
+            user_id: Some(user.id),
+            kind: "user.created",
+            ip: None,
+            detail: Some(serde_json::json!({ "verified": new.verified, "superuser": new.superuser })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}

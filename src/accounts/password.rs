@@ -1,0 +1,133 @@
+//! Passwords: the policy (OWASP ASVS 6.2 — length bounds, a zxcvbn strength estimate,
+//! no composition rules, the email itself refused) and argon2id hashing on the blocking
+//! pool, bounded by a semaphore so a burst of logins cannot starve other work.
+
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::config::{Argon2Config, PasswordPolicy};
+
+/// Why a password was refused. Messages are shown to the user as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordPolicyError {
+    #[error("the password must be at least {0} characters long")]
+    TooShort(usize),
+    #[error("the password must be at most {0} characters long")]
+    TooLong(usize),
+    #[error("the password must not contain your email address")]
+    ContainsEmail,
+    #[error("the password is too easy to guess{0}")]
+    TooWeak(String),
+}
+
+/// Checks `password` against the policy for the account `email`.
+pub fn check_policy(policy: &PasswordPolicy, password: &str, email: &str) -> Result<(), PasswordPolicyError> {
+    let len = password.chars().count();
+    if len < policy.min_length {
+        return Err(PasswordPolicyError::TooShort(policy.min_length));
+    }
+    if len > policy.max_length {
+        return Err(PasswordPolicyError::TooLong(policy.max_length));
+    }
+    let lower = password.to_lowercase();
+    let email_lower = email.to_lowercase();
+    let local = email_lower.rsplit_once('@').map_or(email_lower.as_str(), |(l, _)| l);
+    if lower.contains(&email_lower) || (local.chars().count() >= 4 && lower.contains(local)) {
+        return Err(PasswordPolicyError::ContainsEmail);
+    }
+    let estimate = zxcvbn::zxcvbn(password, &[email, local]);
+    if u8::from(estimate.score()) < policy.min_strength {
+        let hint = estimate
+            .feedback()
+            .and_then(|f| f.warning().map(|w| format!(": {w}")))
+            .unwrap_or_default();
+        return Err(PasswordPolicyError::TooWeak(hint));
+    }
+    Ok(())
+}
+
+/// A hashing failure (bad stored hash or parameters); never the password itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HashError(String);
+
+/// argon2id with the configured parameters, run off the async workers.
+#[derive(Clone, Debug)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordHasher {
+    /// A hasher with the configured parameters (validated with the configuration).
+    pub fn new(cfg: &Argon2Config) -> Result<Self, HashError> {
+        let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
+            .map_err(|e| HashError(format!("argon2 parameters: {e}")))?;
+        Ok(Self { params, permits: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))) })
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    /// Hashes a password into a PHC string.
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let a = self.argon2();
+        tokio::task::spawn_blocking(move || {
+            a.hash_password(password.expose_secret().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| HashError(e.to_string()))
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))?
+    }
+
+    /// Verifies a password against a PHC string; a malformed hash verifies as false.
+    pub async fn verify(&self, password: SecretString, hash: String) -> Result<bool, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let a = self.argon2();
+        tokio::task::spawn_blocking(move || a.verify_password(password.expose_secret().as_bytes(), hash.as_str()).is_ok())
+            .await
+            .map_err(|e| HashError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> PasswordPolicy {
+        PasswordPolicy::default()
+    }
+
+    #[test]
+    fn policy_bounds_strength_and_email() {
+        let p = policy();
+        assert_eq!(check_policy(&p, "short", "a@b.com"), Err(PasswordPolicyError::TooShort(8)));
+        assert_eq!(check_policy(&p, &"x".repeat(129), "a@b.com"), Err(PasswordPolicyError::TooLong(128)));
+        assert_eq!(
+            check_policy(&p, "alice.smith@example.com1", "alice.smith@example.com"),
+            Err(PasswordPolicyError::ContainsEmail)
+        );
+        assert_eq!(check_policy(&p, "xAliceSmith#2024", "alicesmith@example.com"), Err(PasswordPolicyError::ContainsEmail));
+        assert!(matches!(check_policy(&p, "password123", "a@b.com"), Err(PasswordPolicyError::TooWeak(_))));
+        assert!(check_policy(&p, "correct horse battery staple", "a@b.com").is_ok());
+        // Length counts characters, not bytes, and nothing is truncated or case-folded.
+        assert!(check_policy(&p, "ünïcödé pässwörd wîth spåces", "a@b.com").is_ok());
+    }
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let h = PasswordHasher::new(&Argon2Config { memory_kib: 64, iterations: 1, parallelism: 1, max_concurrent: 2 })
+            .unwrap();
+        let hash = h.hash(SecretString::from("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(h.verify(SecretString::from("correct horse"), hash.clone()).await.unwrap());
+        assert!(!h.verify(SecretString::from("Correct horse"), hash).await.unwrap());
+        assert!(!h.verify(SecretString::from("x"), "not a hash".into()).await.unwrap());
+    }
+}

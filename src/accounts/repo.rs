@@ -1,0 +1,70 @@
+//! Queries on users, profiles and preferences.
+
+use entity::{user, user_preference, user_profile};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::{Email, NewUser};
+
+/// The user with this email (compared case-insensitively), if any.
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find().filter(user::Column::EmailCanonical.eq(email.canonical())).one(db).await
+}
+
+/// Inserts the user row with an empty profile and default preferences.
+pub async fn insert_user(db: &impl ConnectionTrait, new: &NewUser, password_hash: Option<String>) -> Result<user::Model, DbErr> {
+    let now = chrono::Utc::now();
+    let id = Uuid::now_v7();
+    let user = user::ActiveModel {
+        id: Set(id),
+        email: Set(new.email.as_str().to_string()),
+        email_canonical: Set(new.email.canonical()),
+        email_verified_at: Set(new.verified.then_some(now)),
+        password_hash: Set(password_hash),
+        // An account is active once its email is verified.
+        is_active: Set(new.verified),
+        is_superuser: Set(new.superuser),
+        deleted_at: Set(None),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    user_profile::ActiveModel {
+        user_id: Set(id),
+        given_name: Set(None),
+        family_name: Set(None),
+        nickname: Set(None),
+        preferred_username: Set(None),
+        bio: Set(None),
+        location: Set(None),
+        birthdate: Set(None),
+        zoneinfo: Set(None),
+        locale: Set(None),
+        picture: Set(None),
+        extra: Set(None),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    user_preference::ActiveModel {
+        user_id: Set(id),
+        magic_links_enabled: Set(false),
+        login_notifications: Set(true),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(user)
+}
+
+/// The preferences of a user.
+pub async fn preferences(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<user_preference::Model>, DbErr> {
+    user_preference::Entity::find_by_id(user_id).one(db).await
+}
+
+/// Whether the error is a unique-constraint violation.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

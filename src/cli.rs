@@ -1,0 +1,322 @@
+//! The operator command line. Exit codes: 0 success, 2 usage error (from clap), 1 any
+//! other failure, reported as one line on stderr.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::accounts::{self, Email, NewUser, PasswordHasher};
+use crate::app::{self, App};
+use crate::clients::{self, GrantType, NewClient};
+use crate::config::{self, Config};
+use crate::mail;
+use crate::theme::Theme;
+
+/// Gatehouse, a self-hosted OpenID Connect identity provider.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth / OpenID Connect clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Mail tools.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print it with every secret redacted.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. Without --password-stdin, prompts for the password twice.
+    Create(UserCreate),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    /// The user's email address (the login name).
+    #[arg(long)]
+    pub email: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Mark the email address as verified (the account is active at once).
+    #[arg(long)]
+    pub verified: bool,
+    /// Make the user a superuser (administrator).
+    #[arg(long)]
+    pub superuser: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is printed once, here only.
+    Create(ClientCreate),
+    /// List registered clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreate {
+    /// Display name shown to users on the consent screen.
+    #[arg(long)]
+    pub name: String,
+    /// Redirect URI (repeatable); matched exactly.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required), e.g. a single-page or native app.
+    #[arg(long)]
+    pub public: bool,
+    /// Comma-separated grant types: authorization_code, refresh_token, client_credentials.
+    #[arg(long, value_delimiter = ',')]
+    pub grant_types: Vec<String>,
+    /// Print exactly {"client_id": "...", "client_secret": "..." | null}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Render the test mail and send it through the configured transport now.
+    Test {
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// A failed command, printed as `error: <message>`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Start(#[from] app::StartError),
+    #[error("{0}")]
+    Accounts(#[from] accounts::Error),
+    #[error("{0}")]
+    Clients(#[from] clients::Error),
+    #[error("{0}")]
+    Mail(#[from] mail::MailError),
+    #[error("mail not sent: {0}")]
+    Send(#[from] mail::SendError),
+    #[error("{0}")]
+    Input(String),
+}
+
+fn load_config() -> Result<Config, CliError> {
+    let config = Config::load()?;
+    crate::telemetry::init(config.log_format, &config.log_level);
+    for var in config::unknown_env_vars(std::env::vars()) {
+        tracing::warn!(variable = %var, "unknown GATEHOUSE_ variable ignored (see docs/configuration.md)");
+    }
+    Ok(config)
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = App::build(load_config()?).await?;
+            app.run(app::shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = load_config()?;
+            let db = crate::db::connect(&config).await.map_err(app::StartError::from)?;
+            crate::db::ping(&db).await.map_err(app::StartError::from)?;
+            let pending = crate::db::pending_migrations(&db).await.map_err(app::StartError::from)?;
+            crate::db::migrate(&db).await.map_err(app::StartError::from)?;
+            if pending.is_empty() {
+                println!("database is up to date");
+            } else {
+                for name in &pending {
+                    println!("applied {name}");
+                }
+            }
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let config = load_config()?;
+            print!("{}", config.redacted_toml());
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => user_create(args).await,
+        Command::Client(ClientCommand::Create(args)) => client_create(args).await,
+        Command::Client(ClientCommand::List { json }) => client_list(json).await,
+        Command::Mail(MailCommand::Test { to }) => {
+            let config = load_config()?;
+            let theme = Theme::new(config.theme_dir.clone());
+            let rendered = mail::render(&theme, &config.issuer, &to, "test", serde_json::json!({}))?;
+            let transport = mail::Transport::from_config(&config.mail_transport)?;
+            transport.send(&config.mail_from, &rendered).await?;
+            println!("test mail sent to {to} via {}", transport.kind());
+            Ok(())
+        }
+    }
+}
+
+/// Reads the new user's password from stdin or, on a terminal, prompts twice.
+fn read_password(from_stdin: bool) -> Result<SecretString, CliError> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| CliError::Input(format!("cannot read the password from standard input: {e}")))?;
+        let pw = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+        return Ok(SecretString::from(pw.to_string()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Input("no terminal to prompt for the password: pass --password-stdin".into()));
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(|e| CliError::Input(e.to_string()))?;
+    let second = rpassword::prompt_password("Password (again): ").map_err(|e| CliError::Input(e.to_string()))?;
+    if first != second {
+        return Err(CliError::Input("the passwords do not match".into()));
+    }
+    Ok(SecretString::from(first))
+}
+
+async fn user_create(args: UserCreate) -> Result<(), CliError> {
+    let config = load_config()?;
+    let email = Email::parse(&args.email).map_err(accounts::Error::from)?;
+    let password = read_password(args.password_stdin)?;
+    accounts::password::check_policy(&config.password, password.expose_secret(), email.as_str())
+        .map_err(accounts::Error::from)?;
+    let key = app::load_master_key(&config).map_err(app::StartError::from)?;
+    let db = app::open_database(&config, Some(&key)).await?;
+    let hasher = PasswordHasher::new(&config.argon2).map_err(|e| CliError::Input(e.to_string()))?;
+    let user = accounts::create_user(
+        &db,
+        &hasher,
+        NewUser { email, password: Some(password), verified: args.verified, superuser: args.superuser },
+        "cli",
+    )
+    .await?;
+    let mut flags = Vec::new();
+    if args.verified {
+        flags.push("verified");
+    }
+    if args.superuser {
+        flags.push("superuser");
+    }
+    let flags = if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) };
+    println!("created user {} <{}>{flags}", user.id, user.email);
+    Ok(())
+}
+
+async fn client_create(args: ClientCreate) -> Result<(), CliError> {
+    let config = load_config()?;
+    let grant_types = args
+        .grant_types
+        .iter()
+        .filter(|g| !g.trim().is_empty())
+        .map(|g| GrantType::parse(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = app::load_master_key(&config).map_err(app::StartError::from)?;
+    let db = app::open_database(&config, Some(&key)).await?;
+    let created = clients::create(
+        &db,
+        &key.token_hasher(),
+        NewClient {
+            name: args.name,
+            redirect_uris: args.redirect_uris,
+            post_logout_redirect_uris: args.post_logout_redirect_uris,
+            public: args.public,
+            grant_types,
+        },
+        "cli",
+    )
+    .await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let id = serde_json::Value::from(created.client.id.clone());
+        let secret = created.secret.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
+        let _ = writeln!(out, "{{\"client_id\": {id}, \"client_secret\": {secret}}}");
+    } else {
+        let _ = writeln!(out, "client_id:     {}", created.client.id);
+        match &created.secret {
+            Some(s) => {
+                let _ = writeln!(out, "client_secret: {s}");
+                let _ = writeln!(out, "Store the secret now: it is not shown again.");
+            }
+            None => {
+                let _ = writeln!(out, "public client: no secret; PKCE (S256) is required");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn client_list(json: bool) -> Result<(), CliError> {
+    let config = load_config()?;
+    let key = app::load_master_key(&config).map_err(app::StartError::from)?;
+    let db = app::open_database(&config, Some(&key)).await?;
+    let list = clients::list(&db).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "client_id": c.id,
+                    "name": c.name,
+                    "public": c.secret_hash.is_none(),
+                    "token_endpoint_auth_method": c.token_endpoint_auth_method,
+                    "grant_types": c.grant_types,
+                    "redirect_uris": c.redirect_uris,
+                    "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                    "created_at": c.created_at,
+                })
+            })
+            .collect();
+        let _ = writeln!(out, "{}", serde_json::Value::from(rows));
+        return Ok(());
+    }
+    if list.is_empty() {
+        let _ = writeln!(out, "no clients registered");
+        return Ok(());
+    }
+    for c in &list {
+        let kind = if c.secret_hash.is_some() { "confidential" } else { "public" };
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  grants={}  redirect_uris={}",
+            c.id,
+            c.name,
+            kind,
+            clients::strings(&c.grant_types).join(","),
+            clients::strings(&c.redirect_uris).join(" ")
+        );
+    }
+    Ok(())
+}

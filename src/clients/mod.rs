@@ -1,0 +1,207 @@
+//! OAuth 2.0 / OpenID Connect clients (relying parties): registration rules and storage.
+//!
+//! Redirect URIs (RFC 9700 §2.1, §2.6; RFC 8252 §7): absolute, no fragment, `https`, or
+//! `http` only on a loopback host, or a private-use scheme containing a dot for native
+//! apps; matched later by exact string comparison. Client secrets carry 256 bits of
+//! entropy, are shown once and stored as a keyed hash.
+
+pub mod repo;
+
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use url::Url;
+
+use crate::audit;
+use crate::crypto::{TokenHasher, random_token};
+
+/// Grant types a client may be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s.trim() {
+            "authorization_code" => Ok(Self::AuthorizationCode),
+            "refresh_token" => Ok(Self::RefreshToken),
+            "client_credentials" => Ok(Self::ClientCredentials),
+            other => Err(Error::Invalid(format!(
+                "grant type {other:?} is not one of authorization_code, refresh_token, client_credentials"
+            ))),
+        }
+    }
+}
+
+/// Errors of client registration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// What to register.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<GrantType>,
+}
+
+/// A registered client with its secret, which exists only in this value.
+#[derive(Debug)]
+pub struct Created {
+    pub client: entity::client::Model,
+    pub secret: Option<String>,
+}
+
+/// The scopes a new client may request.
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Checks a redirect URI (or post-logout redirect URI) for registration.
+pub fn validate_redirect_uri(s: &str, what: &str) -> Result<(), Error> {
+    let bad = |why: &str| Err(Error::Invalid(format!("{what} {s:?} {why}")));
+    let Ok(url) = Url::parse(s) else { return bad("is not an absolute URI") };
+    if url.fragment().is_some() {
+        return bad("must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("must not contain credentials");
+    }
+    match url.scheme() {
+        "https" if url.has_host() => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if loopback { Ok(()) } else { bad("uses http, which is only allowed for loopback hosts (RFC 9700 §2.6)") }
+        }
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
+            bad("uses a scheme that cannot be a redirect target")
+        }
+        // Private-use schemes for native apps are reverse domain names (RFC 8252 §7.1).
+        scheme if scheme.contains('.') => Ok(()),
+        _ => bad("must use https, http on a loopback host, or a reverse-domain private-use scheme"),
+    }
+}
+
+/// Validates and stores a new client, returning its one-time secret.
+pub async fn create(
+    db: &DatabaseConnection,
+    hasher: &TokenHasher,
+    new: NewClient,
+    actor: &str,
+) -> Result<Created, Error> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::Invalid("the client name must be 1 to 200 printable characters".into()));
+    }
+    for u in &new.redirect_uris {
+        validate_redirect_uri(u, "redirect URI")?;
+    }
+    for u in &new.post_logout_redirect_uris {
+        validate_redirect_uri(u, "post-logout redirect URI")?;
+    }
+    let mut grants = if new.grant_types.is_empty() { vec![GrantType::AuthorizationCode] } else { new.grant_types.clone() };
+    grants.sort();
+    grants.dedup();
+    if grants.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+        return Err(Error::Invalid("the authorization_code grant needs at least one redirect URI".into()));
+    }
+    if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode) {
+        return Err(Error::Invalid("the refresh_token grant needs the authorization_code grant".into()));
+    }
+    if new.public && grants.contains(&GrantType::ClientCredentials) {
+        return Err(Error::Invalid("a public client cannot use the client_credentials grant".into()));
+    }
+    let client_id = random_token::<16>();
+    let secret = (!new.public).then(random_token::<32>);
+    let txn = db.begin().await?;
+    let client = repo::insert(
+        &txn,
+        repo::ClientRow {
+            id: client_id.clone(),
+            name: name.to_string(),
+            secret_hash: secret.as_deref().map(|s| hasher.hash(s)),
+            token_endpoint_auth_method: if new.public { "none" } else { "client_secret_basic" }.to_string(),
+            redirect_uris: new.redirect_uris.clone(),
+            post_logout_redirect_uris: new.post_logout_redirect_uris.clone(),
+            grant_types: grants.iter().map(|g| g.as_str().to_string()).collect(),
+            allowed_scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect(),
+        },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        audit::Event {
+            actor,
+            user_id: None,
+            kind: "client.created",
+            ip: None,
+            detail: Some(serde_json::json!({ "client_id": client_id, "public": new.public })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Created { client, secret })
+}
+
+/// All clients, oldest first.
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<entity::client::Model>, Error> {
+    Ok(repo::list(db).await?)
+}
+
+/// A JSON array column as strings.
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example.com/cb",
+            "https://app.example.com/cb?x=1",
+            "http://127.0.0.1:8000/cb",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(validate_redirect_uri(ok, "redirect URI").is_ok(), "{ok} refused");
+        }
+        for bad in [
+            "/relative",
+            "app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "https://user:pw@app.example.com/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "myapp:/cb",
+        ] {
+            assert!(validate_redirect_uri(bad, "redirect URI").is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Gatehouse: a self-hosted OpenID Connect identity provider.
+//!
+//! Layers, top to bottom: `cli`/`app` → `web` → `accounts`, `clients` → `crypto`,
+//! `store`, `db`, `mail`, `theme`, `audit` → the `entity` crate. `config`, `metrics` and
+//! `telemetry` are leaves. See `docs/architecture.md`.
+
+pub mod accounts;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod mail;
+pub mod metrics;
+pub mod store;
+pub mod telemetry;
+pub mod theme;
+pub mod web;
+
+pub use app::App;
+pub use config::Config;

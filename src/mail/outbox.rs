@@ -1,0 +1,196 @@
+//! The persisted outbox and its worker. Rows are claimed with a lease
+//! (`locked_until`) in one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
+//! RETURNING`, so several instances never send the same row at once (SQLite, which has
+//! one writer, needs no row locks). A failed attempt is retried with exponential backoff
+//! and jitter up to `mail_max_attempts`; a permanent refusal ends it at once. Bodies
+//! are cleared once a mail is delivered or has failed for good, so links in them do not
+//! linger in the database.
+
+use std::time::Duration;
+
+use entity::mail_outbox::{self as outbox, Column};
+use lettre::message::Mailbox;
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, Set,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{RenderedMail, Transport};
+
+/// How long a claimed row stays reserved for the instance that claimed it.
+const LEASE: Duration = Duration::from_secs(300);
+/// Rows claimed per round.
+const BATCH: u64 = 16;
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub from: Mailbox,
+    pub max_attempts: u32,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub poll_interval: Duration,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Inserts a mail, due now.
+pub async fn insert(db: &impl ConnectionTrait, mail: &RenderedMail) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
+    outbox::ActiveModel {
+        id: Set(id),
+        recipient: Set(mail.to.clone()),
+        template: Set(mail.template.clone()),
+        subject: Set(mail.subject.clone()),
+        body_text: Set(mail.text.clone()),
+        body_html: Set(mail.html.clone()),
+        created_at: Set(chrono::Utc::now()),
+        attempts: Set(0),
+        next_attempt_at: Set(now_ms()),
+        locked_until: Set(None),
+        last_error: Set(None),
+        sent_at: Set(None),
+        failed_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+/// Mails not yet delivered nor given up on.
+pub async fn pending_count(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    outbox::Entity::find()
+        .filter(Column::SentAt.is_null())
+        .filter(Column::FailedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// One outbox row as the worker sees it.
+pub type OutboxRow = outbox::Model;
+
+/// Claims up to [`BATCH`] due rows for this worker.
+pub async fn claim(db: &DatabaseConnection) -> Result<Vec<OutboxRow>, DbErr> {
+    let now = now_ms();
+    let lease_end = now + i64::try_from(LEASE.as_millis()).unwrap_or(300_000);
+    let due = Query::select()
+        .column(Column::Id)
+        .from(outbox::Entity)
+        .and_where(Expr::col(Column::SentAt).is_null())
+        .and_where(Expr::col(Column::FailedAt).is_null())
+        .and_where(Expr::col(Column::NextAttemptAt).lte(now))
+        .and_where(Expr::col(Column::LockedUntil).is_null().or(Expr::col(Column::LockedUntil).lte(now)))
+        .order_by(Column::NextAttemptAt, Order::Asc)
+        .limit(BATCH)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let stmt = Query::update()
+        .table(outbox::Entity)
+        .value(Column::LockedUntil, lease_end)
+        .value(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .and_where(Expr::col(Column::Id).in_subquery(due))
+        .returning_all()
+        .to_owned();
+    let rows = db.query_all(&stmt).await?;
+    rows.iter().map(|r| OutboxRow::from_query_result(r, "")).collect()
+}
+
+/// The delay before attempt `attempts + 1`: initial × 2^(attempts−1), capped, ±20 % jitter.
+pub fn backoff(attempts: i32, initial: Duration, max: Duration) -> Duration {
+    let exp = Ord::min(u32::try_from(attempts.saturating_sub(1)).unwrap_or(0), 30);
+    let base = Ord::min(initial.saturating_mul(2u32.saturating_pow(exp)), max);
+    let jitter = f64::from(crate::crypto::random_bytes::<1>()[0]) / 255.0 * 0.4 + 0.8;
+    Ord::min(base.mul_f64(jitter), max)
+}
+
+async fn mark_sent(db: &DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
+    outbox::ActiveModel {
+        id: Set(id),
+        sent_at: Set(Some(chrono::Utc::now())),
+        locked_until: Set(None),
+        last_error: Set(None),
+        body_text: Set(String::new()),
+        body_html: Set(String::new()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
+}
+
+async fn mark_failed_attempt(
+    db: &DatabaseConnection,
+    row: &OutboxRow,
+    error: &str,
+    give_up: bool,
+    cfg: &WorkerConfig,
+) -> Result<(), DbErr> {
+    let mut m = outbox::ActiveModel {
+        id: Set(row.id),
+        locked_until: Set(None),
+        last_error: Set(Some(error.chars().take(1000).collect())),
+        ..Default::default()
+    };
+    if give_up {
+        m.failed_at = Set(Some(chrono::Utc::now()));
+        m.body_text = Set(String::new());
+        m.body_html = Set(String::new());
+    } else {
+        let delay = backoff(row.attempts, cfg.retry_initial, cfg.retry_max);
+        m.next_attempt_at = Set(now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4));
+    }
+    m.update(db).await.map(|_| ())
+}
+
+/// Claims and delivers one batch; returns how many mails were delivered.
+pub async fn run_once(db: &DatabaseConnection, transport: &Transport, cfg: &WorkerConfig) -> Result<usize, DbErr> {
+    let rows = claim(db).await?;
+    let mut delivered = 0;
+    for row in rows {
+        let mail = RenderedMail {
+            to: row.recipient.clone(),
+            template: row.template.clone(),
+            subject: row.subject.clone(),
+            text: row.body_text.clone(),
+            html: row.body_html.clone(),
+        };
+        match transport.send(&cfg.from, &mail).await {
+            Ok(()) => {
+                mark_sent(db, row.id).await?;
+                delivered += 1;
+                tracing::info!(mail_id = %row.id, template = %row.template, attempts = row.attempts, "mail delivered");
+            }
+            Err(e) => {
+                let give_up = e.permanent || u32::try_from(row.attempts).unwrap_or(u32::MAX) >= cfg.max_attempts;
+                if give_up {
+                    tracing::error!(mail_id = %row.id, template = %row.template, attempts = row.attempts, error = %e, "mail delivery failed for good");
+                } else {
+                    tracing::warn!(mail_id = %row.id, template = %row.template, attempts = row.attempts, error = %e, "mail delivery failed; will retry");
+                }
+                mark_failed_attempt(db, &row, &e.message, give_up, cfg).await?;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+/// Runs the worker until `stop` is cancelled.
+pub async fn run_worker(db: DatabaseConnection, transport: Transport, cfg: WorkerConfig, stop: CancellationToken) {
+    loop {
+        match run_once(&db, &transport, &cfg).await {
+            // A full batch may mean more is due: go again at once.
+            Ok(n) if n as u64 >= BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mail outbox unavailable; retrying"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(cfg.poll_interval) => {}
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The ephemeral store: short-lived state with a time to live — sessions, authorization
+//! codes, single-use links, rate-limit counters. Two implementations share one contract,
+//! checked by one conformance suite (`tests/api/store.rs`):
+//! - [`SqlStore`] (default): tables in the main database, purged periodically;
+//! - [`RedisStore`] (`redis_url`): for many instances at scale.
+
+mod redis;
+mod sql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use self::redis::RedisStore;
+pub use self::sql::SqlStore;
+
+/// A store failure (the backend is unreachable or answered unexpectedly).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("store redis error: {0}")]
+    Redis(#[from] ::redis::RedisError),
+}
+
+/// Short-lived key/value state. Keys are namespaced by the caller (`"code:…"`).
+#[async_trait::async_trait]
+pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+    /// Returns and deletes the value in one atomic step: of concurrent callers, exactly
+    /// one gets it. The basis of single-use codes and links.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Returns the value if present and not expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Deletes the value; true if one was there.
+    async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Counts a hit in a fixed window that starts at the first hit and lasts `window`;
+    /// returns the number of hits in the current window, this one included.
+    async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError>;
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Removes expired entries (a no-op where the backend expires them itself); returns
+    /// how many were removed.
+    async fn purge_expired(&self) -> Result<u64, StoreError>;
+    /// A short name for logs and readiness reports.
+    fn kind(&self) -> &'static str;
+}
+
+/// The store as the application holds it.
+pub type Store = Arc<dyn EphemeralStore>;
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A TTL in milliseconds, at least 1.
+pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2).max(1)
+}

@@ -1,0 +1,128 @@
+//! The SQL-backed store (the default): `ephemeral_entry` and `ephemeral_counter`, with
+//! expiry times in Unix milliseconds checked on every read and a periodic purge.
+//! `take` is one `DELETE … RETURNING`, atomic on SQLite and PostgreSQL alike.
+
+use std::time::Duration;
+
+use entity::{ephemeral_counter as counter, ephemeral_entry as entry};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use super::{EphemeralStore, StoreError, now_ms, ttl_ms};
+
+/// The ephemeral store in the main database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+}
+
+impl SqlStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait::async_trait]
+impl EphemeralStore for SqlStore {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let stmt = Query::insert()
+            .into_table(entry::Entity)
+            .columns([entry::Column::Key, entry::Column::Value, entry::Column::ExpiresAt])
+            .values_panic([key.into(), value.to_vec().into(), (now_ms() + ttl_ms(ttl)).into()])
+            .on_conflict(
+                OnConflict::column(entry::Column::Key)
+                    .update_columns([entry::Column::Value, entry::Column::ExpiresAt])
+                    .to_owned(),
+            )
+            .to_owned();
+        self.db.execute(&stmt).await?;
+        Ok(())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let stmt = Query::delete()
+            .from_table(entry::Entity)
+            .and_where(Expr::col(entry::Column::Key).eq(Expr::value(key)))
+            .returning_col(entry::Column::Value)
+            .returning_col(entry::Column::ExpiresAt)
+            .to_owned();
+        let Some(row) = self.db.query_one(&stmt).await? else { return Ok(None) };
+        let expires_at: i64 = row.try_get("", "expires_at")?;
+        if expires_at <= now_ms() {
+            return Ok(None);
+        }
+        Ok(Some(row.try_get("", "value")?))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(entry::Entity::find_by_id(key.to_string())
+            .one(&self.db)
+            .await?
+            .filter(|m| m.expires_at > now_ms())
+            .map(|m| m.value))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let res = entry::Entity::delete_by_id(key.to_string()).exec(&self.db).await?;
+        Ok(res.rows_affected > 0)
+    }
+
+    async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
+        let now = now_ms();
+        // A row whose window has passed starts over at 1 with a new window.
+        let stmt = Query::insert()
+            .into_table(counter::Entity)
+            .columns([counter::Column::Key, counter::Column::Count, counter::Column::ExpiresAt])
+            .values_panic([key.into(), 1i64.into(), (now + ttl_ms(window)).into()])
+            .on_conflict(
+                OnConflict::column(counter::Column::Key)
+                    .values([
+                        (
+                            counter::Column::Count,
+                            Expr::cust_with_values(
+                                r#"CASE WHEN "ephemeral_counter"."expires_at" <= ? THEN 1 ELSE "ephemeral_counter"."count" + 1 END"#,
+                                [now],
+                            ),
+                        ),
+                        (
+                            counter::Column::ExpiresAt,
+                            Expr::cust_with_values(
+                                r#"CASE WHEN "ephemeral_counter"."expires_at" <= ? THEN "excluded"."expires_at" ELSE "ephemeral_counter"."expires_at" END"#,
+                                [now],
+                            ),
+                        ),
+                    ])
+                    .to_owned(),
+            )
+            .returning_col(counter::Column::Count)
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&stmt)
+            .await?
+            .ok_or_else(|| sea_orm::DbErr::RecordNotInserted)?;
+        let count: i64 = row.try_get("", "count")?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
+    }
+
+    async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let a = entry::Entity::delete_many()
+            .filter(entry::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?;
+        let b = counter::Entity::delete_many()
+            .filter(counter::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?;
+        Ok(a.rows_affected + b.rows_affected)
+    }
+
+    fn kind(&self) -> &'static str {
+        "sql"
+    }
+}

@@ -1,0 +1,137 @@
+//! The client's IP address. Forwarding headers (`Forwarded`, `X-Forwarded-For`) are
+//! believed only when the connection comes from a configured trusted proxy, and then
+//! read from the right: the first address that is not itself a trusted proxy is the
+//! client (RFC 9700 §4.13; RFC 7239). From anyone else, the socket address is the client.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use ipnet::IpNet;
+
+use crate::web::AppState;
+
+/// The resolved client IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    proxies.iter().any(|n| n.contains(&ip))
+}
+
+/// Parses one `for=` value of a `Forwarded` element (`192.0.2.1`, `"[2001:db8::1]:443"`).
+fn parse_forwarded_for(v: &str) -> Option<IpAddr> {
+    let v = v.trim().trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse::<IpAddr>().ok().or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// The hop list (client first) claimed by the forwarding headers; `None` when a header
+/// is present but malformed, so nothing in it is believed.
+fn claimed_hops(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+    let forwarded: Vec<&str> = headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()).collect();
+    if !forwarded.is_empty() {
+        let mut hops = Vec::new();
+        for element in forwarded.iter().flat_map(|v| v.split(',')) {
+            for pair in element.split(';') {
+                if let Some((k, v)) = pair.split_once('=')
+                    && k.trim().eq_ignore_ascii_case("for")
+                {
+                    hops.push(parse_forwarded_for(v)?);
+                }
+            }
+        }
+        return Some(hops);
+    }
+    let xff: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    xff.iter()
+        .flat_map(|v| v.split(','))
+        .map(|s| parse_forwarded_for(s))
+        .collect::<Option<Vec<_>>>()
+}
+
+/// Resolves the client address for a connection from `peer` with `headers`.
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    if !trusted(peer, proxies) {
+        return peer;
+    }
+    let Some(hops) = claimed_hops(headers) else { return peer };
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        client = *hop;
+        if !trusted(*hop, proxies) {
+            break;
+        }
+    }
+    client
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        Ok(Self(resolve(peer, &parts.headers, &state.config().trusted_proxies)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn resolution_table() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            // Untrusted peers are the client whatever they claim.
+            ("203.0.113.9", &[("x-forwarded-for", "1.2.3.4")], "203.0.113.9"),
+            ("203.0.113.9", &[("forwarded", "for=1.2.3.4")], "203.0.113.9"),
+            // A trusted proxy's claim is believed.
+            ("10.0.0.2", &[("x-forwarded-for", "198.51.100.7")], "198.51.100.7"),
+            // Read from the right: a spoofed left-most entry is ignored.
+            ("10.0.0.2", &[("x-forwarded-for", "6.6.6.6, 198.51.100.7")], "198.51.100.7"),
+            // Chains of trusted proxies are skipped.
+            ("10.0.0.2", &[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.1.1")], "198.51.100.7"),
+            // Several header lines form one list.
+            ("10.0.0.2", &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.8")], "198.51.100.8"),
+            // Forwarded (RFC 7239) takes precedence, with quoting, ports and IPv6.
+            ("10.0.0.2", &[("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https"), ("x-forwarded-for", "9.9.9.9")], "2001:db8::1"),
+            ("10.0.0.2", &[("forwarded", "For=\"198.51.100.9:80\"")], "198.51.100.9"),
+            // Malformed claims are not believed at all.
+            ("10.0.0.2", &[("x-forwarded-for", "198.51.100.7, garbage")], "10.0.0.2"),
+            ("10.0.0.2", &[("forwarded", "for=unknown")], "10.0.0.2"),
+            // No header: the proxy itself.
+            ("10.0.0.2", &[], "10.0.0.2"),
+            // Everything trusted: the left-most address.
+            ("::1", &[("x-forwarded-for", "10.0.0.5, 10.0.0.6")], "10.0.0.5"),
+            // IPv4-mapped IPv6 peers match IPv4 networks.
+            ("::ffff:10.0.0.2", &[("x-forwarded-for", "198.51.100.7")], "198.51.100.7"),
+        ];
+        for (peer, hs, want) in cases {
+            assert_eq!(resolve(ip(peer), &headers(hs), &proxies), ip(want), "peer {peer} headers {hs:?}");
+        }
+        assert_eq!(resolve(ip("10.0.0.2"), &headers(&[("x-forwarded-for", "1.2.3.4")]), &[]), ip("10.0.0.2"));
+    }
+}

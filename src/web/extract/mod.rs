@@ -1,0 +1,5 @@
+//! Extractors that carry cross-cutting rules.
+
+pub mod client_ip;
+
+pub use client_ip::ClientIp;

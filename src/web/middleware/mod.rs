@@ -1,0 +1,5 @@
+//! Middleware: tracing spans, metrics, security headers.
+
+pub mod metrics;
+pub mod security_headers;
+pub mod trace;

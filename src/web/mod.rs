@@ -1,0 +1,43 @@
+//! The HTTP layer: the only module that knows axum. Handlers parse, call a domain
+//! function and map its result; cross-cutting rules live in middleware and extractors.
+
+pub mod error;
+pub mod extract;
+mod health;
+mod middleware;
+mod pages;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let config = state.config().clone();
+    let routes = Router::new().merge(health::router()).merge(pages::router()).fallback(pages::not_found);
+
+    // Each `.layer` wraps everything above it, so the last one added runs first on the
+    // way in. Layers added with `Router::layer` run after routing, so the matched route
+    // is known to tracing and metrics.
+    routes
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers::apply))
+        // Counted with the final status, including timeouts.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::metrics::track))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(middleware::trace::make_span))
+        // A request id for every request, echoed back and attached to its log span.
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,54 @@
+//! Hosted pages: the landing page, theme assets and the not-found page.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::AppState;
+use super::error::PageError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(landing)).route("/static/{*path}", get(asset))
+}
+
+async fn landing(State(state): State<AppState>) -> Response {
+    let ctx = serde_json::json!({ "issuer": state.config().issuer.as_str().trim_end_matches('/') });
+    match state.theme().render("templates/index.html", ctx) {
+        Ok(body) => Html(body).into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn asset(State(state): State<AppState>, Path(path): Path<String>) -> Response {
+    match state.theme().asset(&path) {
+        Some(bytes) => {
+            let mut res = (StatusCode::OK, bytes.into_owned()).into_response();
+            let h = res.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            res
+        }
+        None => PageError::NotFound.render(state.theme()),
+    }
+}
+
+pub async fn not_found(State(state): State<AppState>) -> Response {
+    PageError::NotFound.render(state.theme())
+}

@@ -1,0 +1,15 @@
+//! Integration tests: the real application in-process on 127.0.0.1:0, each test with its
+//! own database. By default they run on SQLite with the SQL store; with
+//! `GATEHOUSE_TEST_DATABASE_URL` (a PostgreSQL server URL) and `GATEHOUSE_TEST_REDIS_URL`
+//! set, on PostgreSQL and Redis — and the suites that need those services become
+//! mandatory (they fail rather than skip when the service cannot be reached).
+
+mod helpers;
+
+mod cli;
+mod health;
+mod mail;
+mod migrations;
+mod pages;
+mod readiness;
+mod store;
