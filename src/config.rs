@@ -594,7 +594,8 @@ fn resolve_secret(
     match file {
         None => Ok(inline),
         Some(path) => {
-            let default_inline = key == "database_url" && o.figment.find_metadata(key).is_some_and(|m| m.name == "Serialized");
+            // database_url always has a value (its default); the file replaces it.
+            let default_inline = key == "database_url" && inline.as_deref() == Some(RawConfig::default().database_url.as_str());
             if inline.is_some() && !default_inline {
                 return Err(ConfigError::Source(format!(
                     "{} and {}: set one of them, not both",
@@ -800,7 +801,7 @@ mod tests {
             err(&[("GATEHOUSE_REDIS_URL", "http://r:pw@x")]),
             "GATEHOUSE_REDIS_URL: \"http://r:***@x/\" is not a redis:// or rediss:// URL"
         );
-        assert!(err(&[("GATEHOUSE_SMTP_URL", "smtp://h?tls=bogus")]).starts_with("GATEHOUSE_SMTP_URL: \"smtp://h/?tls=bogus\""));
+        assert!(err(&[("GATEHOUSE_SMTP_URL", "smtp://h?tls=bogus")]).starts_with("GATEHOUSE_SMTP_URL: \"smtp://h?tls=bogus\""));
         assert!(err(&[("GATEHOUSE_SMTP_URL", "imap://h")]).starts_with("GATEHOUSE_SMTP_URL:"));
         assert_eq!(
             err(&[("GATEHOUSE_MAIL_FROM", "not a mailbox")]),

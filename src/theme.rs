@@ -124,7 +124,7 @@ mod tests {
         let html = theme
             .render("mail/test.html", serde_json::json!({"issuer": "<b>x</b>", "product": "Gatehouse"}))
             .unwrap();
-        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(html.contains("&lt;b&gt;x") && !html.contains("<b>"), "{html}");
         let text = theme
             .render("mail/test.txt", serde_json::json!({"issuer": "<b>x</b>", "product": "Gatehouse"}))
             .unwrap();

@@ -43,8 +43,7 @@ impl EphemeralStore for SqlStore {
         let stmt = Query::delete()
             .from_table(entry::Entity)
             .and_where(Expr::col(entry::Column::Key).eq(Expr::value(key)))
-            .returning_col(entry::Column::Value)
-            .returning_col(entry::Column::ExpiresAt)
+            .returning(Query::returning().columns([entry::Column::Value, entry::Column::ExpiresAt]))
             .to_owned();
         let Some(row) = self.db.query_one(&stmt).await? else { return Ok(None) };
         let expires_at: i64 = row.try_get("", "expires_at")?;
