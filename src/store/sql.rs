@@ -69,28 +69,20 @@ impl EphemeralStore for SqlStore {
     async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
         let now = now_ms();
         // A row whose window has passed starts over at 1 with a new window.
+        let expired = Expr::col((counter::Entity, counter::Column::ExpiresAt)).lte(now);
+        let count: Expr = Expr::case(expired.clone(), 1i64)
+            .finally(Expr::col((counter::Entity, counter::Column::Count)).add(1i64))
+            .into();
+        let expires: Expr = Expr::case(expired, Expr::cust(r#""excluded"."expires_at""#))
+            .finally(Expr::col((counter::Entity, counter::Column::ExpiresAt)))
+            .into();
         let stmt = Query::insert()
             .into_table(counter::Entity)
             .columns([counter::Column::Key, counter::Column::Count, counter::Column::ExpiresAt])
             .values_panic([key.into(), 1i64.into(), (now + ttl_ms(window)).into()])
             .on_conflict(
                 OnConflict::column(counter::Column::Key)
-                    .values([
-                        (
-                            counter::Column::Count,
-                            Expr::cust_with_values(
-                                r#"CASE WHEN "ephemeral_counter"."expires_at" <= ? THEN 1 ELSE "ephemeral_counter"."count" + 1 END"#,
-                                [now],
-                            ),
-                        ),
-                        (
-                            counter::Column::ExpiresAt,
-                            Expr::cust_with_values(
-                                r#"CASE WHEN "ephemeral_counter"."expires_at" <= ? THEN "excluded"."expires_at" ELSE "ephemeral_counter"."expires_at" END"#,
-                                [now],
-                            ),
-                        ),
-                    ])
+                    .values([(counter::Column::Count, count), (counter::Column::ExpiresAt, expires)])
                     .to_owned(),
             )
             .returning_col(counter::Column::Count)
