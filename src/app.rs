@@ -63,7 +63,9 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey, KeyError> {
             Ok(key)
         }
         SecretKeySource::Ephemeral => {
-            tracing::warn!("in-memory database without secret_key: using a master key that lives only as long as this process");
+            tracing::warn!(
+                "in-memory database without secret_key: using a master key that lives only as long as this process"
+            );
             Ok(MasterKey::generate())
         }
     }
@@ -127,9 +129,17 @@ impl App {
         let transport = Transport::from_config(&config.mail_transport)?;
         let listener = TcpListener::bind(config.bind)
             .await
-            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
         let state = AppState::new(config, db, store, theme, Metrics::new());
-        Ok(Self { listener, state, key, transport })
+        Ok(Self {
+            listener,
+            state,
+            key,
+            transport,
+        })
     }
 
     /// The address the server listens on (tests bind port 0).
@@ -146,7 +156,12 @@ impl App {
     /// in-flight requests finish (for at most `shutdown_grace`). Returns an error when
     /// start-up hits something retrying cannot fix, such as a wrong master key.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
-        let Self { listener, state, key, transport } = self;
+        let Self {
+            listener,
+            state,
+            key,
+            transport,
+        } = self;
         let stop = CancellationToken::new();
         let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<StartError>();
         let workers = tokio::spawn(background(state.clone(), key, transport, stop.clone(), fatal_tx));
@@ -168,8 +183,7 @@ impl App {
         let addr = listener.local_addr().ok();
         tracing::info!(addr = ?addr, issuer = %state.config().issuer, "listening");
         let grace = state.config().shutdown_grace;
-        let app = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let server = web::serve(listener, state, signal);
         let result = tokio::select! {
             r = server => r.map_err(StartError::Serve),
             () = async { draining.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -205,7 +219,9 @@ async fn background(
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database unavailable; retrying");
-                state.set_startup(Startup::Pending(Some(format!("database unreachable: {e}")))).await;
+                state
+                    .set_startup(Startup::Pending(Some(format!("database unreachable: {e}"))))
+                    .await;
             }
         }
         tokio::select! {
@@ -225,7 +241,12 @@ async fn background(
         retry_max: c.mail_retry_max,
         poll_interval: c.mail_poll_interval,
     };
-    let mail = tokio::spawn(outbox::run_worker(state.db().clone(), transport, worker_cfg, stop.clone()));
+    let mail = tokio::spawn(outbox::run_worker(
+        state.db().clone(),
+        transport,
+        worker_cfg,
+        stop.clone(),
+    ));
     let purge_every = c.store_purge_interval;
     let store = state.store().clone();
     let purge = tokio::spawn({

@@ -153,7 +153,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let config = load_config()?;
             let db = crate::db::connect(&config).await.map_err(app::StartError::from)?;
             crate::db::ping(&db).await.map_err(app::StartError::from)?;
-            let pending = crate::db::pending_migrations(&db).await.map_err(app::StartError::from)?;
+            let pending = crate::db::pending_migrations(&db)
+                .await
+                .map_err(app::StartError::from)?;
             crate::db::migrate(&db).await.map_err(app::StartError::from)?;
             if pending.is_empty() {
                 println!("database is up to date");
@@ -192,11 +194,16 @@ fn read_password(from_stdin: bool) -> Result<SecretString, CliError> {
             .lock()
             .read_line(&mut line)
             .map_err(|e| CliError::Input(format!("cannot read the password from standard input: {e}")))?;
-        let pw = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+        let pw = line
+            .strip_suffix('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .unwrap_or(&line);
         return Ok(SecretString::from(pw.to_string()));
     }
     if !std::io::stdin().is_terminal() {
-        return Err(CliError::Input("no terminal to prompt for the password: pass --password-stdin".into()));
+        return Err(CliError::Input(
+            "no terminal to prompt for the password: pass --password-stdin".into(),
+        ));
     }
     let first = rpassword::prompt_password("Password: ").map_err(|e| CliError::Input(e.to_string()))?;
     let second = rpassword::prompt_password("Password (again): ").map_err(|e| CliError::Input(e.to_string()))?;
@@ -218,7 +225,12 @@ async fn user_create(args: UserCreate) -> Result<(), CliError> {
     let user = accounts::create_user(
         &db,
         &hasher,
-        NewUser { email, password: Some(password), verified: args.verified, superuser: args.superuser },
+        NewUser {
+            email,
+            password: Some(password),
+            verified: args.verified,
+            superuser: args.superuser,
+        },
         "cli",
     )
     .await?;
@@ -229,7 +241,11 @@ async fn user_create(args: UserCreate) -> Result<(), CliError> {
     if args.superuser {
         flags.push("superuser");
     }
-    let flags = if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) };
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", flags.join(", "))
+    };
     println!("created user {} <{}>{flags}", user.id, user.email);
     Ok(())
 }
@@ -260,7 +276,10 @@ async fn client_create(args: ClientCreate) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let id = serde_json::Value::from(created.client.id.clone());
-        let secret = created.secret.clone().map_or(serde_json::Value::Null, serde_json::Value::from);
+        let secret = created
+            .secret
+            .clone()
+            .map_or(serde_json::Value::Null, serde_json::Value::from);
         let _ = writeln!(out, "{{\"client_id\": {id}, \"client_secret\": {secret}}}");
     } else {
         let _ = writeln!(out, "client_id:     {}", created.client.id);
@@ -307,7 +326,11 @@ async fn client_list(json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     for c in &list {
-        let kind = if c.secret_hash.is_some() { "confidential" } else { "public" };
+        let kind = if c.secret_hash.is_some() {
+            "confidential"
+        } else {
+            "public"
+        };
         let _ = writeln!(
             out,
             "{}  {}  {}  grants={}  redirect_uris={}",

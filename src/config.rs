@@ -131,7 +131,11 @@ pub struct PasswordPolicy {
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { min_length: 8, max_length: 128, min_strength: 3 }
+        Self {
+            min_length: 8,
+            max_length: 128,
+            min_strength: 3,
+        }
     }
 }
 
@@ -228,7 +232,11 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{key}: {value} {expected}")]
-    Invalid { key: String, value: String, expected: String },
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
     #[error("{0}")]
     Source(String),
 }
@@ -274,7 +282,11 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
         Many(Vec<String>),
     }
     Ok(match Either::deserialize(d)? {
-        Either::One(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        Either::One(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
         Either::Many(v) => v,
     })
 }
@@ -313,20 +325,37 @@ impl Config {
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| o.invalid("issuer", &raw.issuer, "is not an absolute http(s) URL"))?;
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(o.invalid("issuer", &raw.issuer, "must not have a query or fragment (OpenID Connect Discovery §3)"));
+            return Err(o.invalid(
+                "issuer",
+                &raw.issuer,
+                "must not have a query or fragment (OpenID Connect Discovery §3)",
+            ));
         }
         if issuer.scheme() == "http" && !is_loopback_url(&issuer) {
-            return Err(o.invalid("issuer", &raw.issuer, "must be https unless the host is a loopback address"));
+            return Err(o.invalid(
+                "issuer",
+                &raw.issuer,
+                "must be https unless the host is a loopback address",
+            ));
         }
         let bind: SocketAddr = raw
             .bind
             .parse()
             .map_err(|_| o.invalid("bind", &raw.bind, "is not an IP address and port, e.g. 127.0.0.1:8080"))?;
 
-        let database_url = resolve_secret(o, "database_url", Some(raw.database_url.clone()), &raw.database_url_file)?
-            .unwrap_or_default();
+        let database_url = resolve_secret(
+            o,
+            "database_url",
+            Some(raw.database_url.clone()),
+            &raw.database_url_file,
+        )?
+        .unwrap_or_default();
         let db_kind = DatabaseKind::of(&database_url).ok_or_else(|| {
-            o.invalid("database_url", redact_url(&database_url), "is not a sqlite:// or postgres:// URL")
+            o.invalid(
+                "database_url",
+                redact_url(&database_url),
+                "is not a sqlite:// or postgres:// URL",
+            )
         })?;
         if raw.database_max_connections == 0 {
             return Err(o.invalid("database_max_connections", 0, "must be at least 1"));
@@ -364,10 +393,13 @@ impl Config {
             (None, Some(dir)) => MailTransportConfig::File(dir.clone()),
             (None, None) => MailTransportConfig::Console,
         };
-        let mail_from: lettre::message::Mailbox = raw
-            .mail_from
-            .parse()
-            .map_err(|_| o.invalid("mail_from", &raw.mail_from, "is not a mailbox such as \"Gatehouse <id@example.com>\""))?;
+        let mail_from: lettre::message::Mailbox = raw.mail_from.parse().map_err(|_| {
+            o.invalid(
+                "mail_from",
+                &raw.mail_from,
+                "is not a mailbox such as \"Gatehouse <id@example.com>\"",
+            )
+        })?;
         if raw.mail_max_attempts == 0 {
             return Err(o.invalid("mail_max_attempts", 0, "must be at least 1"));
         }
@@ -383,7 +415,11 @@ impl Config {
             }
         }
         if raw.mail_retry_max_ms < raw.mail_retry_initial_ms {
-            return Err(o.invalid("mail_retry_max_ms", raw.mail_retry_max_ms, "must not be less than mail_retry_initial_ms"));
+            return Err(o.invalid(
+                "mail_retry_max_ms",
+                raw.mail_retry_max_ms,
+                "must not be less than mail_retry_initial_ms",
+            ));
         }
 
         if raw.secret_key.is_some() && raw.secret_key_file.is_some() {
@@ -420,7 +456,11 @@ impl Config {
             other => return Err(o.invalid("log_format", other, "is not one of: text, json")),
         };
         if tracing_subscriber::EnvFilter::try_new(&raw.log_level).is_err() {
-            return Err(o.invalid("log_level", &raw.log_level, "is not a log filter such as info or gatehouse=debug,info"));
+            return Err(o.invalid(
+                "log_level",
+                &raw.log_level,
+                "is not a log filter such as info or gatehouse=debug,info",
+            ));
         }
         let trusted_proxies = raw
             .trusted_proxies
@@ -428,7 +468,13 @@ impl Config {
             .map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .map_err(|_| o.invalid("trusted_proxies", s, "is not an IP address or CIDR block such as 10.0.0.0/8"))
+                    .map_err(|_| {
+                        o.invalid(
+                            "trusted_proxies",
+                            s,
+                            "is not an IP address or CIDR block such as 10.0.0.0/8",
+                        )
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if raw.body_limit_bytes < 1024 {
@@ -453,17 +499,29 @@ impl Config {
         }
         let p = &raw.password;
         if p.min_length < 8 {
-            return Err(o.invalid("password.min_length", p.min_length, "must be at least 8 (OWASP ASVS 6.2.1)"));
+            return Err(o.invalid(
+                "password.min_length",
+                p.min_length,
+                "must be at least 8 (OWASP ASVS 6.2.1)",
+            ));
         }
         if p.max_length < 64 || p.max_length < p.min_length || p.max_length > 4096 {
-            return Err(o.invalid("password.max_length", p.max_length, "must be between 64 and 4096 and not below min_length"));
+            return Err(o.invalid(
+                "password.max_length",
+                p.max_length,
+                "must be between 64 and 4096 and not below min_length",
+            ));
         }
         if p.min_strength > 4 {
             return Err(o.invalid("password.min_strength", p.min_strength, "must be between 0 and 4"));
         }
         let t = &raw.tokens;
         if t.authorization_code_secs == 0 || t.authorization_code_secs > 600 {
-            return Err(o.invalid("tokens.authorization_code_secs", t.authorization_code_secs, "must be between 1 and 600 (RFC 6749 §4.1.2)"));
+            return Err(o.invalid(
+                "tokens.authorization_code_secs",
+                t.authorization_code_secs,
+                "must be between 1 and 600 (RFC 6749 §4.1.2)",
+            ));
         }
         for (key, v) in [
             ("tokens.access_token_secs", t.access_token_secs),
@@ -595,7 +653,8 @@ fn resolve_secret(
         None => Ok(inline),
         Some(path) => {
             // database_url always has a value (its default); the file replaces it.
-            let default_inline = key == "database_url" && inline.as_deref() == Some(RawConfig::default().database_url.as_str());
+            let default_inline =
+                key == "database_url" && inline.as_deref() == Some(RawConfig::default().database_url.as_str());
             if inline.is_some() && !default_inline {
                 return Err(ConfigError::Source(format!(
                     "{} and {}: set one of them, not both",
@@ -639,7 +698,11 @@ fn known_keys() -> BTreeSet<String> {
     fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeSet<String>) {
         if let serde_json::Value::Object(map) = v {
             for (k, child) in map {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.insert(path.clone());
                 walk(&path, child, out);
             }
@@ -659,9 +722,16 @@ fn check_unknown_toml_keys(text: &str, path: &Path) -> Result<(), ConfigError> {
     let known = known_keys();
     fn walk(prefix: &str, t: &toml::Table, known: &BTreeSet<String>, path: &Path) -> Result<(), ConfigError> {
         for (k, v) in t {
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             if !known.contains(&key) {
-                return Err(ConfigError::Source(format!("{key} (in {}): unknown configuration key", path.display())));
+                return Err(ConfigError::Source(format!(
+                    "{key} (in {}): unknown configuration key",
+                    path.display()
+                )));
             }
             if let toml::Value::Table(child) = v {
                 walk(&key, child, known, path)?;
@@ -699,7 +769,9 @@ impl figment::Provider for EnvSnapshot {
         use figment::value::{Dict, Map, Value};
         let mut dict = Dict::new();
         for (k, v) in &self.vars {
-            let Some(rest) = k.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let rest = rest.to_lowercase();
             if rest.is_empty() || ENV_NOT_KEYS.contains(&rest.as_str()) {
                 continue;
@@ -722,7 +794,9 @@ fn insert_path(dict: &mut figment::value::Dict, path: &[&str], value: figment::v
             dict.insert((*last).to_string(), value);
         }
         [head, rest @ ..] => {
-            let entry = dict.entry((*head).to_string()).or_insert_with(|| Value::from(Dict::new()));
+            let entry = dict
+                .entry((*head).to_string())
+                .or_insert_with(|| Value::from(Dict::new()));
             if let Value::Dict(_, child) = entry {
                 insert_path(child, rest, value);
             } else {
@@ -743,7 +817,10 @@ mod tests {
     }
 
     fn err(pairs: &[(&str, &str)]) -> String {
-        Config::load_from(None, env(pairs)).err().map(|e| e.to_string()).unwrap_or_default()
+        Config::load_from(None, env(pairs))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -771,7 +848,10 @@ mod tests {
         .unwrap();
         let c = Config::load_from(
             Some(&path),
-            env(&[("GATEHOUSE_BIND", "127.0.0.1:9001"), ("GATEHOUSE_ARGON2__ITERATIONS", "4")]),
+            env(&[
+                ("GATEHOUSE_BIND", "127.0.0.1:9001"),
+                ("GATEHOUSE_ARGON2__ITERATIONS", "4"),
+            ]),
         )
         .expect("loads");
         assert_eq!(c.issuer.as_str(), "https://id.example.com/");
@@ -783,7 +863,10 @@ mod tests {
 
     #[test]
     fn invalid_values_name_key_value_and_expectation() {
-        assert_eq!(err(&[("GATEHOUSE_ISSUER", "htp:/x")]), "GATEHOUSE_ISSUER: \"htp:/x\" is not an absolute http(s) URL");
+        assert_eq!(
+            err(&[("GATEHOUSE_ISSUER", "htp:/x")]),
+            "GATEHOUSE_ISSUER: \"htp:/x\" is not an absolute http(s) URL"
+        );
         assert_eq!(
             err(&[("GATEHOUSE_ISSUER", "http://id.example.com")]),
             "GATEHOUSE_ISSUER: \"http://id.example.com\" must be https unless the host is a loopback address"
@@ -801,27 +884,48 @@ mod tests {
             err(&[("GATEHOUSE_REDIS_URL", "http://r:pw@x")]),
             "GATEHOUSE_REDIS_URL: \"http://r:***@x/\" is not a redis:// or rediss:// URL"
         );
-        assert!(err(&[("GATEHOUSE_SMTP_URL", "smtp://h?tls=bogus")]).starts_with("GATEHOUSE_SMTP_URL: \"smtp://h?tls=bogus\""));
+        assert!(
+            err(&[("GATEHOUSE_SMTP_URL", "smtp://h?tls=bogus")])
+                .starts_with("GATEHOUSE_SMTP_URL: \"smtp://h?tls=bogus\"")
+        );
         assert!(err(&[("GATEHOUSE_SMTP_URL", "imap://h")]).starts_with("GATEHOUSE_SMTP_URL:"));
         assert_eq!(
             err(&[("GATEHOUSE_MAIL_FROM", "not a mailbox")]),
             "GATEHOUSE_MAIL_FROM: \"not a mailbox\" is not a mailbox such as \"Gatehouse <id@example.com>\""
         );
-        assert_eq!(err(&[("GATEHOUSE_LOG_FORMAT", "xml")]), "GATEHOUSE_LOG_FORMAT: \"xml\" is not one of: text, json");
+        assert_eq!(
+            err(&[("GATEHOUSE_LOG_FORMAT", "xml")]),
+            "GATEHOUSE_LOG_FORMAT: \"xml\" is not one of: text, json"
+        );
         assert!(err(&[("GATEHOUSE_LOG_LEVEL", "=[")]).starts_with("GATEHOUSE_LOG_LEVEL:"));
         assert_eq!(
             err(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8, nope")]),
             "GATEHOUSE_TRUSTED_PROXIES: \"nope\" is not an IP address or CIDR block such as 10.0.0.0/8"
         );
-        assert!(err(&[("GATEHOUSE_ARGON2__MEMORY_KIB", "abc")]).starts_with("GATEHOUSE_ARGON2__MEMORY_KIB: string \"abc\" is not"));
+        assert!(
+            err(&[("GATEHOUSE_ARGON2__MEMORY_KIB", "abc")])
+                .starts_with("GATEHOUSE_ARGON2__MEMORY_KIB: string \"abc\" is not")
+        );
         assert!(err(&[("GATEHOUSE_ARGON2__MEMORY_KIB", "1")]).starts_with("GATEHOUSE_ARGON2: \"memory_kib=1"));
-        assert!(err(&[("GATEHOUSE_ARGON2__MAX_CONCURRENT", "0")]).starts_with("GATEHOUSE_ARGON2__MAX_CONCURRENT: \"0\" must be at least 1"));
-        assert!(err(&[("GATEHOUSE_PASSWORD__MIN_LENGTH", "4")]).starts_with("GATEHOUSE_PASSWORD__MIN_LENGTH: \"4\" must be at least 8"));
+        assert!(
+            err(&[("GATEHOUSE_ARGON2__MAX_CONCURRENT", "0")])
+                .starts_with("GATEHOUSE_ARGON2__MAX_CONCURRENT: \"0\" must be at least 1")
+        );
+        assert!(
+            err(&[("GATEHOUSE_PASSWORD__MIN_LENGTH", "4")])
+                .starts_with("GATEHOUSE_PASSWORD__MIN_LENGTH: \"4\" must be at least 8")
+        );
         assert!(err(&[("GATEHOUSE_PASSWORD__MAX_LENGTH", "10")]).starts_with("GATEHOUSE_PASSWORD__MAX_LENGTH:"));
         assert!(err(&[("GATEHOUSE_PASSWORD__MIN_STRENGTH", "5")]).starts_with("GATEHOUSE_PASSWORD__MIN_STRENGTH:"));
-        assert!(err(&[("GATEHOUSE_TOKENS__AUTHORIZATION_CODE_SECS", "3600")]).starts_with("GATEHOUSE_TOKENS__AUTHORIZATION_CODE_SECS: \"3600\""));
+        assert!(
+            err(&[("GATEHOUSE_TOKENS__AUTHORIZATION_CODE_SECS", "3600")])
+                .starts_with("GATEHOUSE_TOKENS__AUTHORIZATION_CODE_SECS: \"3600\"")
+        );
         assert!(err(&[("GATEHOUSE_TOKENS__ACCESS_TOKEN_SECS", "0")]).contains("must be greater than 0"));
-        assert!(err(&[("GATEHOUSE_TOKENS__REFRESH_TOKEN_ABSOLUTE_SECS", "1")]).contains("must not be less than tokens.refresh_token_idle_secs"));
+        assert!(
+            err(&[("GATEHOUSE_TOKENS__REFRESH_TOKEN_ABSOLUTE_SECS", "1")])
+                .contains("must not be less than tokens.refresh_token_idle_secs")
+        );
         assert!(err(&[("GATEHOUSE_MAIL_MAX_ATTEMPTS", "0")]).contains("must be at least 1"));
         assert!(err(&[("GATEHOUSE_MAIL_RETRY_MAX_MS", "1")]).contains("must not be less than mail_retry_initial_ms"));
         assert!(err(&[("GATEHOUSE_MAIL_POLL_INTERVAL_MS", "0")]).contains("must be greater than 0"));
@@ -836,7 +940,10 @@ mod tests {
         assert!(e.contains("a master key is required with PostgreSQL"), "{e}");
         let c = Config::load_from(
             None,
-            env(&[("GATEHOUSE_DATABASE_URL", "postgres://u:pw@127.0.0.1/db"), ("GATEHOUSE_SECRET_KEY", "k")]),
+            env(&[
+                ("GATEHOUSE_DATABASE_URL", "postgres://u:pw@127.0.0.1/db"),
+                ("GATEHOUSE_SECRET_KEY", "k"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.database_kind(), DatabaseKind::Postgres);
@@ -855,12 +962,18 @@ mod tests {
         std::fs::write(&db, "postgres://u:pw@127.0.0.1/x").unwrap();
         let c = Config::load_from(
             None,
-            env(&[("GATEHOUSE_DATABASE_URL_FILE", db.to_str().unwrap()), ("GATEHOUSE_SECRET_KEY", "x")]),
+            env(&[
+                ("GATEHOUSE_DATABASE_URL_FILE", db.to_str().unwrap()),
+                ("GATEHOUSE_SECRET_KEY", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.database_kind(), DatabaseKind::Postgres);
         let e = err(&[("GATEHOUSE_REDIS_URL_FILE", "/nonexistent/redis")]);
-        assert!(e.starts_with("GATEHOUSE_REDIS_URL_FILE: \"/nonexistent/redis\" cannot be read"), "{e}");
+        assert!(
+            e.starts_with("GATEHOUSE_REDIS_URL_FILE: \"/nonexistent/redis\" cannot be read"),
+            "{e}"
+        );
         let e = err(&[("GATEHOUSE_REDIS_URL", "redis://a"), ("GATEHOUSE_REDIS_URL_FILE", "/x")]);
         assert!(e.contains("not both"), "{e}");
     }
@@ -875,17 +988,26 @@ mod tests {
         assert!(e.ends_with("unknown configuration key"), "{e}");
         std::fs::write(&path, "issuer = \"ftp://x\"\n").unwrap();
         let e = Config::load_from(Some(&path), env(&[])).unwrap_err().to_string();
-        assert!(e.starts_with("issuer (in ") && e.contains("\"ftp://x\" is not an absolute http(s) URL"), "{e}");
+        assert!(
+            e.starts_with("issuer (in ") && e.contains("\"ftp://x\" is not an absolute http(s) URL"),
+            "{e}"
+        );
         std::fs::write(&path, "issuer = [\n").unwrap();
         let e = Config::load_from(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(e.contains("not valid TOML"), "{e}");
-        let e = Config::load_from(Some(&dir.path().join("missing.toml")), env(&[])).unwrap_err().to_string();
+        let e = Config::load_from(Some(&dir.path().join("missing.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("GATEHOUSE_CONFIG: cannot read"), "{e}");
     }
 
     #[test]
     fn trusted_proxies_accept_list_or_comma_string() {
-        let c = Config::load_from(None, env(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8,::1, 192.168.1.1")])).unwrap();
+        let c = Config::load_from(
+            None,
+            env(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8,::1, 192.168.1.1")]),
+        )
+        .unwrap();
         assert_eq!(c.trusted_proxies.len(), 3);
         assert_eq!(c.trusted_proxies[2].to_string(), "192.168.1.1/32");
     }

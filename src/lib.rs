@@ -4,6 +4,8 @@
 //! `store`, `db`, `mail`, `theme`, `audit` → the `entity` crate. `config`, `metrics` and
 //! `telemetry` are leaves. See `docs/architecture.md`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod accounts;
 pub mod app;
 pub mod audit;

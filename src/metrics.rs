@@ -58,18 +58,44 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         });
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
         let db_pool = Family::<PoolLabels, Gauge>::default();
-        registry.register("db_pool_connections", "Database pool connections by state", db_pool.clone());
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by state",
+            db_pool.clone(),
+        );
         let db_pool_max = Gauge::default();
-        registry.register("db_pool_max_connections", "Database pool size limit", db_pool_max.clone());
+        registry.register(
+            "db_pool_max_connections",
+            "Database pool size limit",
+            db_pool_max.clone(),
+        );
         let outbox_pending = Gauge::default();
-        registry.register("mail_outbox_pending", "Mails waiting in the outbox", outbox_pending.clone());
+        registry.register(
+            "mail_outbox_pending",
+            "Mails waiting in the outbox",
+            outbox_pending.clone(),
+        );
         let ready = Gauge::default();
         registry.register("ready", "1 when the database and the store answer", ready.clone());
-        Self { registry: Arc::new(registry), requests, latency, db_pool, db_pool_max, outbox_pending, ready }
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            db_pool,
+            db_pool_max,
+            outbox_pending,
+            ready,
+        }
     }
 
     /// The OpenMetrics text exposition.

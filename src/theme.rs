@@ -58,15 +58,19 @@ impl Theme {
         let loader_dir = dir.clone();
         env.set_loader(move |name: &str| {
             let Some(rel) = safe_relative(name) else {
-                return Err(minijinja::Error::new(ErrorKind::InvalidOperation, "template path leaves the theme"));
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    "template path leaves the theme",
+                ));
             };
             if let Some(dir) = &loader_dir {
                 match std::fs::read_to_string(dir.join(rel)) {
                     Ok(s) => return Ok(Some(s)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        return Err(minijinja::Error::new(ErrorKind::InvalidOperation, "cannot read theme file")
-                            .with_source(e));
+                        return Err(
+                            minijinja::Error::new(ErrorKind::InvalidOperation, "cannot read theme file").with_source(e),
+                        );
                     }
                 }
             }
@@ -74,15 +78,25 @@ impl Theme {
         });
         // `.html` templates are HTML-escaped; `.txt` (mail text, subjects) are not.
         env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
+            if name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        Self { env: Arc::new(env), dir }
+        Self {
+            env: Arc::new(env),
+            dir,
+        }
     }
 
     /// Renders the template `name` (e.g. `templates/index.html`) with `ctx`.
     pub fn render(&self, name: &str, ctx: impl Serialize) -> Result<String, ThemeError> {
-        let err = |source| ThemeError { name: name.to_string(), source };
+        let err = |source| ThemeError {
+            name: name.to_string(),
+            source,
+        };
         let tmpl = self.env.get_template(name).map_err(err)?;
         tmpl.render(minijinja::value::Serde(ctx)).map_err(err)
     }
@@ -110,7 +124,12 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("mail")).unwrap();
         std::fs::write(dir.path().join("mail/test.subject.txt"), "Custom {{ name }}").unwrap();
         let theme = Theme::new(Some(dir.path().to_path_buf()));
-        assert_eq!(theme.render("mail/test.subject.txt", serde_json::json!({"name": "x"})).unwrap(), "Custom x");
+        assert_eq!(
+            theme
+                .render("mail/test.subject.txt", serde_json::json!({"name": "x"}))
+                .unwrap(),
+            "Custom x"
+        );
         // Not overridden: falls back to the embedded default.
         assert!(theme.render("mail/test.txt", serde_json::json!({})).is_ok());
         assert!(theme.render("../secret", serde_json::json!({})).is_err());
@@ -122,11 +141,17 @@ mod tests {
     fn html_is_escaped_text_is_not() {
         let theme = Theme::new(None);
         let html = theme
-            .render("mail/test.html", serde_json::json!({"issuer": "<b>x</b>", "product": "Gatehouse"}))
+            .render(
+                "mail/test.html",
+                serde_json::json!({"issuer": "<b>x</b>", "product": "Gatehouse"}),
+            )
             .unwrap();
         assert!(html.contains("&lt;b&gt;x") && !html.contains("<b>"), "{html}");
         let text = theme
-            .render("mail/test.txt", serde_json::json!({"issuer": "<b>x</b>", "product": "Gatehouse"}))
+            .render(
+                "mail/test.txt",
+                serde_json::json!({"issuer": "<b>x</b>", "product": "Gatehouse"}),
+            )
             .unwrap();
         assert!(text.contains("<b>x</b>"));
     }

@@ -48,14 +48,21 @@ pub async fn create_user(
         return Err(Error::DuplicateEmail(new.email.as_str().to_string()));
     }
     let hash = match &new.password {
-        Some(p) => Some(hasher.hash(p.clone()).await.map_err(|e| Error::Hashing(e.to_string()))?),
+        Some(p) => Some(
+            hasher
+                .hash(p.clone())
+                .await
+                .map_err(|e| Error::Hashing(e.to_string()))?,
+        ),
         None => None,
     };
     let txn = db.begin().await?;
     let user = match repo::insert_user(&txn, &new, hash).await {
         Ok(u) => u,
         // Lost a race with another insert of the same address.
-        Err(e) if repo::is_unique_violation(&e) => return Err(Error::DuplicateEmail(new.email.as_str().to_string())),
+        Err(e) if repo::is_unique_violation(&e) => {
+            return Err(Error::DuplicateEmail(new.email.as_str().to_string()));
+        }
         Err(e) => return Err(e.into()),
     };
     audit::record(

@@ -66,7 +66,10 @@ impl PasswordHasher {
     pub fn new(cfg: &Argon2Config) -> Result<Self, HashError> {
         let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
             .map_err(|e| HashError(format!("argon2 parameters: {e}")))?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))) })
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
+        })
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -90,9 +93,12 @@ impl PasswordHasher {
     pub async fn verify(&self, password: SecretString, hash: String) -> Result<bool, HashError> {
         let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
         let a = self.argon2();
-        tokio::task::spawn_blocking(move || a.verify_password(password.expose_secret().as_bytes(), hash.as_str()).is_ok())
-            .await
-            .map_err(|e| HashError(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            a.verify_password(password.expose_secret().as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))
     }
 }
 
@@ -107,14 +113,26 @@ mod tests {
     #[test]
     fn policy_bounds_strength_and_email() {
         let p = policy();
-        assert_eq!(check_policy(&p, "short", "a@b.com"), Err(PasswordPolicyError::TooShort(8)));
-        assert_eq!(check_policy(&p, &"x".repeat(129), "a@b.com"), Err(PasswordPolicyError::TooLong(128)));
+        assert_eq!(
+            check_policy(&p, "short", "a@b.com"),
+            Err(PasswordPolicyError::TooShort(8))
+        );
+        assert_eq!(
+            check_policy(&p, &"x".repeat(129), "a@b.com"),
+            Err(PasswordPolicyError::TooLong(128))
+        );
         assert_eq!(
             check_policy(&p, "alice.smith@example.com1", "alice.smith@example.com"),
             Err(PasswordPolicyError::ContainsEmail)
         );
-        assert_eq!(check_policy(&p, "xAliceSmith#2024", "alicesmith@example.com"), Err(PasswordPolicyError::ContainsEmail));
-        assert!(matches!(check_policy(&p, "password123", "a@b.com"), Err(PasswordPolicyError::TooWeak(_))));
+        assert_eq!(
+            check_policy(&p, "xAliceSmith#2024", "alicesmith@example.com"),
+            Err(PasswordPolicyError::ContainsEmail)
+        );
+        assert!(matches!(
+            check_policy(&p, "password123", "a@b.com"),
+            Err(PasswordPolicyError::TooWeak(_))
+        ));
         assert!(check_policy(&p, "correct horse battery staple", "a@b.com").is_ok());
         // Length counts characters, not bytes, and nothing is truncated or case-folded.
         assert!(check_policy(&p, "ünïcödé pässwörd wîth spåces", "a@b.com").is_ok());
@@ -122,11 +140,20 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let h = PasswordHasher::new(&Argon2Config { memory_kib: 64, iterations: 1, parallelism: 1, max_concurrent: 2 })
-            .unwrap();
+        let h = PasswordHasher::new(&Argon2Config {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 2,
+        })
+        .unwrap();
         let hash = h.hash(SecretString::from("correct horse")).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert!(h.verify(SecretString::from("correct horse"), hash.clone()).await.unwrap());
+        assert!(
+            h.verify(SecretString::from("correct horse"), hash.clone())
+                .await
+                .unwrap()
+        );
         assert!(!h.verify(SecretString::from("Correct horse"), hash).await.unwrap());
         assert!(!h.verify(SecretString::from("x"), "not a hash".into()).await.unwrap());
     }

@@ -8,11 +8,18 @@ use super::{Email, NewUser};
 
 /// The user with this email (compared case-insensitively), if any.
 pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> Result<Option<user::Model>, DbErr> {
-    user::Entity::find().filter(user::Column::EmailCanonical.eq(email.canonical())).one(db).await
+    user::Entity::find()
+        .filter(user::Column::EmailCanonical.eq(email.canonical()))
+        .one(db)
+        .await
 }
 
 /// Inserts the user row with an empty profile and default preferences.
-pub async fn insert_user(db: &impl ConnectionTrait, new: &NewUser, password_hash: Option<String>) -> Result<user::Model, DbErr> {
+pub async fn insert_user(
+    db: &impl ConnectionTrait,
+    new: &NewUser,
+    password_hash: Option<String>,
+) -> Result<user::Model, DbErr> {
     let now = chrono::Utc::now();
     let id = Uuid::now_v7();
     let user = user::ActiveModel {

@@ -27,8 +27,8 @@ impl Email {
             return Err(EmailError::TooLong);
         }
         let opts = email_address::Options::default().without_display_text();
-        let parsed = email_address::EmailAddress::parse_with_options(s, opts)
-            .map_err(|_| EmailError::Invalid(s.to_string()))?;
+        let parsed =
+            email_address::EmailAddress::parse_with_options(s, opts).map_err(|_| EmailError::Invalid(s.to_string()))?;
         // Also require what a mail transport can address.
         if s.parse::<lettre::Address>().is_err() || s.chars().any(char::is_control) {
             return Err(EmailError::Invalid(s.to_string()));
@@ -66,7 +66,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_hostile_input() {
-        for bad in ["", "   ", "plain", "a@", "@b.com", "a b@c.com", "Alice <a@b.com>", "a@b.com\r\nBcc: x@y.com", "a@@b.com"] {
+        for bad in [
+            "",
+            "   ",
+            "plain",
+            "a@",
+            "@b.com",
+            "a b@c.com",
+            "Alice <a@b.com>",
+            "a@b.com\r\nBcc: x@y.com",
+            "a@@b.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
         let long = format!("{}@example.com", "a".repeat(250));

@@ -74,7 +74,9 @@ pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_acc
 /// Checks a redirect URI (or post-logout redirect URI) for registration.
 pub fn validate_redirect_uri(s: &str, what: &str) -> Result<(), Error> {
     let bad = |why: &str| Err(Error::Invalid(format!("{what} {s:?} {why}")));
-    let Ok(url) = Url::parse(s) else { return bad("is not an absolute URI") };
+    let Ok(url) = Url::parse(s) else {
+        return bad("is not an absolute URI");
+    };
     if url.fragment().is_some() {
         return bad("must not contain a fragment (RFC 6749 §3.1.2)");
     }
@@ -90,7 +92,11 @@ pub fn validate_redirect_uri(s: &str, what: &str) -> Result<(), Error> {
                 Some(url::Host::Domain(d)) => d == "localhost",
                 None => false,
             };
-            if loopback { Ok(()) } else { bad("uses http, which is only allowed for loopback hosts (RFC 9700 §2.6)") }
+            if loopback {
+                Ok(())
+            } else {
+                bad("uses http, which is only allowed for loopback hosts (RFC 9700 §2.6)")
+            }
         }
         "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
             bad("uses a scheme that cannot be a redirect target")
@@ -110,7 +116,9 @@ pub async fn create(
 ) -> Result<Created, Error> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(Error::Invalid("the client name must be 1 to 200 printable characters".into()));
+        return Err(Error::Invalid(
+            "the client name must be 1 to 200 printable characters".into(),
+        ));
     }
     for u in &new.redirect_uris {
         validate_redirect_uri(u, "redirect URI")?;
@@ -118,17 +126,27 @@ pub async fn create(
     for u in &new.post_logout_redirect_uris {
         validate_redirect_uri(u, "post-logout redirect URI")?;
     }
-    let mut grants = if new.grant_types.is_empty() { vec![GrantType::AuthorizationCode] } else { new.grant_types.clone() };
+    let mut grants = if new.grant_types.is_empty() {
+        vec![GrantType::AuthorizationCode]
+    } else {
+        new.grant_types.clone()
+    };
     grants.sort();
     grants.dedup();
     if grants.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
-        return Err(Error::Invalid("the authorization_code grant needs at least one redirect URI".into()));
+        return Err(Error::Invalid(
+            "the authorization_code grant needs at least one redirect URI".into(),
+        ));
     }
     if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode) {
-        return Err(Error::Invalid("the refresh_token grant needs the authorization_code grant".into()));
+        return Err(Error::Invalid(
+            "the refresh_token grant needs the authorization_code grant".into(),
+        ));
     }
     if new.public && grants.contains(&GrantType::ClientCredentials) {
-        return Err(Error::Invalid("a public client cannot use the client_credentials grant".into()));
+        return Err(Error::Invalid(
+            "a public client cannot use the client_credentials grant".into(),
+        ));
     }
     let client_id = random_token::<16>();
     let secret = (!new.public).then(random_token::<32>);

@@ -36,7 +36,10 @@ pub async fn insert(db: &impl ConnectionTrait, row: ClientRow) -> Result<client:
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<client::Model>, DbErr> {
-    client::Entity::find().order_by_asc(client::Column::CreatedAt).all(db).await
+    client::Entity::find()
+        .order_by_asc(client::Column::CreatedAt)
+        .all(db)
+        .await
 }
 
 pub async fn find(db: &impl ConnectionTrait, client_id: &str) -> Result<Option<client::Model>, DbErr> {

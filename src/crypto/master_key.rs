@@ -55,12 +55,16 @@ impl MasterKey {
             .ok_or(KeyError::Malformed)?;
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(&decoded);
-        Ok(Self { bytes: SecretBox::new(Box::new(bytes)) })
+        Ok(Self {
+            bytes: SecretBox::new(Box::new(bytes)),
+        })
     }
 
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self { bytes: SecretBox::new(Box::new(random_bytes::<32>())) }
+        Self {
+            bytes: SecretBox::new(Box::new(random_bytes::<32>())),
+        }
     }
 
     /// The key's encoding for a key file (standard base64).
@@ -70,8 +74,10 @@ impl MasterKey {
 
     /// Reads a key file.
     pub fn read_file(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -82,7 +88,10 @@ impl MasterKey {
             Ok(text) => Ok((Self::parse(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
-                let write_err = |source| KeyError::Write { path: path.display().to_string(), source };
+                let write_err = |source| KeyError::Write {
+                    path: path.display().to_string(),
+                    source,
+                };
                 let mut opts = std::fs::OpenOptions::new();
                 opts.write(true).create_new(true);
                 #[cfg(unix)]
@@ -92,7 +101,8 @@ impl MasterKey {
                 }
                 match opts.open(path) {
                     Ok(mut f) => {
-                        f.write_all(format!("{}\n", key.encode()).as_bytes()).map_err(write_err)?;
+                        f.write_all(format!("{}\n", key.encode()).as_bytes())
+                            .map_err(write_err)?;
                         f.sync_all().map_err(write_err)?;
                         Ok((key, true))
                     }
@@ -101,7 +111,10 @@ impl MasterKey {
                     Err(e) => Err(write_err(e)),
                 }
             }
-            Err(source) => Err(KeyError::Read { path: path.display().to_string(), source }),
+            Err(source) => Err(KeyError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 
@@ -134,14 +147,18 @@ impl MasterKey {
         self.derive(b"gatehouse seal v1", &mut k);
         #[allow(clippy::expect_used)]
         let key = aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &k).expect("32-byte ChaCha20-Poly1305 key");
-        Sealer { key: std::sync::Arc::new(aead::LessSafeKey::new(key)) }
+        Sealer {
+            key: std::sync::Arc::new(aead::LessSafeKey::new(key)),
+        }
     }
 
     /// The keyed hasher for tokens and client secrets.
     pub fn token_hasher(&self) -> TokenHasher {
         let mut k = [0u8; 32];
         self.derive(b"gatehouse token hash v1", &mut k);
-        TokenHasher { key: hmac::Key::new(hmac::HMAC_SHA256, &k) }
+        TokenHasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &k),
+        }
     }
 }
 
@@ -236,7 +253,10 @@ mod tests {
         let hex_form = hex::encode(STANDARD.decode(&encoded).unwrap());
         assert_eq!(MasterKey::parse(&hex_form).unwrap().id(), k.id());
         assert!(matches!(MasterKey::parse("too short"), Err(KeyError::Malformed)));
-        assert!(matches!(MasterKey::parse(&STANDARD.encode([0u8; 16])), Err(KeyError::Malformed)));
+        assert!(matches!(
+            MasterKey::parse(&STANDARD.encode([0u8; 16])),
+            Err(KeyError::Malformed)
+        ));
     }
 
     #[test]

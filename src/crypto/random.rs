@@ -10,7 +10,9 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     // SystemRandom only fails when the OS has no entropy source at all; a process that
     // cannot produce secrets must not go on issuing them.
     #[allow(clippy::expect_used)]
-    SystemRandom::new().fill(&mut out).expect("the operating system's random number generator failed");
+    SystemRandom::new()
+        .fill(&mut out)
+        .expect("the operating system's random number generator failed");
     out
 }
 

@@ -45,7 +45,9 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         .map_sqlx_postgres_opts(|o: PgConnectOptions| o.application_name("gatehouse"));
     if matches!(kind, DatabaseKind::Sqlite(None)) {
         // Keep the single in-memory connection alive for the life of the pool.
-        opts.idle_timeout(Duration::from_secs(u64::MAX / 4)).max_lifetime(None).min_connections(1);
+        opts.idle_timeout(Duration::from_secs(u64::MAX / 4))
+            .max_lifetime(None)
+            .min_connections(1);
     }
     // With connect_lazy the pool is built without touching the database.
     Database::connect(opts).await
@@ -57,7 +59,8 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     if db.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")).await?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
+            .await?;
     }
     Migrator::up(&txn, None).await?;
     txn.commit().await
@@ -65,7 +68,11 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Names of the migrations not yet applied.
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
-    Ok(Migrator::get_pending_migrations(db).await?.iter().map(|m| m.name().to_string()).collect())
+    Ok(Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect())
 }
 
 /// Checks that the database answers.
@@ -100,7 +107,10 @@ pub async fn check_master_key(db: &DatabaseConnection, key: &MasterKey) -> Resul
     if opens {
         Ok(())
     } else {
-        Err(KeyCheckError::Mismatch { given: key.id(), expected: expected_id.to_string() })
+        Err(KeyCheckError::Mismatch {
+            given: key.id(),
+            expected: expected_id.to_string(),
+        })
     }
 }
 

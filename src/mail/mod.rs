@@ -51,7 +51,8 @@ pub fn render(
     }
     let mut value = serde_json::to_value(ctx).map_err(|e| MailError::Build(e.to_string()))?;
     if let serde_json::Value::Object(map) = &mut value {
-        map.entry("issuer").or_insert_with(|| issuer.as_str().trim_end_matches('/').into());
+        map.entry("issuer")
+            .or_insert_with(|| issuer.as_str().trim_end_matches('/').into());
         map.entry("product").or_insert_with(|| "Gatehouse".into());
     }
     let subject = theme.render(&format!("mail/{template}.subject.txt"), &value)?;

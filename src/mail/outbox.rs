@@ -84,7 +84,11 @@ pub async fn claim(db: &DatabaseConnection) -> Result<Vec<OutboxRow>, DbErr> {
         .and_where(Expr::col(Column::SentAt).is_null())
         .and_where(Expr::col(Column::FailedAt).is_null())
         .and_where(Expr::col(Column::NextAttemptAt).lte(now))
-        .and_where(Expr::col(Column::LockedUntil).is_null().or(Expr::col(Column::LockedUntil).lte(now)))
+        .and_where(
+            Expr::col(Column::LockedUntil)
+                .is_null()
+                .or(Expr::col(Column::LockedUntil).lte(now)),
+        )
         .order_by(Column::NextAttemptAt, Order::Asc)
         .limit(BATCH)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)

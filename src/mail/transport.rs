@@ -48,7 +48,10 @@ impl Transport {
             MailTransportConfig::Smtp(url) => {
                 let t: AsyncSmtpTransport<Tokio1Executor> =
                     AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                        .map_err(|e| SendError { permanent: true, message: format!("smtp_url: {e}") })?
+                        .map_err(|e| SendError {
+                            permanent: true,
+                            message: format!("smtp_url: {e}"),
+                        })?
                         .timeout(Some(Duration::from_secs(20)))
                         .build();
                 Self::Smtp(t)
@@ -67,16 +70,19 @@ impl Transport {
 
     /// Delivers one mail.
     pub async fn send(&self, from: &Mailbox, mail: &RenderedMail) -> Result<(), SendError> {
-        let to: Mailbox = mail
-            .to
-            .parse()
-            .map_err(|e| SendError { permanent: true, message: format!("recipient {:?}: {e}", mail.to) })?;
+        let to: Mailbox = mail.to.parse().map_err(|e| SendError {
+            permanent: true,
+            message: format!("recipient {:?}: {e}", mail.to),
+        })?;
         let message = Message::builder()
             .from(from.clone())
             .to(to)
             .subject(mail.subject.clone())
             .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
-            .map_err(|e| SendError { permanent: true, message: format!("cannot build message: {e}") })?;
+            .map_err(|e| SendError {
+                permanent: true,
+                message: format!("cannot build message: {e}"),
+            })?;
         match self {
             Self::Console => {
                 tracing::info!(
@@ -88,11 +94,10 @@ impl Transport {
                 );
                 Ok(())
             }
-            Self::File(t) => t
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| SendError { permanent: false, message: format!("file transport: {e}") }),
+            Self::File(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
+                permanent: false,
+                message: format!("file transport: {e}"),
+            }),
             Self::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
                 permanent: e.is_permanent(),
                 message: format!("smtp: {e}"),

@@ -39,7 +39,11 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { conn, prefix: prefix.to_string(), incr: Script::new(INCR_SCRIPT) })
+        Ok(Self {
+            conn,
+            prefix: prefix.to_string(),
+            incr: Script::new(INCR_SCRIPT),
+        })
     }
 
     fn key(&self, key: &str) -> String {
@@ -52,7 +56,13 @@ impl EphemeralStore for RedisStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         let ms = u64::try_from(ttl_ms(ttl)).unwrap_or(1);
-        let _: () = redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(ms).query_async(&mut c).await?;
+        let _: () = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut c)
+            .await?;
         Ok(())
     }
 
@@ -74,7 +84,12 @@ impl EphemeralStore for RedisStore {
 
     async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
         let mut c = self.conn.clone();
-        Ok(self.incr.key(self.key(key)).arg(ttl_ms(window)).invoke_async(&mut c).await?)
+        Ok(self
+            .incr
+            .key(self.key(key))
+            .arg(ttl_ms(window))
+            .invoke_async(&mut c)
+            .await?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -45,7 +45,9 @@ impl EphemeralStore for SqlStore {
             .and_where(Expr::col(entry::Column::Key).eq(Expr::value(key)))
             .returning(Query::returning().columns([entry::Column::Value, entry::Column::ExpiresAt]))
             .to_owned();
-        let Some(row) = self.db.query_one(&stmt).await? else { return Ok(None) };
+        let Some(row) = self.db.query_one(&stmt).await? else {
+            return Ok(None);
+        };
         let expires_at: i64 = row.try_get("", "expires_at")?;
         if expires_at <= now_ms() {
             return Ok(None);

@@ -17,7 +17,10 @@ use crate::metrics::PoolLabels;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 async fn healthz() -> Response {
@@ -61,15 +64,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "store": { "kind": state.store().kind(), "status": store_report["status"], "error": store_report.get("error") },
         },
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let m = state.metrics();
     let (size, idle) = crate::db::pool_stats(state.db());
-    m.db_pool.get_or_create(&PoolLabels { state: "idle" }).set(i64::from(idle));
-    m.db_pool.get_or_create(&PoolLabels { state: "in_use" }).set(i64::from(size.saturating_sub(idle)));
+    m.db_pool
+        .get_or_create(&PoolLabels { state: "idle" })
+        .set(i64::from(idle));
+    m.db_pool
+        .get_or_create(&PoolLabels { state: "in_use" })
+        .set(i64::from(size.saturating_sub(idle)));
     m.db_pool_max.set(i64::from(state.config().database_max_connections));
     if state.startup().await == Startup::Done {
         match tokio::time::timeout(CHECK_TIMEOUT, crate::mail::outbox::pending_count(state.db())).await {
@@ -82,7 +93,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
     (
         [
-            (header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
             (header::CACHE_CONTROL, "no-store"),
         ],
         m.render(),

@@ -20,21 +20,44 @@ pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Serves the application on `listener` until `shutdown` completes, then drains
+/// in-flight requests. The peer address is recorded for [`extract::ClientIp`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
-    let routes = Router::new().merge(health::router()).merge(pages::router()).fallback(pages::not_found);
+    let routes = Router::new()
+        .merge(health::router())
+        .merge(pages::router())
+        .fallback(pages::not_found);
 
     // Each `.layer` wraps everything above it, so the last one added runs first on the
     // way in. Layers added with `Router::layer` run after routing, so the matched route
     // is known to tracing and metrics.
     routes
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
         .layer(CompressionLayer::new())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers::apply))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::security_headers::apply,
+        ))
         // Counted with the final status, including timeouts.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::metrics::track,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(middleware::trace::make_span))
         // A request id for every request, echoed back and attached to its log span.

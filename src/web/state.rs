@@ -38,7 +38,14 @@ struct Inner {
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection, store: Store, theme: Theme, metrics: Metrics) -> Self {
         Self {
-            inner: Arc::new(Inner { config, db, store, theme, metrics, startup: RwLock::new(Startup::Pending(None)) }),
+            inner: Arc::new(Inner {
+                config,
+                db,
+                store,
+                theme,
+                metrics,
+                startup: RwLock::new(Startup::Pending(None)),
+            }),
         }
     }
 

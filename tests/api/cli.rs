@@ -28,7 +28,12 @@ impl Cli {
             ("GATEHOUSE_ARGON2__ITERATIONS".to_string(), "1".to_string()),
             ("GATEHOUSE_LOG_LEVEL".to_string(), "warn".to_string()),
         ];
-        Self { env, dir: temp_dir(), db, key }
+        Self {
+            env,
+            dir: temp_dir(),
+            db,
+            key,
+        }
     }
 
     fn with(mut self, k: &str, v: &str) -> Self {
@@ -49,7 +54,9 @@ impl Cli {
                 cmd.env_remove(k);
             }
         }
-        cmd.args(args).envs(self.env.iter().cloned()).current_dir(self.dir.path());
+        cmd.args(args)
+            .envs(self.env.iter().cloned())
+            .current_dir(self.dir.path());
         cmd
     }
 
@@ -67,7 +74,9 @@ impl Cli {
     }
 
     async fn conn(&self) -> sea_orm::DatabaseConnection {
-        sea_orm::Database::connect(&self.db.url).await.expect("connect to test db")
+        sea_orm::Database::connect(&self.db.url)
+            .await
+            .expect("connect to test db")
     }
 }
 
@@ -81,18 +90,26 @@ fn stderr(o: &Output) -> String {
 
 #[tokio::test]
 async fn config_check_prints_redacted_config_and_fails_on_bad_values() {
-    let cli = Cli::new().await.with("GATEHOUSE_SMTP_URL", "smtp://mailer:s3cr3tpw@127.0.0.1:2525");
+    let cli = Cli::new()
+        .await
+        .with("GATEHOUSE_SMTP_URL", "smtp://mailer:s3cr3tpw@127.0.0.1:2525");
     let o = cli.run(&["config", "check"], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("issuer = \"http://127.0.0.1:8080\""), "{out}");
     assert!(out.contains("smtp_url = \"smtp://mailer:***@127.0.0.1:2525\""), "{out}");
-    assert!(!out.contains("s3cr3tpw") && !out.contains(&cli.key), "secrets leaked:\n{out}");
+    assert!(
+        !out.contains("s3cr3tpw") && !out.contains(&cli.key),
+        "secrets leaked:\n{out}"
+    );
     assert!(out.contains("secret_key = \"[redacted]\""), "{out}");
 
     let o = cli.with("GATEHOUSE_ISSUER", "htp:/x").run(&["config", "check"], None);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "error: GATEHOUSE_ISSUER: \"htp:/x\" is not an absolute http(s) URL\n");
+    assert_eq!(
+        stderr(&o),
+        "error: GATEHOUSE_ISSUER: \"htp:/x\" is not an absolute http(s) URL\n"
+    );
     assert!(stdout(&o).is_empty());
 }
 
@@ -101,8 +118,14 @@ async fn config_check_reads_a_toml_file_and_names_its_bad_keys() {
     let cli = Cli::new().await;
     let dir = temp_dir();
     let file = dir.path().join("gatehouse.toml");
-    std::fs::write(&file, "issuer = \"https://id.example.com\"\n[password]\nmin_length = 12\n").unwrap();
-    let o = cli.with("GATEHOUSE_CONFIG", file.to_str().unwrap()).run(&["config", "check"], None);
+    std::fs::write(
+        &file,
+        "issuer = \"https://id.example.com\"\n[password]\nmin_length = 12\n",
+    )
+    .unwrap();
+    let o = cli
+        .with("GATEHOUSE_CONFIG", file.to_str().unwrap())
+        .run(&["config", "check"], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("issuer = \"https://id.example.com\""));
     assert!(stdout(&o).contains("min_length = 12"), "{}", stdout(&o));
@@ -111,13 +134,23 @@ async fn config_check_reads_a_toml_file_and_names_its_bad_keys() {
     let cli = Cli::new().await.with("GATEHOUSE_CONFIG", file.to_str().unwrap());
     let o = cli.run(&["config", "check"], None);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), format!("error: log_format (in {}): \"xml\" is not one of: text, json\n", file.display()));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: log_format (in {}): \"xml\" is not one of: text, json\n",
+            file.display()
+        )
+    );
 }
 
 #[tokio::test]
 async fn usage_errors_exit_with_2() {
     let cli = Cli::new().await;
-    for args in [&["bogus"][..], &["user", "create"][..], &["client", "create", "--redirect-uri", "https://x"][..]] {
+    for args in [
+        &["bogus"][..],
+        &["user", "create"][..],
+        &["client", "create", "--redirect-uri", "https://x"][..],
+    ] {
         let o = cli.run(args, None);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("error:"), "{args:?}");
@@ -132,11 +165,17 @@ async fn migrate_applies_then_reports_up_to_date() {
     let cli = Cli::new().await;
     let o = cli.run(&["migrate"], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("applied m20261127_000001_create_initial_schema"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("applied m20261127_000001_create_initial_schema"),
+        "{}",
+        stdout(&o)
+    );
     let o = cli.run(&["migrate"], None);
     assert_eq!(stdout(&o), "database is up to date\n");
 
-    let o = cli.with("GATEHOUSE_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none").run(&["migrate"], None);
+    let o = cli
+        .with("GATEHOUSE_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .run(&["migrate"], None);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.starts_with("error: database:") && err.lines().count() == 1, "{err}");
@@ -146,7 +185,15 @@ async fn migrate_applies_then_reports_up_to_date() {
 async fn user_create_validates_and_stores_a_hashed_password() {
     let cli = Cli::new().await;
     let o = cli.run(
-        &["user", "create", "--email", "Admin@Example.com", "--password-stdin", "--verified", "--superuser"],
+        &[
+            "user",
+            "create",
+            "--email",
+            "Admin@Example.com",
+            "--password-stdin",
+            "--verified",
+            "--superuser",
+        ],
         Some("correct horse battery staple\n"),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -165,21 +212,44 @@ async fn user_create_validates_and_stores_a_hashed_password() {
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains("correct horse"));
     let events = gatehouse::audit::list_recent(&conn, 10).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "user.created" && e.actor == "cli" && e.user_id == Some(user.id)));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "user.created" && e.actor == "cli" && e.user_id == Some(user.id))
+    );
 
     // The same address in another case is a duplicate.
-    let o = cli.run(&["user", "create", "--email", "admin@EXAMPLE.com", "--password-stdin"], Some("another good passphrase 9\n"));
+    let o = cli.run(
+        &["user", "create", "--email", "admin@EXAMPLE.com", "--password-stdin"],
+        Some("another good passphrase 9\n"),
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "error: an account with the email address admin@EXAMPLE.com already exists\n");
+    assert_eq!(
+        stderr(&o),
+        "error: an account with the email address admin@EXAMPLE.com already exists\n"
+    );
 
-    let o = cli.run(&["user", "create", "--email", "weak@example.com", "--password-stdin"], Some("password123\n"));
+    let o = cli.run(
+        &["user", "create", "--email", "weak@example.com", "--password-stdin"],
+        Some("password123\n"),
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).starts_with("error: the password is too easy to guess"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: the password is too easy to guess"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = cli.run(&["user", "create", "--email", "short@example.com", "--password-stdin"], Some("abc\n"));
+    let o = cli.run(
+        &["user", "create", "--email", "short@example.com", "--password-stdin"],
+        Some("abc\n"),
+    );
     assert_eq!(stderr(&o), "error: the password must be at least 8 characters long\n");
 
-    let o = cli.run(&["user", "create", "--email", "not-an-email", "--password-stdin"], Some("correct horse battery\n"));
+    let o = cli.run(
+        &["user", "create", "--email", "not-an-email", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o), "error: \"not-an-email\" is not a valid email address\n");
 
@@ -187,7 +257,11 @@ async fn user_create_validates_and_stores_a_hashed_password() {
     let o = cli.run(&["user", "create", "--email", "tty@example.com"], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("pass --password-stdin"), "{}", stderr(&o));
-    assert_eq!(User::find().all(&conn).await.unwrap().len(), 1, "failed commands created nothing");
+    assert_eq!(
+        User::find().all(&conn).await.unwrap().len(),
+        1,
+        "failed commands created nothing"
+    );
 }
 
 #[tokio::test]
@@ -222,19 +296,41 @@ async fn client_create_prints_the_secret_once_and_stores_only_its_keyed_hash() {
     assert_eq!(secret.len(), 43, "256 bits, base64url");
 
     let conn = cli.conn().await;
-    let row = Client::find_by_id(id.clone()).one(&conn).await.unwrap().expect("client stored");
+    let row = Client::find_by_id(id.clone())
+        .one(&conn)
+        .await
+        .unwrap()
+        .expect("client stored");
     let stored = row.secret_hash.clone().unwrap();
     assert_ne!(stored, secret);
     let key = gatehouse::crypto::MasterKey::parse(&cli.key).unwrap();
-    assert!(key.token_hasher().verify(&secret, &stored), "stored as a keyed hash of the secret");
+    assert!(
+        key.token_hasher().verify(&secret, &stored),
+        "stored as a keyed hash of the secret"
+    );
     assert_eq!(row.token_endpoint_auth_method, "client_secret_basic");
     assert_eq!(
         gatehouse::clients::strings(&row.grant_types),
         ["authorization_code", "refresh_token", "client_credentials"]
     );
-    assert_eq!(gatehouse::clients::strings(&row.redirect_uris), ["https://shop.example.com/cb", "http://127.0.0.1:9000/cb"]);
+    assert_eq!(
+        gatehouse::clients::strings(&row.redirect_uris),
+        ["https://shop.example.com/cb", "http://127.0.0.1:9000/cb"]
+    );
 
-    let o = cli.run(&["client", "create", "--name", "SPA", "--redirect-uri", "https://spa.example.com/cb", "--public", "--json"], None);
+    let o = cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--redirect-uri",
+            "https://spa.example.com/cb",
+            "--public",
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["client_secret"].is_null());
@@ -255,15 +351,61 @@ async fn client_create_prints_the_secret_once_and_stores_only_its_keyed_hash() {
 async fn client_create_refuses_bad_input_with_one_line() {
     let cli = Cli::new().await;
     let cases: &[(&[&str], &str)] = &[
-        (&["--name", "A", "--redirect-uri", "http://evil.example.com/cb"], "uses http, which is only allowed for loopback hosts"),
-        (&["--name", "A", "--redirect-uri", "https://a.example.com/cb#x"], "must not contain a fragment"),
-        (&["--name", "A", "--redirect-uri", "not a url"], "is not an absolute URI"),
-        (&["--name", "A", "--redirect-uri", "javascript:alert(1)"], "cannot be a redirect target"),
+        (
+            &["--name", "A", "--redirect-uri", "http://evil.example.com/cb"],
+            "uses http, which is only allowed for loopback hosts",
+        ),
+        (
+            &["--name", "A", "--redirect-uri", "https://a.example.com/cb#x"],
+            "must not contain a fragment",
+        ),
+        (
+            &["--name", "A", "--redirect-uri", "not a url"],
+            "is not an absolute URI",
+        ),
+        (
+            &["--name", "A", "--redirect-uri", "javascript:alert(1)"],
+            "cannot be a redirect target",
+        ),
         (&["--name", "A"], "needs at least one redirect URI"),
-        (&["--name", "A", "--redirect-uri", "https://a.example.com/cb", "--public", "--grant-types", "client_credentials"], "a public client cannot use the client_credentials grant"),
-        (&["--name", "A", "--redirect-uri", "https://a.example.com/cb", "--grant-types", "password"], "grant type \"password\" is not one of"),
-        (&["--name", "A", "--redirect-uri", "https://a.example.com/cb", "--post-logout-redirect-uri", "http://x.example/"], "post-logout redirect URI"),
-        (&["--name", " ", "--redirect-uri", "https://a.example.com/cb"], "the client name must be"),
+        (
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                "https://a.example.com/cb",
+                "--public",
+                "--grant-types",
+                "client_credentials",
+            ],
+            "a public client cannot use the client_credentials grant",
+        ),
+        (
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                "https://a.example.com/cb",
+                "--grant-types",
+                "password",
+            ],
+            "grant type \"password\" is not one of",
+        ),
+        (
+            &[
+                "--name",
+                "A",
+                "--redirect-uri",
+                "https://a.example.com/cb",
+                "--post-logout-redirect-uri",
+                "http://x.example/",
+            ],
+            "post-logout redirect URI",
+        ),
+        (
+            &["--name", " ", "--redirect-uri", "https://a.example.com/cb"],
+            "the client name must be",
+        ),
     ];
     for (args, expected) in cases {
         let mut full = vec!["client", "create"];
@@ -271,7 +413,10 @@ async fn client_create_refuses_bad_input_with_one_line() {
         let o = cli.run(&full, None);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let err = stderr(&o);
-        assert!(err.starts_with("error: ") && err.contains(expected) && err.lines().count() == 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expected) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
     }
     let conn = cli.conn().await;
     assert!(Client::find().all(&conn).await.unwrap().is_empty());
@@ -281,17 +426,29 @@ async fn client_create_refuses_bad_input_with_one_line() {
 async fn a_different_master_key_is_detected() {
     let cli = Cli::new().await;
     assert_eq!(cli.run(&["client", "list"], None).status.code(), Some(0));
-    let o = cli.with("GATEHOUSE_SECRET_KEY", &random_key()).run(&["client", "list"], None);
+    let o = cli
+        .with("GATEHOUSE_SECRET_KEY", &random_key())
+        .run(&["client", "list"], None);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("is not the one this database was set up with"), "{}", stderr(&o));
-    let o = Cli::new().await.with("GATEHOUSE_SECRET_KEY", "too-short").run(&["client", "list"], None);
+    assert!(
+        stderr(&o).contains("is not the one this database was set up with"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Cli::new()
+        .await
+        .with("GATEHOUSE_SECRET_KEY", "too-short")
+        .run(&["client", "list"], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("must be 32 random bytes"), "{}", stderr(&o));
 }
 
 #[tokio::test]
 async fn without_a_key_one_is_generated_next_to_the_sqlite_database() {
-    let cli = Cli::new().await.without("GATEHOUSE_SECRET_KEY").with("GATEHOUSE_DATABASE_URL", "sqlite://gh.db?mode=rwc");
+    let cli = Cli::new()
+        .await
+        .without("GATEHOUSE_SECRET_KEY")
+        .with("GATEHOUSE_DATABASE_URL", "sqlite://gh.db?mode=rwc");
     let o = cli.run(&["client", "list"], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("generated a new master key"), "{}", stderr(&o));
@@ -300,7 +457,10 @@ async fn without_a_key_one_is_generated_next_to_the_sqlite_database() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let o = cli.run(&["client", "list"], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -311,7 +471,11 @@ async fn without_a_key_one_is_generated_next_to_the_sqlite_database() {
     std::fs::remove_file(&key_file).unwrap();
     let o = cli.run(&["client", "list"], None);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("is not the one this database was set up with"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not the one this database was set up with"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[tokio::test]
@@ -329,8 +493,17 @@ async fn mail_test_sends_through_smtp() {
 
 #[tokio::test]
 async fn serve_is_the_default_command_and_stops_cleanly_on_sigterm() {
-    let cli = Cli::new().await.with("GATEHOUSE_BIND", "127.0.0.1:0").with("GATEHOUSE_LOG_FORMAT", "json").with("GATEHOUSE_LOG_LEVEL", "info");
-    let mut child = cli.command(&[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let cli = Cli::new()
+        .await
+        .with("GATEHOUSE_BIND", "127.0.0.1:0")
+        .with("GATEHOUSE_LOG_FORMAT", "json")
+        .with("GATEHOUSE_LOG_LEVEL", "info");
+    let mut child = cli
+        .command(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr_pipe = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -347,7 +520,9 @@ async fn serve_is_the_default_command_and_stops_cleanly_on_sigterm() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                 && v["message"] == "listening"
             {
-                addr = v["addr"].as_str().map(|a| a.trim_start_matches("Some(").trim_end_matches(')').to_string());
+                addr = v["addr"]
+                    .as_str()
+                    .map(|a| a.trim_start_matches("Some(").trim_end_matches(')').to_string());
             }
             lines.push(line);
         }
@@ -361,7 +536,10 @@ async fn serve_is_the_default_command_and_stops_cleanly_on_sigterm() {
         async move { c.get(&u).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
     })
     .await;
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let start = std::time::Instant::now();
     let exit = loop {

@@ -16,7 +16,11 @@ async fn healthz_and_readyz_answer_when_everything_is_up() {
     assert_eq!(body["status"], "ready");
     assert_eq!(body["checks"]["database"]["status"], "up");
     assert_eq!(body["checks"]["store"]["status"], "up");
-    let expected_store = if crate::helpers::backend::redis_url().is_some() { "redis" } else { "sql" };
+    let expected_store = if crate::helpers::backend::redis_url().is_some() {
+        "redis"
+    } else {
+        "sql"
+    };
     assert_eq!(body["checks"]["store"]["kind"], expected_store);
 }
 
@@ -28,7 +32,10 @@ async fn every_response_carries_strict_security_headers() {
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
@@ -43,7 +50,10 @@ async fn every_response_carries_strict_security_headers() {
 async fn hsts_is_sent_when_the_issuer_is_https() {
     let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_ISSUER", "https://id.example.test")).await;
     let r = app.get("/").await;
-    assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000; includeSubDomains");
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
 }
 
 #[tokio::test]
@@ -52,14 +62,26 @@ async fn request_ids_are_generated_or_propagated() {
     let r = app.get("/healthz").await;
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(uuid::Uuid::parse_str(&generated).map(|_| ()), Ok(()));
-    let r = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
 }
 
 #[tokio::test]
 async fn responses_are_compressed_when_asked() {
     let app = TestApp::spawn().await;
-    let r = app.client.get(app.url("/static/app.css")).header("accept-encoding", "gzip").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/static/app.css"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-encoding"], "gzip");
     assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
@@ -74,20 +96,33 @@ async fn metrics_report_requests_by_route_and_status_pool_and_outbox() {
     app.get("/no/such/thing").await;
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     let text = r.text().await.unwrap();
     let line = |needle: &str| text.lines().find(|l| l.starts_with(needle)).map(str::to_string);
     let healthz = line("gatehouse_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}")
         .unwrap_or_else(|| panic!("no healthz counter in\n{text}"));
     assert!(healthz.ends_with(" 3"), "{healthz}");
-    assert!(line("gatehouse_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}").is_some(), "{text}");
+    assert!(
+        line("gatehouse_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}").is_some(),
+        "{text}"
+    );
     let buckets = text
         .lines()
-        .filter(|l| l.starts_with("gatehouse_http_request_duration_seconds_bucket{") && l.contains("route=\"/healthz\""))
+        .filter(|l| {
+            l.starts_with("gatehouse_http_request_duration_seconds_bucket{") && l.contains("route=\"/healthz\"")
+        })
         .count();
     assert!(buckets > 5, "latency histogram by route: {text}");
     assert!(line("gatehouse_mail_outbox_pending 0").is_some(), "{text}");
-    assert!(line("gatehouse_db_pool_connections{state=\"idle\"}").is_some(), "{text}");
+    assert!(
+        line("gatehouse_db_pool_connections{state=\"idle\"}").is_some(),
+        "{text}"
+    );
     assert!(line("gatehouse_db_pool_max_connections 10").is_some(), "{text}");
     // Paths never appear raw: scanners cannot blow up the label space.
     assert!(!text.contains("/no/such/thing"));
@@ -99,7 +134,9 @@ async fn graceful_shutdown_finishes_a_request_already_in_flight() {
     let app = TestApp::spawn().await;
     let mut sock = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     // Half a request is in flight when the shutdown starts ...
-    sock.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n").await.unwrap();
+    sock.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let addr = app.addr;
     let stopping = tokio::spawn(app.stop());

@@ -19,7 +19,11 @@ async fn enqueue_test_mail(app: &TestApp, to: &str) -> uuid::Uuid {
 }
 
 async fn row(app: &TestApp, id: uuid::Uuid) -> mail_outbox::Model {
-    mail_outbox::Entity::find_by_id(id).one(app.state.db()).await.unwrap().expect("outbox row")
+    mail_outbox::Entity::find_by_id(id)
+        .one(app.state.db())
+        .await
+        .unwrap()
+        .expect("outbox row")
 }
 
 fn free_port() -> std::net::SocketAddr {
@@ -31,7 +35,9 @@ fn free_port() -> std::net::SocketAddr {
 async fn mail_is_delivered_over_smtp_with_text_and_html_parts() {
     let sink = SmtpSink::start().await;
     let app = TestApp::spawn_with(
-        Options::default().set("GATEHOUSE_SMTP_URL", sink.url()).set("GATEHOUSE_MAIL_FROM", "Gatehouse <id@example.test>"),
+        Options::default()
+            .set("GATEHOUSE_SMTP_URL", sink.url())
+            .set("GATEHOUSE_MAIL_FROM", "Gatehouse <id@example.test>"),
     )
     .await;
     let id = enqueue_test_mail(&app, "alice@example.com").await;
@@ -40,7 +46,11 @@ async fn mail_is_delivered_over_smtp_with_text_and_html_parts() {
     assert_eq!(m.to, vec!["<alice@example.com>".to_string()]);
     assert_eq!(m.from, "<id@example.test>");
     assert_eq!(m.header("Subject").as_deref(), Some("Gatehouse test mail"));
-    assert!(m.header("Content-Type").unwrap().starts_with("multipart/alternative"), "{}", m.data);
+    assert!(
+        m.header("Content-Type").unwrap().starts_with("multipart/alternative"),
+        "{}",
+        m.data
+    );
     let body = m.decoded();
     assert!(body.contains("Content-Type: text/plain"), "{body}");
     assert!(body.contains("Content-Type: text/html"), "{body}");
@@ -53,7 +63,10 @@ async fn mail_is_delivered_over_smtp_with_text_and_html_parts() {
     })
     .await;
     assert_eq!(r.attempts, 1);
-    assert!(r.body_text.is_empty() && r.body_html.is_empty(), "bodies are cleared once delivered");
+    assert!(
+        r.body_text.is_empty() && r.body_html.is_empty(),
+        "bodies are cleared once delivered"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +74,14 @@ async fn mail_of_a_rolled_back_change_is_never_sent() {
     let sink = SmtpSink::start().await;
     let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_SMTP_URL", sink.url())).await;
     let state = &app.state;
-    let rendered = mail::render(state.theme(), &state.config().issuer, "bob@example.com", "test", serde_json::json!({})).unwrap();
+    let rendered = mail::render(
+        state.theme(),
+        &state.config().issuer,
+        "bob@example.com",
+        "test",
+        serde_json::json!({}),
+    )
+    .unwrap();
     let txn = state.db().begin().await.unwrap();
     mail::enqueue(&txn, &rendered).await.unwrap();
     txn.rollback().await.unwrap();
@@ -87,7 +107,11 @@ async fn smtp_down_then_up_delivers_exactly_once() {
     })
     .await;
     assert!(waiting.sent_at.is_none() && waiting.failed_at.is_none());
-    assert!(waiting.last_error.as_deref().unwrap_or_default().contains("smtp"), "{:?}", waiting.last_error);
+    assert!(
+        waiting.last_error.as_deref().unwrap_or_default().contains("smtp"),
+        "{:?}",
+        waiting.last_error
+    );
     assert!(!waiting.body_text.is_empty(), "the mail is kept while it waits");
     let pending = app.get("/metrics").await.text().await.unwrap();
     assert!(pending.contains("gatehouse_mail_outbox_pending 1"), "{pending}");
@@ -95,7 +119,10 @@ async fn smtp_down_then_up_delivers_exactly_once() {
     // SMTP comes up: delivered, once.
     let sink = SmtpSink::start_on(addr, false).await;
     sink.wait_for(1, Duration::from_secs(10)).await;
-    eventually(Duration::from_secs(5), "row marked sent", || async { row(&app, id).await.sent_at.map(|_| ()) }).await;
+    eventually(Duration::from_secs(5), "row marked sent", || async {
+        row(&app, id).await.sent_at.map(|_| ())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(sink.messages().await.len(), 1, "delivered exactly once");
     let metrics = app.get("/metrics").await.text().await.unwrap();
@@ -123,7 +150,9 @@ async fn two_instances_deliver_each_mail_exactly_once() {
     let sink = SmtpSink::start().await;
     let db = TestDb::create().await;
     let key = random_key();
-    let opts = Options::default().set("GATEHOUSE_SMTP_URL", sink.url()).set("GATEHOUSE_MAIL_POLL_INTERVAL_MS", "20");
+    let opts = Options::default()
+        .set("GATEHOUSE_SMTP_URL", sink.url())
+        .set("GATEHOUSE_MAIL_POLL_INTERVAL_MS", "20");
     let a = TestApp::start_on(db.clone(), &key, opts.clone()).await;
     a.wait_ready().await;
     let b = TestApp::start_on(db, &key, opts).await;
@@ -149,7 +178,10 @@ async fn file_transport_writes_eml_files() {
     let out = dir.path().join("mail");
     let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_MAIL_FILE_DIR", out.to_str().unwrap())).await;
     let id = enqueue_test_mail(&app, "erin@example.com").await;
-    eventually(Duration::from_secs(10), "row marked sent", || async { row(&app, id).await.sent_at.map(|_| ()) }).await;
+    eventually(Duration::from_secs(10), "row marked sent", || async {
+        row(&app, id).await.sent_at.map(|_| ())
+    })
+    .await;
     let files: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(Result::ok).collect();
     assert_eq!(files.len(), 1);
     assert!(files[0].path().extension().is_some_and(|e| e == "eml"));

@@ -37,7 +37,10 @@ async fn entities_match_schema(conn: &DatabaseConnection) {
 
 async fn migrate_fresh_rerun_down_up(test_db: TestDb) {
     let conn = connect(&test_db).await;
-    assert_eq!(db::pending_migrations(&conn).await.unwrap().len(), Migrator::migrations().len());
+    assert_eq!(
+        db::pending_migrations(&conn).await.unwrap().len(),
+        Migrator::migrations().len()
+    );
     db::migrate(&conn).await.expect("from empty");
     assert!(db::pending_migrations(&conn).await.unwrap().is_empty());
     db::migrate(&conn).await.expect("re-run is a no-op");
@@ -73,7 +76,10 @@ async fn migrate_fresh_rerun_down_up(test_db: TestDb) {
 
     // Down to empty and up again.
     Migrator::down(&conn, None).await.expect("down");
-    assert_eq!(db::pending_migrations(&conn).await.unwrap().len(), Migrator::migrations().len());
+    assert_eq!(
+        db::pending_migrations(&conn).await.unwrap().len(),
+        Migrator::migrations().len()
+    );
     db::migrate(&conn).await.expect("up again");
     entities_match_schema(&conn).await;
 }
@@ -127,8 +133,12 @@ async fn email_is_unique_case_insensitively() {
         verified: true,
         superuser: false,
     };
-    gatehouse::accounts::create_user(&conn, &hasher, new("dup@example.com"), "test").await.unwrap();
-    let err = gatehouse::accounts::create_user(&conn, &hasher, new("DUP@example.COM"), "test").await.unwrap_err();
+    gatehouse::accounts::create_user(&conn, &hasher, new("dup@example.com"), "test")
+        .await
+        .unwrap();
+    let err = gatehouse::accounts::create_user(&conn, &hasher, new("DUP@example.COM"), "test")
+        .await
+        .unwrap_err();
     assert!(matches!(err, gatehouse::accounts::Error::DuplicateEmail(_)), "{err}");
     // User ids are time-ordered UUIDv7.
     let users = User::find().all(&conn).await.unwrap();

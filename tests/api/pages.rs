@@ -32,7 +32,12 @@ async fn stylesheet_is_the_committed_tailwind_build() {
 #[tokio::test]
 async fn unknown_paths_get_the_themed_404_page() {
     let app = TestApp::spawn().await;
-    for path in ["/nope", "/static/nope.css", "/static/../Cargo.toml", "/static/%2e%2e/Cargo.toml"] {
+    for path in [
+        "/nope",
+        "/static/nope.css",
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+    ] {
         let r = app.get(path).await;
         assert_eq!(r.status(), 404, "{path}");
         let html = r.text().await.unwrap();
@@ -57,7 +62,10 @@ async fn a_theme_directory_overrides_templates_and_assets_by_name() {
     assert!(html.contains("<h1>Welcome to ACME</h1>"), "{html}");
     // The base layout still comes from the default theme.
     assert!(html.contains("Skip to content"));
-    assert_eq!(app.get("/static/app.css").await.text().await.unwrap(), "body{color:red}");
+    assert_eq!(
+        app.get("/static/app.css").await.text().await.unwrap(),
+        "body{color:red}"
+    );
     // Templates not overridden fall back to the default theme.
     assert!(app.get("/nope").await.text().await.unwrap().contains("Error 404"));
 }

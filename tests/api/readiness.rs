@@ -20,13 +20,26 @@ async fn postgres_down_at_start_then_up_then_down_again() {
     let db = TestDb::create_postgres(&server).await;
     let proxy = Proxy::start(target_of(&db.url, 5432), false).await;
     let proxied = db.with_url(via(&db.url, &proxy));
-    let app = TestApp::start_on(proxied, &random_key(), Options { redis: false, ..Options::default() }).await;
+    let app = TestApp::start_on(
+        proxied,
+        &random_key(),
+        Options {
+            redis: false,
+            ..Options::default()
+        },
+    )
+    .await;
 
     let body = app.wait_readyz(503, WITHIN).await;
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["startup"], "pending");
     assert_eq!(body["checks"]["database"]["status"], "down");
-    assert!(body["checks"]["database"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(
+        body["checks"]["database"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     // The process keeps serving while it waits.
     assert_eq!(app.get("/healthz").await.status(), 200);
 
@@ -37,7 +50,11 @@ async fn postgres_down_at_start_then_up_then_down_again() {
     proxy.down();
     let body = app.wait_readyz(503, WITHIN).await;
     assert_eq!(body["checks"]["database"]["status"], "down", "{body}");
-    assert_eq!(app.get("/").await.status(), 200, "pages that need no database still work");
+    assert_eq!(
+        app.get("/").await.status(),
+        200,
+        "pages that need no database still work"
+    );
 
     proxy.up();
     app.wait_readyz(200, WITHIN).await;
@@ -64,12 +81,18 @@ async fn redis_down_at_start_then_up_then_down_again() {
     proxy.up();
     app.wait_readyz(200, WITHIN).await;
     let store = app.state.store().clone();
-    store.put("k", b"v", Duration::from_secs(60)).await.expect("store works once Redis is up");
+    store
+        .put("k", b"v", Duration::from_secs(60))
+        .await
+        .expect("store works once Redis is up");
 
     proxy.down();
     let body = app.wait_readyz(503, WITHIN).await;
     assert_eq!(body["checks"]["store"]["status"], "down", "{body}");
-    assert!(store.get("k").await.is_err(), "store errors while Redis is unreachable, never panics");
+    assert!(
+        store.get("k").await.is_err(),
+        "store errors while Redis is unreachable, never panics"
+    );
 
     proxy.up();
     app.wait_readyz(200, WITHIN).await;
@@ -90,7 +113,9 @@ async fn a_changed_master_key_stops_the_start_with_a_clear_error() {
     first.stop().await.expect("first instance stops cleanly");
 
     let second = TestApp::start_on(db, &random_key(), Options::default()).await;
-    let result = tokio::time::timeout(WITHIN, second.handle_result()).await.expect("stops by itself");
+    let result = tokio::time::timeout(WITHIN, second.handle_result())
+        .await
+        .expect("stops by itself");
     let err = result.expect_err("a wrong master key must not start").to_string();
     assert!(err.contains("is not the one this database was set up with"), "{err}");
 }

@@ -38,13 +38,21 @@ async fn conformance(store: Store) {
     store.put("k1", b"v1", ttl).await.unwrap();
     assert_eq!(store.get("k1").await.unwrap().as_deref(), Some(&b"v1"[..]), "{kind}");
     store.put("k1", &[0u8, 255, 10, 13, 0], ttl).await.unwrap();
-    assert_eq!(store.get("k1").await.unwrap().as_deref(), Some(&[0u8, 255, 10, 13, 0][..]), "{kind}: overwrite + binary");
+    assert_eq!(
+        store.get("k1").await.unwrap().as_deref(),
+        Some(&[0u8, 255, 10, 13, 0][..]),
+        "{kind}: overwrite + binary"
+    );
     // get does not consume
     assert!(store.get("k1").await.unwrap().is_some(), "{kind}");
 
     // take is single use
     store.put("code:abc", b"payload", ttl).await.unwrap();
-    assert_eq!(store.take("code:abc").await.unwrap().as_deref(), Some(&b"payload"[..]), "{kind}");
+    assert_eq!(
+        store.take("code:abc").await.unwrap().as_deref(),
+        Some(&b"payload"[..]),
+        "{kind}"
+    );
     assert_eq!(store.take("code:abc").await.unwrap(), None, "{kind}: second take");
     assert_eq!(store.get("code:abc").await.unwrap(), None, "{kind}: gone after take");
     assert_eq!(store.take("never-there").await.unwrap(), None, "{kind}");
@@ -63,7 +71,10 @@ async fn conformance(store: Store) {
     // expiry: neither get nor take returns an expired value
     store.put("short", b"x", Duration::from_millis(300)).await.unwrap();
     store.put("short2", b"x", Duration::from_millis(300)).await.unwrap();
-    assert!(store.get("short").await.unwrap().is_some(), "{kind}: alive before its TTL");
+    assert!(
+        store.get("short").await.unwrap().is_some(),
+        "{kind}: alive before its TTL"
+    );
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(store.get("short").await.unwrap(), None, "{kind}: expired get");
     assert_eq!(store.take("short2").await.unwrap(), None, "{kind}: expired take");
@@ -75,10 +86,18 @@ async fn conformance(store: Store) {
     let w = Duration::from_millis(600);
     assert_eq!(store.incr("rl:ip", w).await.unwrap(), 1, "{kind}");
     assert_eq!(store.incr("rl:ip", w).await.unwrap(), 2, "{kind}");
-    assert_eq!(store.incr("rl:other", w).await.unwrap(), 1, "{kind}: counters are independent");
+    assert_eq!(
+        store.incr("rl:other", w).await.unwrap(),
+        1,
+        "{kind}: counters are independent"
+    );
     assert_eq!(store.incr("rl:ip", w).await.unwrap(), 3, "{kind}");
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(store.incr("rl:ip", w).await.unwrap(), 1, "{kind}: a new window starts over");
+    assert_eq!(
+        store.incr("rl:ip", w).await.unwrap(),
+        1,
+        "{kind}: a new window starts over"
+    );
 
     // concurrent counting loses no hits
     let tasks: Vec<_> = (0..25)
@@ -122,7 +141,10 @@ async fn conformance(store: Store) {
     if kind == "sql" {
         assert!(removed >= 1, "{kind}: purge removed {removed}");
     }
-    assert!(store.get("p2").await.unwrap().is_some(), "{kind}: purge keeps live entries");
+    assert!(
+        store.get("p2").await.unwrap().is_some(),
+        "{kind}: purge keeps live entries"
+    );
 }
 
 #[tokio::test]

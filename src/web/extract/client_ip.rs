@@ -30,13 +30,19 @@ fn parse_forwarded_for(v: &str) -> Option<IpAddr> {
     if let Some(rest) = v.strip_prefix('[') {
         return rest.split(']').next()?.parse().ok();
     }
-    v.parse::<IpAddr>().ok().or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    v.parse::<IpAddr>()
+        .ok()
+        .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The hop list (client first) claimed by the forwarding headers; `None` when a header
 /// is present but malformed, so nothing in it is believed.
 fn claimed_hops(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let forwarded: Vec<&str> = headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()).collect();
+    let forwarded: Vec<&str> = headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     if !forwarded.is_empty() {
         let mut hops = Vec::new();
         for element in forwarded.iter().flat_map(|v| v.split(',')) {
@@ -50,10 +56,14 @@ fn claimed_hops(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
         }
         return Some(hops);
     }
-    let xff: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let xff: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     xff.iter()
         .flat_map(|v| v.split(','))
-        .map(|s| parse_forwarded_for(s))
+        .map(parse_forwarded_for)
         .collect::<Option<Vec<_>>>()
 }
 
@@ -62,7 +72,9 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
     if !trusted(peer, proxies) {
         return peer;
     }
-    let Some(hops) = claimed_hops(headers) else { return peer };
+    let Some(hops) = claimed_hops(headers) else {
+        return peer;
+    };
     let mut client = peer;
     for hop in hops.iter().rev() {
         client = *hop;
@@ -96,7 +108,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -104,20 +119,40 @@ mod tests {
     #[test]
     fn resolution_table() {
         let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             // Untrusted peers are the client whatever they claim.
             ("203.0.113.9", &[("x-forwarded-for", "1.2.3.4")], "203.0.113.9"),
             ("203.0.113.9", &[("forwarded", "for=1.2.3.4")], "203.0.113.9"),
             // A trusted proxy's claim is believed.
             ("10.0.0.2", &[("x-forwarded-for", "198.51.100.7")], "198.51.100.7"),
             // Read from the right: a spoofed left-most entry is ignored.
-            ("10.0.0.2", &[("x-forwarded-for", "6.6.6.6, 198.51.100.7")], "198.51.100.7"),
+            (
+                "10.0.0.2",
+                &[("x-forwarded-for", "6.6.6.6, 198.51.100.7")],
+                "198.51.100.7",
+            ),
             // Chains of trusted proxies are skipped.
-            ("10.0.0.2", &[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.1.1")], "198.51.100.7"),
+            (
+                "10.0.0.2",
+                &[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.1.1")],
+                "198.51.100.7",
+            ),
             // Several header lines form one list.
-            ("10.0.0.2", &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.8")], "198.51.100.8"),
+            (
+                "10.0.0.2",
+                &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.8")],
+                "198.51.100.8",
+            ),
             // Forwarded (RFC 7239) takes precedence, with quoting, ports and IPv6.
-            ("10.0.0.2", &[("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https"), ("x-forwarded-for", "9.9.9.9")], "2001:db8::1"),
+            (
+                "10.0.0.2",
+                &[
+                    ("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https"),
+                    ("x-forwarded-for", "9.9.9.9"),
+                ],
+                "2001:db8::1",
+            ),
             ("10.0.0.2", &[("forwarded", "For=\"198.51.100.9:80\"")], "198.51.100.9"),
             // Malformed claims are not believed at all.
             ("10.0.0.2", &[("x-forwarded-for", "198.51.100.7, garbage")], "10.0.0.2"),
@@ -127,11 +162,22 @@ mod tests {
             // Everything trusted: the left-most address.
             ("::1", &[("x-forwarded-for", "10.0.0.5, 10.0.0.6")], "10.0.0.5"),
             // IPv4-mapped IPv6 peers match IPv4 networks.
-            ("::ffff:10.0.0.2", &[("x-forwarded-for", "198.51.100.7")], "198.51.100.7"),
+            (
+                "::ffff:10.0.0.2",
+                &[("x-forwarded-for", "198.51.100.7")],
+                "198.51.100.7",
+            ),
         ];
         for (peer, hs, want) in cases {
-            assert_eq!(resolve(ip(peer), &headers(hs), &proxies), ip(want), "peer {peer} headers {hs:?}");
+            assert_eq!(
+                resolve(ip(peer), &headers(hs), &proxies),
+                ip(want),
+                "peer {peer} headers {hs:?}"
+            );
         }
-        assert_eq!(resolve(ip("10.0.0.2"), &headers(&[("x-forwarded-for", "1.2.3.4")]), &[]), ip("10.0.0.2"));
+        assert_eq!(
+            resolve(ip("10.0.0.2"), &headers(&[("x-forwarded-for", "1.2.3.4")]), &[]),
+            ip("10.0.0.2")
+        );
     }
 }

@@ -22,8 +22,14 @@ pub async fn apply(State(state): State<AppState>, req: Request, next: Next) -> R
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::REFERRER_POLICY, "no-referrer");
     set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(header::HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
+    set(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
     set(
         header::HeaderName::from_static("permissions-policy"),
         "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",

@@ -1,16 +1,18 @@
 //! Hosted pages: the landing page, theme assets and the not-found page.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 
 use super::AppState;
 use super::error::PageError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(landing)).route("/static/{*path}", get(asset))
+    Router::new()
+        .route("/", get(landing))
+        .route("/static/{*path}", get(asset))
 }
 
 async fn landing(State(state): State<AppState>) -> Response {

@@ -7,7 +7,9 @@ use sea_orm::{ConnectionTrait, Database};
 
 /// `GATEHOUSE_TEST_DATABASE_URL`: a PostgreSQL server to create test databases on.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("GATEHOUSE_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("GATEHOUSE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// `GATEHOUSE_TEST_REDIS_URL`: a Redis server for the Redis store.
@@ -41,7 +43,11 @@ pub struct TestDb {
 
 impl Clone for TestDb {
     fn clone(&self) -> Self {
-        Self { url: self.url.clone(), postgres: self.postgres, _dir: self._dir.clone() }
+        Self {
+            url: self.url.clone(),
+            postgres: self.postgres,
+            _dir: self._dir.clone(),
+        }
     }
 }
 
@@ -69,7 +75,11 @@ impl TestDb {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("gatehouse.db").display());
-        Self { url, postgres: false, _dir: Some(std::sync::Arc::new(dir)) }
+        Self {
+            url,
+            postgres: false,
+            _dir: Some(std::sync::Arc::new(dir)),
+        }
     }
 
     /// A fresh PostgreSQL database on `server`.
@@ -89,7 +99,11 @@ impl TestDb {
             .await
             .expect("create test database");
         let _ = admin.close().await;
-        Self { url: replace_db_name(server, &name), postgres: true, _dir: None }
+        Self {
+            url: replace_db_name(server, &name),
+            postgres: true,
+            _dir: None,
+        }
     }
 }
 
@@ -103,11 +117,16 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
         .await
         .unwrap_or_default();
     for row in rows {
-        let Ok(name) = row.try_get::<String>("", "datname") else { continue };
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists());
+        let alive =
+            pid.is_some_and(|p| p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
         }
     }
 }

@@ -29,7 +29,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { env: Vec::new(), redis: true }
+        Self {
+            env: Vec::new(),
+            redis: true,
+        }
     }
 }
 
@@ -56,7 +59,10 @@ pub fn base_env(db: &TestDb, key: &str) -> Vec<(String, String)> {
     ];
     if let Some(redis) = backend::redis_url() {
         env.push(("GATEHOUSE_REDIS_URL".into(), redis));
-        env.push(("GATEHOUSE_REDIS_KEY_PREFIX".into(), format!("gh-test:{}:", uuid::Uuid::new_v4())));
+        env.push((
+            "GATEHOUSE_REDIS_KEY_PREFIX".into(),
+            format!("gh-test:{}:", uuid::Uuid::new_v4()),
+        ));
     }
     env
 }
@@ -147,7 +153,10 @@ impl TestApp {
                     return last;
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "/readyz never answered {status}; last body: {last}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz never answered {status}; last body: {last}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

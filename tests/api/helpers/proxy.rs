@@ -33,14 +33,18 @@ impl Proxy {
         let state = flag.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
                 if !state.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
                 let mut cut = gen_tx.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.changed() => {}
@@ -48,7 +52,12 @@ impl Proxy {
                 });
             }
         });
-        Self { addr, up: flag, generation, task }
+        Self {
+            addr,
+            up: flag,
+            generation,
+            task,
+        }
     }
 
     /// Cuts every open connection and refuses new ones.
@@ -68,7 +77,9 @@ pub fn target_of(url: &str, default_port: u16) -> SocketAddr {
     let u = url::Url::parse(url).expect("service URL");
     let host = u.host_str().unwrap_or("127.0.0.1");
     let host = if host == "localhost" { "127.0.0.1" } else { host };
-    format!("{host}:{}", u.port().unwrap_or(default_port)).parse().expect("service address")
+    format!("{host}:{}", u.port().unwrap_or(default_port))
+        .parse()
+        .expect("service address")
 }
 
 /// `url` with its host and port replaced by the proxy's.

@@ -35,12 +35,13 @@ impl Received {
         let bytes = joined.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            if bytes[i] == b'=' && i + 2 < bytes.len() {
-                if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                    out.push(v as char);
-                    i += 3;
-                    continue;
-                }
+            if bytes[i] == b'='
+                && i + 2 < bytes.len()
+                && let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+            {
+                out.push(v as char);
+                i += 3;
+                continue;
             }
             out.push(bytes[i] as char);
             i += 1;
@@ -79,14 +80,20 @@ impl SmtpSink {
         let store = received.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { return };
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let store = store.clone();
                 tokio::spawn(async move {
                     let _ = session(sock, store, reject).await;
                 });
             }
         });
-        Self { addr, received, task: Arc::new(task) }
+        Self {
+            addr,
+            received,
+            task: Arc::new(task),
+        }
     }
 
     /// The `smtp://` URL of this sink.
@@ -106,7 +113,11 @@ impl SmtpSink {
             if msgs.len() >= n {
                 return msgs;
             }
-            assert!(tokio::time::Instant::now() < deadline, "expected {n} mails, got {}", msgs.len());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} mails, got {}",
+                msgs.len()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -127,7 +138,8 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>, 
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_uppercase();
         if upper.starts_with("EHLO") {
-            w.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").await?;
+            w.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                .await?;
         } else if upper.starts_with("HELO") {
             w.write_all(b"250 sink.test\r\n").await?;
         } else if upper.starts_with("MAIL FROM:") {
@@ -155,7 +167,11 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>, 
                 let l = line.strip_prefix('.').unwrap_or(&line);
                 data.push_str(l);
             }
-            store.lock().await.push(Received { from: from.clone(), to: to.clone(), data });
+            store.lock().await.push(Received {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
             w.write_all(b"250 OK queued\r\n").await?;
         } else if upper == "RSET" || upper == "NOOP" {
             w.write_all(b"250 OK\r\n").await?;
