@@ -180,8 +180,8 @@ impl App {
             }
             draining_signal.cancel();
         };
-        let addr = listener.local_addr().ok();
-        tracing::info!(addr = ?addr, issuer = %state.config().issuer, "listening");
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(addr = %addr, issuer = %state.config().issuer_id, "listening");
         let grace = state.config().shutdown_grace;
         let server = web::serve(listener, state, signal);
         let result = tokio::select! {

@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::accounts::{self, Email, NewUser, PasswordHasher};
 use crate::app::{self, App};
@@ -217,14 +217,13 @@ async fn user_create(args: UserCreate) -> Result<(), CliError> {
     let config = load_config()?;
     let email = Email::parse(&args.email).map_err(accounts::Error::from)?;
     let password = read_password(args.password_stdin)?;
-    accounts::password::check_policy(&config.password, password.expose_secret(), email.as_str())
-        .map_err(accounts::Error::from)?;
     let key = app::load_master_key(&config).map_err(app::StartError::from)?;
     let db = app::open_database(&config, Some(&key)).await?;
     let hasher = PasswordHasher::new(&config.argon2).map_err(|e| CliError::Input(e.to_string()))?;
     let user = accounts::create_user(
         &db,
         &hasher,
+        &config.password,
         NewUser {
             email,
             password: Some(password),

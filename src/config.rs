@@ -25,8 +25,9 @@ pub const ENV_PREFIX: &str = "GATEHOUSE_";
 /// Environment variables with the prefix that are not configuration keys.
 const ENV_NOT_KEYS: &[&str] = &["config", "test_database_url", "test_redis_url", "test_browser"];
 
-/// The configuration as layered sources give it, before validation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The configuration as layered sources give it, before validation. Its `Debug` output
+/// is the redacted form, so a stray `{:?}` cannot print a secret.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawConfig {
     pub issuer: String,
@@ -52,6 +53,7 @@ pub struct RawConfig {
     pub log_level: String,
     #[serde(deserialize_with = "string_or_list")]
     pub trusted_proxies: Vec<String>,
+    pub forwarded_header: String,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
@@ -59,6 +61,26 @@ pub struct RawConfig {
     pub argon2: Argon2Config,
     pub password: PasswordPolicy,
     pub tokens: TokenLifetimes,
+}
+
+impl std::fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&toml::to_string(&self.redacted()).unwrap_or_default())
+    }
+}
+
+impl RawConfig {
+    /// A copy with every secret redacted.
+    fn redacted(&self) -> Self {
+        let mut raw = self.clone();
+        raw.database_url = redact_url(&raw.database_url);
+        raw.redis_url = raw.redis_url.as_deref().map(redact_url);
+        raw.smtp_url = raw.smtp_url.as_deref().map(redact_url);
+        if raw.secret_key.is_some() {
+            raw.secret_key = Some("[redacted]".into());
+        }
+        raw
+    }
 }
 
 impl Default for RawConfig {
@@ -86,6 +108,7 @@ impl Default for RawConfig {
             log_format: "text".into(),
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
+            forwarded_header: "x-forwarded-for".into(),
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
@@ -196,10 +219,23 @@ pub enum SecretKeySource {
     Ephemeral,
 }
 
+/// Which header a trusted proxy states the client address in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The issuer URL as parsed.
     pub issuer: Url,
+    /// The issuer exactly as published in `iss` and discovery: the configured URL
+    /// without a trailing slash.
+    pub issuer_id: String,
     pub bind: SocketAddr,
     pub database_url: SecretString,
     pub database_max_connections: u32,
@@ -216,6 +252,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub trusted_proxies: Vec<IpNet>,
+    pub forwarded_header: ForwardedHeader,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
     pub shutdown_grace: Duration,
@@ -388,10 +425,30 @@ impl Config {
                         "is not smtp://host:port, smtp://host:port?tls=required or smtps://host:port",
                     ));
                 }
+                let encrypted =
+                    parsed.as_ref().is_some_and(|u| u.scheme() == "smtps") || tls.as_deref() == Some("required");
+                let has_credentials = parsed.as_ref().is_some_and(|u| u.password().is_some());
+                if has_credentials && !encrypted && !parsed.as_ref().is_some_and(is_loopback_url) {
+                    return Err(o.invalid(
+                        "smtp_url",
+                        redact_url(&url),
+                        "sends credentials without TLS: use ?tls=required (STARTTLS) or smtps://",
+                    ));
+                }
                 MailTransportConfig::Smtp(SecretString::from(url))
             }
             (None, Some(dir)) => MailTransportConfig::File(dir.clone()),
-            (None, None) => MailTransportConfig::Console,
+            (None, None) => {
+                if issuer.scheme() == "https" {
+                    return Err(ConfigError::Source(format!(
+                        "{}: mail would only be written to the log, which is for development: set {} (or {} for .eml files)",
+                        o.name("smtp_url"),
+                        env_name("smtp_url"),
+                        env_name("mail_file_dir")
+                    )));
+                }
+                MailTransportConfig::Console
+            }
         };
         let mail_from: lettre::message::Mailbox = raw.mail_from.parse().map_err(|_| {
             o.invalid(
@@ -477,6 +534,18 @@ impl Config {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(everyone) = trusted_proxies.iter().find(|n| n.prefix_len() == 0) {
+            return Err(o.invalid(
+                "trusted_proxies",
+                everyone,
+                "trusts every address, so any client could choose its own IP: list your proxies only",
+            ));
+        }
+        let forwarded_header = match raw.forwarded_header.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+            "forwarded" => ForwardedHeader::Forwarded,
+            other => return Err(o.invalid("forwarded_header", other, "is not one of: x-forwarded-for, forwarded")),
+        };
         if raw.body_limit_bytes < 1024 {
             return Err(o.invalid("body_limit_bytes", raw.body_limit_bytes, "must be at least 1024"));
         }
@@ -541,8 +610,10 @@ impl Config {
             ));
         }
 
+        let issuer_id = issuer.as_str().trim_end_matches('/').to_string();
         Ok(Config {
             issuer,
+            issuer_id,
             bind,
             database_url: SecretString::from(database_url),
             database_max_connections: raw.database_max_connections,
@@ -559,6 +630,7 @@ impl Config {
             log_format,
             log_level: raw.log_level.clone(),
             trusted_proxies,
+            forwarded_header,
             request_timeout: Duration::from_secs(raw.request_timeout_secs),
             body_limit_bytes: raw.body_limit_bytes,
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
@@ -572,16 +644,14 @@ impl Config {
 
     /// The effective configuration as TOML, with every secret redacted.
     pub fn redacted_toml(&self) -> String {
-        let mut raw = self.raw.clone();
+        let mut raw = self.raw.redacted();
+        // Values read from *_file keys are shown redacted too.
         raw.database_url = redact_url(self.database_url.expose_secret());
         raw.redis_url = self.redis_url.as_ref().map(|u| redact_url(u.expose_secret()));
         raw.smtp_url = match &self.mail_transport {
             MailTransportConfig::Smtp(u) => Some(redact_url(u.expose_secret())),
             _ => None,
         };
-        if raw.secret_key.is_some() {
-            raw.secret_key = Some("[redacted]".into());
-        }
         toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 
@@ -621,21 +691,44 @@ impl DatabaseKind {
 
 fn is_loopback_url(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
+        // Hosts of non-special schemes (smtp://) are not parsed as IPs by the URL parser.
+        Some(url::Host::Domain(d)) => {
+            d == "localhost"
+                || d.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
 }
 
-/// A URL with its password replaced by `***`, safe to print.
+/// A URL with its password (in the userinfo or a `password=` query parameter) replaced
+/// by `***`, safe to print.
 pub fn redact_url(url: &str) -> String {
     match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            if u.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password")) {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k.eq_ignore_ascii_case("password") {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
-        Ok(u) => u.to_string(),
         Err(_) if url.contains('@') => "[redacted]".into(),
         Err(_) => url.to_string(),
     }
@@ -843,7 +936,7 @@ mod tests {
         let path = dir.path().join("gatehouse.toml");
         std::fs::write(
             &path,
-            "issuer = \"https://id.example.com\"\nbind = \"0.0.0.0:9000\"\n[argon2]\nmemory_kib = 32768\niterations = 3\n",
+            "issuer = \"https://id.example.com\"\nbind = \"0.0.0.0:9000\"\nmail_file_dir = \"/tmp/mail\"\n[argon2]\nmemory_kib = 32768\niterations = 3\n",
         )
         .unwrap();
         let c = Config::load_from(
@@ -854,7 +947,7 @@ mod tests {
             ]),
         )
         .expect("loads");
-        assert_eq!(c.issuer.as_str(), "https://id.example.com/");
+        assert_eq!(c.issuer_id, "https://id.example.com");
         assert_eq!(c.bind.to_string(), "127.0.0.1:9001");
         assert_eq!(c.argon2.memory_kib, 32768);
         assert_eq!(c.argon2.iterations, 4);
@@ -932,6 +1025,34 @@ mod tests {
         assert!(err(&[("GATEHOUSE_BODY_LIMIT_BYTES", "10")]).contains("must be at least 1024"));
         assert!(err(&[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "0")]).contains("must be at least 1"));
         assert!(err(&[("GATEHOUSE_THEME_DIR", "/nonexistent/theme")]).contains("is not a directory"));
+        assert!(err(&[("GATEHOUSE_TRUSTED_PROXIES", "0.0.0.0/0")]).contains("trusts every address"));
+        assert!(
+            err(&[("GATEHOUSE_FORWARDED_HEADER", "x-real-ip")]).contains("is not one of: x-forwarded-for, forwarded")
+        );
+        assert!(
+            err(&[("GATEHOUSE_SMTP_URL", "smtp://u:pw@mail.example.com:587")])
+                .contains("sends credentials without TLS"),
+            "credentials over plain SMTP to a remote host"
+        );
+        assert!(
+            err(&[(
+                "GATEHOUSE_SMTP_URL",
+                "smtp://u:pw@mail.example.com:587?tls=opportunistic"
+            )])
+            .contains("without TLS")
+        );
+        assert!(
+            Config::load_from(
+                None,
+                env(&[("GATEHOUSE_SMTP_URL", "smtp://u:pw@mail.example.com:587?tls=required")])
+            )
+            .is_ok()
+        );
+        assert!(Config::load_from(None, env(&[("GATEHOUSE_SMTP_URL", "smtp://u:pw@127.0.0.1:25")])).is_ok());
+        assert!(
+            err(&[("GATEHOUSE_ISSUER", "https://id.example.com")]).contains("mail would only be written to the log"),
+            "production issuers need real mail"
+        );
     }
 
     #[test]
@@ -1036,9 +1157,15 @@ mod tests {
         )
         .unwrap();
         let out = c.redacted_toml();
+        let debug = format!("{c:?}");
         for secret in ["supersecretvalue", "redispw", "dbpw"] {
             assert!(!out.contains(secret), "{secret} leaked in {out}");
+            assert!(!debug.contains(secret), "{secret} leaked in Debug output");
         }
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=pw"),
+            "postgres://h/db?user=u&password=***"
+        );
         assert!(out.contains("postgres://u:***@127.0.0.1/db"));
     }
 }

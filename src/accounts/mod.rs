@@ -41,9 +41,13 @@ pub struct NewUser {
 pub async fn create_user(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
+    policy: &crate::config::PasswordPolicy,
     new: NewUser,
     actor: &str,
 ) -> Result<entity::user::Model, Error> {
+    if let Some(p) = &new.password {
+        password::check_policy(policy, secrecy::ExposeSecret::expose_secret(p), new.email.as_str())?;
+    }
     if repo::find_by_email(db, &new.email).await?.is_some() {
         return Err(Error::DuplicateEmail(new.email.as_str().to_string()));
     }

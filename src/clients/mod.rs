@@ -62,10 +62,18 @@ pub struct NewClient {
 }
 
 /// A registered client with its secret, which exists only in this value.
-#[derive(Debug)]
 pub struct Created {
     pub client: entity::client::Model,
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Created")
+            .field("client", &self.client)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
 }
 
 /// The scopes a new client may request.
@@ -74,6 +82,10 @@ pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_acc
 /// Checks a redirect URI (or post-logout redirect URI) for registration.
 pub fn validate_redirect_uri(s: &str, what: &str) -> Result<(), Error> {
     let bad = |why: &str| Err(Error::Invalid(format!("{what} {s:?} {why}")));
+    // The URL parser would silently drop these; the stored string must be what matches.
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("must not contain spaces or control characters");
+    }
     let Ok(url) = Url::parse(s) else {
         return bad("is not an absolute URI");
     };
@@ -218,6 +230,9 @@ mod tests {
             "data:text/html,x",
             "file:///etc/passwd",
             "myapp:/cb",
+            "https://app.example.com/cb\r\n",
+            " https://app.example.com/cb",
+            "https://app.example.com/c\tb",
         ] {
             assert!(validate_redirect_uri(bad, "redirect URI").is_err(), "{bad} accepted");
         }

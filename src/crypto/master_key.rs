@@ -85,7 +85,16 @@ impl MasterKey {
     /// Returns the key and whether it was generated now.
     pub fn load_or_generate(path: &Path) -> Result<(Self, bool), KeyError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Ok((Self::parse(&text)?, false)),
+            Ok(text) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                        tracing::warn!(path = %path.display(), "the master key file is readable by other users: chmod 600 it");
+                    }
+                }
+                Ok((Self::parse(&text)?, false))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
                 let write_err = |source| KeyError::Write {

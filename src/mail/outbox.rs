@@ -112,30 +112,61 @@ pub fn backoff(attempts: i32, initial: Duration, max: Duration) -> Duration {
     Ord::min(base.mul_f64(jitter), max)
 }
 
-async fn mark_sent(db: &DatabaseConnection, id: Uuid) -> Result<(), DbErr> {
-    outbox::ActiveModel {
-        id: Set(id),
+/// Renews this worker's lease on a row just before sending it; false when the lease was
+/// lost (it expired and another instance claimed the row), in which case the row must
+/// not be sent from here.
+async fn renew_lease(db: &DatabaseConnection, row: &OutboxRow) -> Result<Option<i64>, DbErr> {
+    let Some(held) = row.locked_until else { return Ok(None) };
+    let renewed = now_ms() + i64::try_from(LEASE.as_millis()).unwrap_or(300_000);
+    let res = outbox::Entity::update_many()
+        .col_expr(Column::LockedUntil, Expr::value(renewed))
+        .filter(Column::Id.eq(row.id))
+        .filter(Column::LockedUntil.eq(held))
+        .exec(db)
+        .await?;
+    Ok((res.rows_affected == 1).then_some(renewed))
+}
+
+/// Applies `changes` to the row only while this worker still holds its lease.
+async fn update_leased(
+    db: &DatabaseConnection,
+    id: Uuid,
+    lease: i64,
+    changes: outbox::ActiveModel,
+) -> Result<(), DbErr> {
+    let res = outbox::Entity::update_many()
+        .set(changes)
+        .filter(Column::Id.eq(id))
+        .filter(Column::LockedUntil.eq(lease))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        tracing::warn!(mail_id = %id, "outbox lease lost before the result was recorded");
+    }
+    Ok(())
+}
+
+async fn mark_sent(db: &DatabaseConnection, id: Uuid, lease: i64) -> Result<(), DbErr> {
+    let changes = outbox::ActiveModel {
         sent_at: Set(Some(chrono::Utc::now())),
         locked_until: Set(None),
         last_error: Set(None),
         body_text: Set(String::new()),
         body_html: Set(String::new()),
         ..Default::default()
-    }
-    .update(db)
-    .await
-    .map(|_| ())
+    };
+    update_leased(db, id, lease, changes).await
 }
 
 async fn mark_failed_attempt(
     db: &DatabaseConnection,
     row: &OutboxRow,
+    lease: i64,
     error: &str,
     give_up: bool,
     cfg: &WorkerConfig,
 ) -> Result<(), DbErr> {
     let mut m = outbox::ActiveModel {
-        id: Set(row.id),
         locked_until: Set(None),
         last_error: Set(Some(error.chars().take(1000).collect())),
         ..Default::default()
@@ -148,7 +179,7 @@ async fn mark_failed_attempt(
         let delay = backoff(row.attempts, cfg.retry_initial, cfg.retry_max);
         m.next_attempt_at = Set(now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4));
     }
-    m.update(db).await.map(|_| ())
+    update_leased(db, row.id, lease, m).await
 }
 
 /// Claims and delivers one batch; returns how many mails were delivered.
@@ -156,6 +187,10 @@ pub async fn run_once(db: &DatabaseConnection, transport: &Transport, cfg: &Work
     let rows = claim(db).await?;
     let mut delivered = 0;
     for row in rows {
+        let Some(lease) = renew_lease(db, &row).await? else {
+            tracing::warn!(mail_id = %row.id, "outbox lease expired before sending; left to its new owner");
+            continue;
+        };
         let mail = RenderedMail {
             to: row.recipient.clone(),
             template: row.template.clone(),
@@ -165,7 +200,7 @@ pub async fn run_once(db: &DatabaseConnection, transport: &Transport, cfg: &Work
         };
         match transport.send(&cfg.from, &mail).await {
             Ok(()) => {
-                mark_sent(db, row.id).await?;
+                mark_sent(db, row.id, lease).await?;
                 delivered += 1;
                 tracing::info!(mail_id = %row.id, template = %row.template, attempts = row.attempts, "mail delivered");
             }
@@ -176,7 +211,7 @@ pub async fn run_once(db: &DatabaseConnection, transport: &Transport, cfg: &Work
                 } else {
                     tracing::warn!(mail_id = %row.id, template = %row.template, attempts = row.attempts, error = %e, "mail delivery failed; will retry");
                 }
-                mark_failed_attempt(db, &row, &e.message, give_up, cfg).await?;
+                mark_failed_attempt(db, &row, lease, &e.message, give_up, cfg).await?;
             }
         }
     }

@@ -27,32 +27,39 @@ async fn healthz() -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Json(json!({ "status": "ok" }))).into_response()
 }
 
-/// The result of one dependency check, as `{"status":"up"}` or `{"status":"down","error":…}`.
-async fn check<F, E>(f: F) -> (bool, serde_json::Value)
+/// The result of one dependency check, as `{"status":"up"}` or
+/// `{"status":"down","error":"unreachable"|"timed out"}`. The detailed cause (host
+/// names, user names) goes to the log, not to whoever asks.
+async fn check<F, E>(what: &str, f: F) -> (bool, serde_json::Value)
 where
     F: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
     match tokio::time::timeout(CHECK_TIMEOUT, f).await {
         Ok(Ok(())) => (true, json!({ "status": "up" })),
-        Ok(Err(e)) => (false, json!({ "status": "down", "error": e.to_string() })),
-        Err(_) => (false, json!({ "status": "down", "error": "timed out" })),
+        Ok(Err(e)) => {
+            tracing::warn!(dependency = what, error = %e, "readiness check failed");
+            (false, json!({ "status": "down", "error": "unreachable" }))
+        }
+        Err(_) => {
+            tracing::warn!(dependency = what, "readiness check timed out");
+            (false, json!({ "status": "down", "error": "timed out" }))
+        }
     }
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.store().clone();
-    let (store_ok, store_report) = check(async move { store.ping().await }).await;
+    let (store_ok, store_report) = check("store", async move { store.ping().await }).await;
     let (db_ok, db_report, startup) = match state.startup().await {
         Startup::Done => {
-            let (ok, report) = check(crate::db::ping(state.db())).await;
+            let (ok, report) = check("database", crate::db::ping(state.db())).await;
             (ok, report, "done")
         }
-        Startup::Pending(err) => (
-            false,
-            json!({ "status": "down", "error": err.unwrap_or_else(|| "starting: database not reached yet".into()) }),
-            "pending",
-        ),
+        Startup::Pending(err) => {
+            let reason = if err.is_some() { "unreachable" } else { "starting" };
+            (false, json!({ "status": "down", "error": reason }), "pending")
+        }
     };
     let ready = store_ok && db_ok;
     state.metrics().ready.set(i64::from(ready));

@@ -62,5 +62,6 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(middleware::trace::make_span))
         // A request id for every request, echoed back and attached to its log span.
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(middleware::trace::sanitize_request_id))
         .with_state(state)
 }

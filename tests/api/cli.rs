@@ -120,7 +120,7 @@ async fn config_check_reads_a_toml_file_and_names_its_bad_keys() {
     let file = dir.path().join("gatehouse.toml");
     std::fs::write(
         &file,
-        "issuer = \"https://id.example.com\"\n[password]\nmin_length = 12\n",
+        "issuer = \"https://id.example.com\"\nmail_file_dir = \"/tmp/gatehouse-mail\"\n[password]\nmin_length = 12\n",
     )
     .unwrap();
     let o = cli
@@ -360,7 +360,7 @@ async fn client_create_refuses_bad_input_with_one_line() {
             "must not contain a fragment",
         ),
         (
-            &["--name", "A", "--redirect-uri", "not a url"],
+            &["--name", "A", "--redirect-uri", "not-a-url"],
             "is not an absolute URI",
         ),
         (

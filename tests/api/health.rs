@@ -39,6 +39,12 @@ async fn every_response_carries_strict_security_headers() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        let expected_cache = if path.starts_with("/static/") {
+            "public, max-age=3600"
+        } else {
+            "no-store"
+        };
+        assert_eq!(h["cache-control"], expected_cache, "{path}");
         // The issuer is http on loopback: no HSTS.
         assert!(h.get("strict-transport-security").is_none(), "{path}");
         // No CORS on pages.
@@ -48,7 +54,13 @@ async fn every_response_carries_strict_security_headers() {
 
 #[tokio::test]
 async fn hsts_is_sent_when_the_issuer_is_https() {
-    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_ISSUER", "https://id.example.test")).await;
+    let dir = crate::helpers::temp_dir();
+    let app = TestApp::spawn_with(
+        Options::default()
+            .set("GATEHOUSE_ISSUER", "https://id.example.test")
+            .set("GATEHOUSE_MAIL_FILE_DIR", dir.path().to_str().unwrap()),
+    )
+    .await;
     let r = app.get("/").await;
     assert_eq!(
         r.headers()["strict-transport-security"],

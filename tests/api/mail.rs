@@ -200,3 +200,16 @@ fn backoff_grows_exponentially_and_is_capped() {
     assert!(b3 >= Duration::from_secs(16) && b3 <= Duration::from_secs(24), "{b3:?}");
     assert!(mail::outbox::backoff(40, i, max) <= max);
 }
+
+#[tokio::test]
+async fn smtp_credentials_from_the_url_are_used() {
+    let sink = SmtpSink::start().await;
+    let url = format!("smtp://mailer%40example.com:p%40ss%20word@{}", sink.addr);
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_SMTP_URL", url)).await;
+    enqueue_test_mail(&app, "frank@example.com").await;
+    let msgs = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        msgs[0].auth,
+        Some(("mailer@example.com".to_string(), "p@ss word".to_string()))
+    );
+}

@@ -57,6 +57,7 @@ async fn migrate_fresh_rerun_down_up(test_db: TestDb) {
     let user = gatehouse::accounts::create_user(
         &conn,
         &hasher,
+        &Default::default(),
         gatehouse::accounts::NewUser {
             email: gatehouse::accounts::Email::parse("Mig@Example.com").unwrap(),
             password: None,
@@ -133,10 +134,10 @@ async fn email_is_unique_case_insensitively() {
         verified: true,
         superuser: false,
     };
-    gatehouse::accounts::create_user(&conn, &hasher, new("dup@example.com"), "test")
+    gatehouse::accounts::create_user(&conn, &hasher, &Default::default(), new("dup@example.com"), "test")
         .await
         .unwrap();
-    let err = gatehouse::accounts::create_user(&conn, &hasher, new("DUP@example.COM"), "test")
+    let err = gatehouse::accounts::create_user(&conn, &hasher, &Default::default(), new("DUP@example.COM"), "test")
         .await
         .unwrap_err();
     assert!(matches!(err, gatehouse::accounts::Error::DuplicateEmail(_)), "{err}");

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
+use crate::config::ForwardedHeader;
 use crate::web::AppState;
 
 /// The resolved client IP address.
@@ -35,50 +36,48 @@ fn parse_forwarded_for(v: &str) -> Option<IpAddr> {
         .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
-/// The hop list (client first) claimed by the forwarding headers; `None` when a header
-/// is present but malformed, so nothing in it is believed.
-fn claimed_hops(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        let mut hops = Vec::new();
-        for element in forwarded.iter().flat_map(|v| v.split(',')) {
-            for pair in element.split(';') {
-                if let Some((k, v)) = pair.split_once('=')
-                    && k.trim().eq_ignore_ascii_case("for")
-                {
-                    hops.push(parse_forwarded_for(v)?);
-                }
-            }
-        }
-        return Some(hops);
+/// The raw hop entries (client first) of the configured forwarding header. Only that
+/// header is read: a client could add the other one, and proxies pass it through.
+fn claimed_hops(headers: &HeaderMap, which: ForwardedHeader) -> Vec<String> {
+    let lines = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    };
+    match which {
+        ForwardedHeader::XForwardedFor => lines("x-forwarded-for")
+            .iter()
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+            .collect(),
+        ForwardedHeader::Forwarded => lines("forwarded")
+            .iter()
+            .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+            .map(|element| {
+                element
+                    .split(';')
+                    .filter_map(|pair| pair.split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default()
+            })
+            .collect(),
     }
-    let xff: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    xff.iter()
-        .flat_map(|v| v.split(','))
-        .map(parse_forwarded_for)
-        .collect::<Option<Vec<_>>>()
 }
 
-/// Resolves the client address for a connection from `peer` with `headers`.
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+/// Resolves the client address for a connection from `peer` with `headers`. Hops are
+/// walked from the right; the first one that is not a trusted proxy is the client. If
+/// that entry is malformed, the nearest trusted hop stands in for it.
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet], which: ForwardedHeader) -> IpAddr {
     if !trusted(peer, proxies) {
         return peer;
     }
-    let Some(hops) = claimed_hops(headers) else {
-        return peer;
-    };
     let mut client = peer;
-    for hop in hops.iter().rev() {
-        client = *hop;
-        if !trusted(*hop, proxies) {
+    for hop in claimed_hops(headers, which).iter().rev() {
+        let Some(ip) = parse_forwarded_for(hop) else { break };
+        client = ip;
+        if !trusted(ip, proxies) {
             break;
         }
     }
@@ -93,7 +92,13 @@ impl FromRequestParts<AppState> for ClientIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-        Ok(Self(resolve(peer, &parts.headers, &state.config().trusted_proxies)))
+        let c = state.config();
+        Ok(Self(resolve(
+            peer,
+            &parts.headers,
+            &c.trusted_proxies,
+            c.forwarded_header,
+        )))
     }
 }
 
@@ -118,65 +123,98 @@ mod tests {
 
     #[test]
     fn resolution_table() {
+        use ForwardedHeader::{Forwarded as Fwd, XForwardedFor as Xff};
         let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        type Case<'a> = (&'a str, ForwardedHeader, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
             // Untrusted peers are the client whatever they claim.
-            ("203.0.113.9", &[("x-forwarded-for", "1.2.3.4")], "203.0.113.9"),
-            ("203.0.113.9", &[("forwarded", "for=1.2.3.4")], "203.0.113.9"),
+            ("203.0.113.9", Xff, &[("x-forwarded-for", "1.2.3.4")], "203.0.113.9"),
+            ("203.0.113.9", Fwd, &[("forwarded", "for=1.2.3.4")], "203.0.113.9"),
             // A trusted proxy's claim is believed.
-            ("10.0.0.2", &[("x-forwarded-for", "198.51.100.7")], "198.51.100.7"),
+            ("10.0.0.2", Xff, &[("x-forwarded-for", "198.51.100.7")], "198.51.100.7"),
             // Read from the right: a spoofed left-most entry is ignored.
             (
                 "10.0.0.2",
+                Xff,
                 &[("x-forwarded-for", "6.6.6.6, 198.51.100.7")],
                 "198.51.100.7",
             ),
             // Chains of trusted proxies are skipped.
             (
                 "10.0.0.2",
+                Xff,
                 &[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.1.1")],
                 "198.51.100.7",
             ),
             // Several header lines form one list.
             (
                 "10.0.0.2",
+                Xff,
                 &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.8")],
                 "198.51.100.8",
             ),
-            // Forwarded (RFC 7239) takes precedence, with quoting, ports and IPv6.
+            // Only the configured header is read: a client-supplied Forwarded is ignored.
             (
                 "10.0.0.2",
-                &[
-                    ("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https"),
-                    ("x-forwarded-for", "9.9.9.9"),
-                ],
+                Xff,
+                &[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "198.51.100.7")],
+                "198.51.100.7",
+            ),
+            (
+                "10.0.0.2",
+                Fwd,
+                &[("forwarded", "for=198.51.100.9"), ("x-forwarded-for", "6.6.6.6")],
+                "198.51.100.9",
+            ),
+            // Forwarded (RFC 7239) with quoting, ports, IPv6 and other parameters.
+            (
+                "10.0.0.2",
+                Fwd,
+                &[("forwarded", "for=6.6.6.6, for=\"[2001:db8::1]:4711\";proto=https")],
                 "2001:db8::1",
             ),
-            ("10.0.0.2", &[("forwarded", "For=\"198.51.100.9:80\"")], "198.51.100.9"),
-            // Malformed claims are not believed at all.
-            ("10.0.0.2", &[("x-forwarded-for", "198.51.100.7, garbage")], "10.0.0.2"),
-            ("10.0.0.2", &[("forwarded", "for=unknown")], "10.0.0.2"),
+            (
+                "10.0.0.2",
+                Fwd,
+                &[("forwarded", "For=\"198.51.100.9:80\"")],
+                "198.51.100.9",
+            ),
+            // Garbage left of the client entry does not matter ...
+            (
+                "10.0.0.2",
+                Xff,
+                &[("x-forwarded-for", "garbage, 198.51.100.7")],
+                "198.51.100.7",
+            ),
+            // ... but a malformed client entry leaves the nearest trusted hop.
+            (
+                "10.0.0.2",
+                Xff,
+                &[("x-forwarded-for", "198.51.100.7, garbage")],
+                "10.0.0.2",
+            ),
+            ("10.0.0.2", Fwd, &[("forwarded", "for=unknown")], "10.0.0.2"),
             // No header: the proxy itself.
-            ("10.0.0.2", &[], "10.0.0.2"),
+            ("10.0.0.2", Xff, &[], "10.0.0.2"),
             // Everything trusted: the left-most address.
-            ("::1", &[("x-forwarded-for", "10.0.0.5, 10.0.0.6")], "10.0.0.5"),
+            ("::1", Xff, &[("x-forwarded-for", "10.0.0.5, 10.0.0.6")], "10.0.0.5"),
             // IPv4-mapped IPv6 peers match IPv4 networks.
             (
                 "::ffff:10.0.0.2",
+                Xff,
                 &[("x-forwarded-for", "198.51.100.7")],
                 "198.51.100.7",
             ),
         ];
-        for (peer, hs, want) in cases {
+        for (peer, which, hs, want) in cases {
             assert_eq!(
-                resolve(ip(peer), &headers(hs), &proxies),
+                resolve(ip(peer), &headers(hs), &proxies, *which),
                 ip(want),
                 "peer {peer} headers {hs:?}"
             );
         }
         assert_eq!(
-            resolve(ip("10.0.0.2"), &headers(&[("x-forwarded-for", "1.2.3.4")]), &[]),
+            resolve(ip("10.0.0.2"), &headers(&[("x-forwarded-for", "1.2.3.4")]), &[], Xff),
             ip("10.0.0.2")
         );
     }

@@ -19,6 +19,8 @@ pub async fn apply(State(state): State<AppState>, req: Request, next: Next) -> R
         h.entry(name).or_insert(HeaderValue::from_static(value));
     };
     set(header::CONTENT_SECURITY_POLICY, CSP);
+    // Dynamic responses are not cached unless the handler says otherwise.
+    set(header::CACHE_CONTROL, "no-store");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::REFERRER_POLICY, "no-referrer");
     set(header::X_FRAME_OPTIONS, "DENY");

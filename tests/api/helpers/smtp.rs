@@ -1,5 +1,5 @@
 //! A minimal SMTP server on loopback that records what it receives (RFC 5321 subset:
-//! EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT). It can refuse recipients with 550.
+//! EHLO/HELO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT). It can refuse recipients with 550.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use tokio::sync::Mutex;
 /// One received message.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The `AUTH PLAIN` credentials the client sent, if any.
+    pub auth: Option<(String, String)>,
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
@@ -129,6 +131,7 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>, 
     w.write_all(b"220 sink.test ESMTP ready\r\n").await?;
     let mut from = String::new();
     let mut to = Vec::new();
+    let mut auth = None;
     let mut line = String::new();
     loop {
         line.clear();
@@ -138,8 +141,25 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>, 
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_uppercase();
         if upper.starts_with("EHLO") {
-            w.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+            w.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN\r\n250 SMTPUTF8\r\n")
                 .await?;
+        } else if upper.starts_with("AUTH PLAIN") {
+            use base64::Engine;
+            let decoded = cmd
+                .split_whitespace()
+                .nth(2)
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .unwrap_or_default();
+            let parts: Vec<String> = decoded
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            if parts.len() == 3 {
+                auth = Some((parts[1].clone(), parts[2].clone()));
+                w.write_all(b"235 2.7.0 Authentication successful\r\n").await?;
+            } else {
+                w.write_all(b"501 5.5.2 Cannot decode\r\n").await?;
+            }
         } else if upper.starts_with("HELO") {
             w.write_all(b"250 sink.test\r\n").await?;
         } else if upper.starts_with("MAIL FROM:") {
@@ -168,6 +188,7 @@ async fn session(sock: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>, 
                 data.push_str(l);
             }
             store.lock().await.push(Received {
+                auth: auth.clone(),
                 from: from.clone(),
                 to: to.clone(),
                 data,
