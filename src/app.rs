@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, SecretKeySource};
 use crate::crypto::{KeyError, MasterKey};
 use crate::db::{self, KeyCheckError};
+use crate::keys::{KeyRing, RingConfig};
 use crate::mail::{Transport, outbox};
 use crate::metrics::Metrics;
 use crate::store::{RedisStore, SqlStore, Store, StoreError};
@@ -41,6 +42,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("signing keys: {0}")]
+    Keys(#[from] crate::keys::Error),
 }
 
 /// Loads the master key from where the configuration says, generating it on first
@@ -133,7 +136,11 @@ impl App {
                 addr: config.bind,
                 source,
             })?;
-        let state = AppState::new(config, db, store, theme, Metrics::new());
+        let keys = Arc::new(KeyRing::new(&key, RingConfig::from_config(&config)));
+        let hasher = key.token_hasher();
+        let passwords = crate::accounts::PasswordHasher::new(&config.argon2)
+            .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?;
+        let state = AppState::new(config, db, store, theme, Metrics::new(), keys, hasher, passwords);
         Ok(Self {
             listener,
             state,
@@ -230,8 +237,36 @@ async fn background(
         }
         delay = (delay * 2).min(Duration::from_secs(5));
     }
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let keys = state.keys();
+        match async {
+            keys.ensure(state.db()).await?;
+            keys.reload(state.db()).await
+        }
+        .await
+        {
+            Ok(()) => break,
+            Err(crate::keys::Error::Db(e)) => {
+                tracing::warn!(error = %e, "signing keys unavailable; retrying");
+                state
+                    .set_startup(Startup::Pending(Some(format!("database unreachable: {e}"))))
+                    .await;
+            }
+            Err(e) => {
+                let _ = fatal.send(StartError::Keys(e));
+                return;
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
     state.set_startup(Startup::Done).await;
     tracing::info!(store = state.store().kind(), mail = transport.kind(), "database ready");
+    let keys_task = tokio::spawn(state.keys().clone().maintain(state.db().clone(), stop.clone()));
 
     let c = state.config();
     let worker_cfg = outbox::WorkerConfig {
@@ -265,7 +300,7 @@ async fn background(
             }
         }
     });
-    let _ = tokio::join!(mail, purge);
+    let _ = tokio::join!(mail, purge, keys_task);
 }
 
 /// Completes on SIGTERM or Ctrl-C.

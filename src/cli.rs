@@ -39,6 +39,21 @@ pub enum Command {
     /// Mail tools.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Publish a new signing key for each algorithm (or one); it signs after keys.publish_secs.
+    Rotate {
+        /// Only this algorithm: RS256, ES256 or EdDSA.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// List the published signing keys.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +189,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(UserCommand::Create(args)) => user_create(args).await,
         Command::Client(ClientCommand::Create(args)) => client_create(args).await,
         Command::Client(ClientCommand::List { json }) => client_list(json).await,
+        Command::Keys(cmd) => keys(cmd).await,
         Command::Mail(MailCommand::Test { to }) => {
             let config = load_config()?;
             let theme = Theme::new(config.theme_dir.clone());
@@ -339,6 +355,42 @@ async fn client_list(json: bool) -> Result<(), CliError> {
             clients::strings(&c.grant_types).join(","),
             clients::strings(&c.redirect_uris).join(" ")
         );
+    }
+    Ok(())
+}
+
+async fn keys(cmd: KeysCommand) -> Result<(), CliError> {
+    let config = load_config()?;
+    let key = app::load_master_key(&config).map_err(app::StartError::from)?;
+    let db = app::open_database(&config, Some(&key)).await?;
+    let ring = crate::keys::KeyRing::new(&key, crate::keys::RingConfig::from_config(&config));
+    ring.ensure(&db).await.map_err(app::StartError::from)?;
+    match cmd {
+        KeysCommand::Rotate { alg } => {
+            let only = match alg {
+                Some(a) => Some(a.parse::<crate::crypto::signing::Alg>().map_err(CliError::Input)?),
+                None => None,
+            };
+            for (alg, kid) in ring.rotate(&db, only).await.map_err(app::StartError::from)? {
+                println!("{alg} {kid} published; signs from now + {}s", config.keys.publish_secs);
+            }
+        }
+        KeysCommand::List => {
+            let rows = crate::keys::repo::published(&db, chrono::Utc::now())
+                .await
+                .map_err(app::StartError::from)?;
+            for k in rows {
+                let state = match (k.retired_at, k.activates_at <= chrono::Utc::now()) {
+                    (Some(r), _) if r <= chrono::Utc::now() => "retired",
+                    (_, true) => "active",
+                    (_, false) => "pending",
+                };
+                println!(
+                    "{} {} {} created={} activates={}",
+                    k.alg, k.kid, state, k.created_at, k.activates_at
+                );
+            }
+        }
     }
     Ok(())
 }

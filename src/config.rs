@@ -61,6 +61,32 @@ pub struct RawConfig {
     pub argon2: Argon2Config,
     pub password: PasswordPolicy,
     pub tokens: TokenLifetimes,
+    /// Default algorithm of access tokens (RS256, ES256, EdDSA).
+    pub access_token_alg: String,
+    pub keys: KeysConfig,
+}
+
+/// Signing-key rotation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct KeysConfig {
+    /// A key older than this is replaced automatically.
+    pub rotation_days: u64,
+    /// How long a new key is published in the JWKS before it signs, so relying parties'
+    /// caches know it first.
+    pub publish_secs: u64,
+    /// How often each instance reloads the key set from the database.
+    pub refresh_secs: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            rotation_days: 90,
+            publish_secs: 3600,
+            refresh_secs: 30,
+        }
+    }
 }
 
 impl std::fmt::Debug for RawConfig {
@@ -116,6 +142,8 @@ impl Default for RawConfig {
             argon2: Argon2Config::default(),
             password: PasswordPolicy::default(),
             tokens: TokenLifetimes::default(),
+            access_token_alg: "ES256".into(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -260,6 +288,8 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub password: PasswordPolicy,
     pub tokens: TokenLifetimes,
+    pub access_token_alg: crate::crypto::signing::Alg,
+    pub keys: KeysConfig,
     /// The layered values this configuration was validated from (for `config check`).
     pub raw: RawConfig,
 }
@@ -610,6 +640,23 @@ impl Config {
             ));
         }
 
+        let access_token_alg = raw
+            .access_token_alg
+            .parse::<crate::crypto::signing::Alg>()
+            .map_err(|_| {
+                o.invalid(
+                    "access_token_alg",
+                    &raw.access_token_alg,
+                    "is not one of: RS256, ES256, EdDSA",
+                )
+            })?;
+        let k = &raw.keys;
+        if k.rotation_days == 0 {
+            return Err(o.invalid("keys.rotation_days", 0, "must be at least 1"));
+        }
+        if k.refresh_secs == 0 {
+            return Err(o.invalid("keys.refresh_secs", 0, "must be greater than 0"));
+        }
         let issuer_id = issuer.as_str().trim_end_matches('/').to_string();
         Ok(Config {
             issuer,
@@ -638,6 +685,8 @@ impl Config {
             argon2: raw.argon2.clone(),
             password: raw.password.clone(),
             tokens: raw.tokens.clone(),
+            access_token_alg,
+            keys: raw.keys.clone(),
             raw,
         })
     }
@@ -1025,6 +1074,11 @@ mod tests {
         assert!(err(&[("GATEHOUSE_BODY_LIMIT_BYTES", "10")]).contains("must be at least 1024"));
         assert!(err(&[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "0")]).contains("must be at least 1"));
         assert!(err(&[("GATEHOUSE_THEME_DIR", "/nonexistent/theme")]).contains("is not a directory"));
+        assert_eq!(
+            err(&[("GATEHOUSE_ACCESS_TOKEN_ALG", "HS256")]),
+            "GATEHOUSE_ACCESS_TOKEN_ALG: \"HS256\" is not one of: RS256, ES256, EdDSA"
+        );
+        assert!(err(&[("GATEHOUSE_KEYS__ROTATION_DAYS", "0")]).contains("must be at least 1"));
         assert!(err(&[("GATEHOUSE_TRUSTED_PROXIES", "0.0.0.0/0")]).contains("trusts every address"));
         assert!(
             err(&[("GATEHOUSE_FORWARDED_HEADER", "x-real-ip")]).contains("is not one of: x-forwarded-for, forwarded")

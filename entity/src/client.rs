@@ -20,6 +20,9 @@ pub struct Model {
     /// JSON array of strings.
     pub allowed_scopes: Json,
     pub first_party: bool,
+    pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_alg: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

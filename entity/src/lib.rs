@@ -3,10 +3,12 @@
 
 pub mod audit_event;
 pub mod client;
+pub mod consent;
 pub mod ephemeral_counter;
 pub mod ephemeral_entry;
 pub mod mail_outbox;
 pub mod prelude;
+pub mod refresh_token;
 pub mod signing_key;
 pub mod system_setting;
 pub mod user;

@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod repo;
+pub mod sessions;
 pub mod types;
 
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};

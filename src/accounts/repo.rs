@@ -75,3 +75,27 @@ pub async fn preferences(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Opt
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// A user and their profile.
+pub async fn find_with_profile(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(user::Model, Option<user_profile::Model>)>, DbErr> {
+    let Some(u) = user::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let p = user_profile::Entity::find_by_id(id).one(db).await?;
+    Ok(Some((u, p)))
+}
+
+/// Records a successful login.
+pub async fn touch_last_login(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    user::ActiveModel {
+        id: Set(id),
+        last_login_at: Set(Some(chrono::Utc::now())),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
+}

@@ -28,6 +28,9 @@ pub async fn insert(db: &impl ConnectionTrait, row: ClientRow) -> Result<client:
         grant_types: Set(serde_json::json!(row.grant_types)),
         allowed_scopes: Set(serde_json::json!(row.allowed_scopes)),
         first_party: Set(false),
+        id_token_signed_response_alg: Set(None),
+        access_token_signed_alg: Set(None),
+        backchannel_logout_uri: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -58,12 +58,19 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 /// each migration runs exactly once.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
-            .await?;
-    }
+    advisory_lock(&txn, MIGRATION_LOCK_ID).await?;
     Migrator::up(&txn, None).await?;
     txn.commit().await
+}
+
+/// Takes a transaction-scoped advisory lock on PostgreSQL (a no-op on SQLite, whose
+/// writers are serialized anyway), so concurrent instances do one-time work once.
+pub async fn advisory_lock(txn: &sea_orm::DatabaseTransaction, id: i64) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({id})"))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Names of the migrations not yet applied.

@@ -11,6 +11,12 @@ use crate::theme::Theme;
 pub enum PageError {
     #[error("not found")]
     NotFound,
+    /// A request that cannot be honoured; the message is shown to the user.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The form's CSRF token did not match.
+    #[error("CSRF token mismatch")]
+    Csrf,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -19,14 +25,20 @@ impl PageError {
     fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    fn public_message(&self) -> &'static str {
+    fn public_message(&self) -> String {
         match self {
-            Self::NotFound => "The page you asked for does not exist.",
-            Self::Internal(_) => "Something went wrong on our side. Please try again in a moment.",
+            Self::NotFound => "The page you asked for does not exist.".into(),
+            Self::BadRequest(m) => m.clone(),
+            Self::Csrf => {
+                "This form has expired or was not sent from this site. Go back, reload the page and try again.".into()
+            }
+            Self::Internal(_) => "Something went wrong on our side. Please try again in a moment.".into(),
         }
     }
 
@@ -48,5 +60,56 @@ impl PageError {
                 (status, self.public_message()).into_response()
             }
         }
+    }
+}
+
+impl IntoResponse for crate::oidc::OAuthError {
+    /// RFC 6749 §5.2 JSON: 400, or 401 with `WWW-Authenticate` for `invalid_client`;
+    /// RFC 6750 §3.1 for bearer-token errors; never cached.
+    fn into_response(self) -> Response {
+        use crate::oidc::ErrorCode as C;
+        let (status, challenge) = match self.code {
+            C::InvalidClient => (StatusCode::UNAUTHORIZED, Some("Basic realm=\"gatehouse\"".to_string())),
+            C::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                Some(format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    self.description.replace(['"', '\\'], "'")
+                )),
+            ),
+            C::InsufficientScope => (
+                StatusCode::FORBIDDEN,
+                Some("Bearer error=\"insufficient_scope\"".to_string()),
+            ),
+            C::ServerError | C::TemporarilyUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
+            C::InvalidRequest
+            | C::InvalidGrant
+            | C::UnauthorizedClient
+            | C::UnsupportedGrantType
+            | C::InvalidScope
+            | C::UnsupportedResponseType
+            | C::AccessDenied
+            | C::LoginRequired
+            | C::ConsentRequired
+            | C::InteractionRequired
+            | C::RequestNotSupported
+            | C::RequestUriNotSupported
+            | C::UnsupportedTokenType => (StatusCode::BAD_REQUEST, None),
+        };
+        let body = serde_json::json!({ "error": self.code.as_str(), "error_description": self.description });
+        let mut res = (status, axum::Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        h.insert(
+            axum::http::header::PRAGMA,
+            axum::http::HeaderValue::from_static("no-cache"),
+        );
+        if let Some(c) = challenge.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+            h.insert(axum::http::header::WWW_AUTHENTICATE, c);
+        }
+        res
     }
 }

@@ -1,10 +1,12 @@
 //! The HTTP layer: the only module that knows axum. Handlers parse, call a domain
 //! function and map its result; cross-cutting rules live in middleware and extractors.
 
+pub mod cookies;
 pub mod error;
 pub mod extract;
 mod health;
 mod middleware;
+pub mod oidc;
 mod pages;
 pub mod state;
 
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
     let routes = Router::new()
         .merge(health::router())
+        .merge(oidc::router())
         .merge(pages::router())
         .fallback(pages::not_found);
 

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::RwLock;
 
+use crate::accounts::PasswordHasher;
 use crate::config::Config;
+use crate::crypto::TokenHasher;
+use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::theme::Theme;
@@ -32,11 +35,25 @@ struct Inner {
     store: Store,
     theme: Theme,
     metrics: Metrics,
+    keys: Arc<KeyRing>,
+    token_hasher: TokenHasher,
+    passwords: PasswordHasher,
+    dummy_hash: tokio::sync::OnceCell<String>,
     startup: RwLock<Startup>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: DatabaseConnection, store: Store, theme: Theme, metrics: Metrics) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        db: DatabaseConnection,
+        store: Store,
+        theme: Theme,
+        metrics: Metrics,
+        keys: Arc<KeyRing>,
+        token_hasher: TokenHasher,
+        passwords: PasswordHasher,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -44,9 +61,41 @@ impl AppState {
                 store,
                 theme,
                 metrics,
+                keys,
+                token_hasher,
+                passwords,
+                dummy_hash: tokio::sync::OnceCell::new(),
                 startup: RwLock::new(Startup::Pending(None)),
             }),
         }
+    }
+
+    /// The signing key ring.
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.inner.keys
+    }
+
+    /// Password hashing (argon2id on the bounded blocking pool).
+    pub fn passwords(&self) -> &PasswordHasher {
+        &self.inner.passwords
+    }
+
+    /// A hash of a random password with the configured parameters, verified against when
+    /// the email is unknown so that answers take the same time either way.
+    pub async fn dummy_hash(&self) -> String {
+        self.inner
+            .dummy_hash
+            .get_or_init(|| async {
+                let pw = secrecy::SecretString::from(crate::crypto::random_token::<16>());
+                self.inner.passwords.hash(pw).await.unwrap_or_default()
+            })
+            .await
+            .clone()
+    }
+
+    /// Keyed hashes of tokens and client secrets.
+    pub fn token_hasher(&self) -> &TokenHasher {
+        &self.inner.token_hasher
     }
 
     pub fn config(&self) -> &Config {

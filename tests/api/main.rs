@@ -10,6 +10,7 @@ mod cli;
 mod health;
 mod mail;
 mod migrations;
+mod oidc;
 mod pages;
 mod readiness;
 mod store;

@@ -33,6 +33,8 @@ async fn entities_match_schema(conn: &DatabaseConnection) {
     EphemeralEntry::find().all(conn).await.expect("ephemeral_entry");
     EphemeralCounter::find().all(conn).await.expect("ephemeral_counter");
     SystemSetting::find().all(conn).await.expect("system_setting");
+    RefreshToken::find().all(conn).await.expect("refresh_token");
+    Consent::find().all(conn).await.expect("consent");
 }
 
 async fn migrate_fresh_rerun_down_up(test_db: TestDb) {

@@ -1,5 +1,6 @@
 //! Extractors that carry cross-cutting rules.
 
 pub mod client_ip;
+pub mod oauth_form;
 
 pub use client_ip::ClientIp;

@@ -9,10 +9,14 @@ use axum::routing::get;
 use super::AppState;
 use super::error::PageError;
 
+pub mod login;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(landing))
         .route("/static/{*path}", get(asset))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/consent", get(login::consent_show).post(login::consent_submit))
 }
 
 async fn landing(State(state): State<AppState>) -> Response {

@@ -1,0 +1,14 @@
+//! The OpenID Connect / OAuth 2.0 protocol core. Request parsing and validation are
+//! plain functions over plain types; `web/oidc.rs` adapts HTTP to them.
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod pkce;
+pub mod repo;
+pub mod scope;
+pub mod tokens;
+
+pub use error::{ErrorCode, OAuthError};

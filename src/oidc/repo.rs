@@ -1,0 +1,96 @@
+//! Queries on refresh tokens and consents.
+
+use chrono::{DateTime, Utc};
+use entity::{consent, refresh_token};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+/// Inserts a refresh token row.
+pub async fn insert_refresh(db: &impl ConnectionTrait, row: refresh_token::Model) -> Result<(), DbErr> {
+    refresh_token::ActiveModel {
+        id: Set(row.id),
+        token_hash: Set(row.token_hash),
+        family_id: Set(row.family_id),
+        client_id: Set(row.client_id),
+        user_id: Set(row.user_id),
+        scope: Set(row.scope),
+        sid: Set(row.sid),
+        auth_time: Set(row.auth_time),
+        amr: Set(row.amr),
+        created_at: Set(row.created_at),
+        expires_at: Set(row.expires_at),
+        family_expires_at: Set(row.family_expires_at),
+        consumed_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+/// The refresh token with this hash.
+pub async fn find_refresh(db: &impl ConnectionTrait, hash: &str) -> Result<Option<refresh_token::Model>, DbErr> {
+    refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash))
+        .one(db)
+        .await
+}
+
+/// Marks a token consumed unless it already was; true when this call consumed it.
+pub async fn consume_refresh(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    let res = refresh_token::Entity::update_many()
+        .set(refresh_token::ActiveModel {
+            consumed_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .filter(refresh_token::Column::Id.eq(id))
+        .filter(refresh_token::Column::ConsumedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Revokes every token of a family.
+pub async fn revoke_family(db: &impl ConnectionTrait, family: Uuid, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let res = refresh_token::Entity::update_many()
+        .set(refresh_token::ActiveModel {
+            revoked_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .filter(refresh_token::Column::FamilyId.eq(family))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// The scopes `user` has granted `client`.
+pub async fn consent(db: &impl ConnectionTrait, user: Uuid, client: &str) -> Result<Vec<String>, DbErr> {
+    Ok(consent::Entity::find_by_id((user, client.to_string()))
+        .one(db)
+        .await?
+        .map(|c| crate::clients::strings(&c.scopes))
+        .unwrap_or_default())
+}
+
+/// Stores the scopes `user` has granted `client` (replacing the previous set).
+pub async fn save_consent(db: &impl ConnectionTrait, user: Uuid, client: &str, scopes: &[String]) -> Result<(), DbErr> {
+    let now = Utc::now();
+    consent::Entity::insert(consent::ActiveModel {
+        user_id: Set(user),
+        client_id: Set(client.to_string()),
+        scopes: Set(serde_json::json!(scopes)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([consent::Column::UserId, consent::Column::ClientId])
+            .update_columns([consent::Column::Scopes, consent::Column::UpdatedAt])
+            .to_owned(),
+    )
+    .exec(db)
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,490 @@
+//! Token issuance: authorization codes (single use, in the store), access tokens (JWTs per
+//! RFC 9068), ID tokens (OIDC Core §2) and refresh tokens (opaque, hashed, rotated on
+//! every use; reuse of a consumed one revokes its family — RFC 9700 §4.14.2).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use entity::client;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::OAuthError;
+use super::scope::{self, Scopes};
+use super::{claims, pkce, repo};
+use crate::config::Config;
+use crate::crypto::signing::Alg;
+use crate::crypto::{TokenHasher, random_token};
+use crate::keys::KeyRing;
+use crate::store::Store;
+
+/// What the token endpoint needs.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub db: &'a DatabaseConnection,
+    pub store: &'a Store,
+    pub keys: &'a KeyRing,
+    pub hasher: &'a TokenHasher,
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub user_id: Uuid,
+    pub scope: Scopes,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub sid: String,
+}
+
+/// Tokens issued by one grant.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
+}
+
+/// What a used code left behind, so a replay can revoke it (RFC 6749 §4.1.2).
+#[derive(Debug, Serialize, Deserialize)]
+struct Redeemed {
+    jti: String,
+    exp: i64,
+    family: Option<Uuid>,
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Stores a code for `grant`; returns the code.
+pub async fn issue_code(ctx: &Ctx<'_>, grant: &CodeGrant) -> Result<String, OAuthError> {
+    let code = random_token::<32>();
+    let value = serde_json::to_vec(grant).map_err(OAuthError::server)?;
+    ctx.store
+        .put(
+            &format!("code:{}", ctx.hasher.hash(&code)),
+            &value,
+            secs(ctx.config.tokens.authorization_code_secs),
+        )
+        .await?;
+    Ok(code)
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the hash of the access token, with the
+/// hash of the signing algorithm (SHA-512 for Ed25519).
+pub fn at_hash(alg: Alg, access_token: &str) -> String {
+    let digest = match alg {
+        Alg::EdDSA => ring::digest::digest(&ring::digest::SHA512, access_token.as_bytes()),
+        _ => ring::digest::digest(&ring::digest::SHA256, access_token.as_bytes()),
+    };
+    let bytes = digest.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+}
+
+fn client_alg(value: &Option<String>, default: Alg) -> Alg {
+    value.as_deref().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// Mints an access token; returns it with its jti and expiry.
+fn access_token(
+    ctx: &Ctx<'_>,
+    client: &client::Model,
+    sub: &str,
+    scope: &Scopes,
+    auth_time: Option<i64>,
+    sid: Option<String>,
+) -> Result<(String, AccessClaims), OAuthError> {
+    let now = Utc::now().timestamp();
+    let claims = AccessClaims {
+        iss: ctx.config.issuer_id.clone(),
+        sub: sub.to_string(),
+        aud: client.id.clone(),
+        exp: now + i64::try_from(ctx.config.tokens.access_token_secs).unwrap_or(600),
+        iat: now,
+        jti: random_token::<16>(),
+        client_id: client.id.clone(),
+        scope: scope::join(scope),
+        auth_time,
+        sid,
+    };
+    let alg = client_alg(&client.access_token_signed_alg, ctx.config.access_token_alg);
+    Ok((ctx.keys.sign(alg, "at+jwt", &claims)?, claims))
+}
+
+struct UserGrant<'a> {
+    user_id: Uuid,
+    scope: &'a Scopes,
+    nonce: Option<&'a str>,
+    auth_time: i64,
+    amr: &'a [String],
+    sid: &'a str,
+}
+
+/// Access token, ID token (when `openid` was granted) and, for clients allowed the
+/// refresh grant, a refresh token in `family` (a new family when None).
+async fn user_tokens(
+    ctx: &Ctx<'_>,
+    client: &client::Model,
+    g: &UserGrant<'_>,
+    family: Option<(Uuid, chrono::DateTime<Utc>)>,
+    txn: &sea_orm::DatabaseTransaction,
+) -> Result<(TokenResponse, AccessClaims, Option<Uuid>), OAuthError> {
+    let Some((user, profile)) = crate::accounts::repo::find_with_profile(txn, g.user_id).await? else {
+        return Err(OAuthError::invalid_grant("the user no longer exists"));
+    };
+    if !user.is_active || user.deleted_at.is_some() {
+        return Err(OAuthError::invalid_grant("the user account is not active"));
+    }
+    let sub = user.id.to_string();
+    let (access, at_claims) = access_token(ctx, client, &sub, g.scope, Some(g.auth_time), Some(g.sid.to_string()))?;
+    let id_token = if g.scope.contains("openid") {
+        let alg = client_alg(&client.id_token_signed_response_alg, Alg::RS256);
+        let now = Utc::now().timestamp();
+        let mut c = claims::user_claims(&user, profile.as_ref(), g.scope);
+        c.insert("iss".into(), ctx.config.issuer_id.clone().into());
+        c.insert("aud".into(), client.id.clone().into());
+        c.insert("azp".into(), client.id.clone().into());
+        c.insert("iat".into(), now.into());
+        c.insert(
+            "exp".into(),
+            (now + i64::try_from(ctx.config.tokens.id_token_secs).unwrap_or(3600)).into(),
+        );
+        c.insert("auth_time".into(), g.auth_time.into());
+        c.insert("amr".into(), serde_json::json!(g.amr));
+        c.insert("acr".into(), "0".into());
+        c.insert("sid".into(), g.sid.into());
+        c.insert("at_hash".into(), at_hash(alg, &access).into());
+        if let Some(n) = g.nonce {
+            c.insert("nonce".into(), n.into());
+        }
+        Some(ctx.keys.sign(alg, "JWT", &c)?)
+    } else {
+        None
+    };
+    let allows_refresh = crate::clients::strings(&client.grant_types)
+        .iter()
+        .any(|g| g == "refresh_token");
+    let (refresh_token, family_id) = if allows_refresh {
+        let now = Utc::now();
+        let idle = chrono::Duration::seconds(i64::try_from(ctx.config.tokens.refresh_token_idle_secs).unwrap_or(0));
+        let absolute =
+            chrono::Duration::seconds(i64::try_from(ctx.config.tokens.refresh_token_absolute_secs).unwrap_or(0));
+        let (family_id, family_expires_at) = family.unwrap_or((Uuid::now_v7(), now + absolute));
+        let token = random_token::<32>();
+        repo::insert_refresh(
+            txn,
+            entity::refresh_token::Model {
+                id: Uuid::now_v7(),
+                token_hash: ctx.hasher.hash(&token),
+                family_id,
+                client_id: client.id.clone(),
+                user_id: Some(user.id),
+                scope: scope::join(g.scope),
+                sid: Some(g.sid.to_string()),
+                auth_time: chrono::DateTime::from_timestamp(g.auth_time, 0),
+                amr: serde_json::json!(g.amr),
+                created_at: now,
+                expires_at: (now + idle).min(family_expires_at),
+                family_expires_at,
+                consumed_at: None,
+                revoked_at: None,
+            },
+        )
+        .await?;
+        (Some(token), Some(family_id))
+    } else {
+        (None, None)
+    };
+    Ok((
+        TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: ctx.config.tokens.access_token_secs,
+            scope: scope::join(g.scope),
+            id_token,
+            refresh_token,
+        },
+        at_claims,
+        family_id,
+    ))
+}
+
+fn allowed_grant(client: &client::Model, grant: &str) -> Result<(), OAuthError> {
+    if crate::clients::strings(&client.grant_types).iter().any(|g| g == grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            super::error::ErrorCode::UnauthorizedClient,
+            format!("the client may not use the {grant} grant"),
+        ))
+    }
+}
+
+/// Records that an access token was revoked, until it would have expired.
+pub async fn revoke_access(store: &Store, jti: &str, exp: i64) -> Result<(), OAuthError> {
+    let ttl = exp - Utc::now().timestamp();
+    if ttl > 0 {
+        store
+            .put(
+                &format!("revoked-jti:{jti}"),
+                b"1",
+                secs(u64::try_from(ttl).unwrap_or(1)),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether an access token's jti was revoked.
+pub async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
+    Ok(store.get(&format!("revoked-jti:{jti}")).await?.is_some())
+}
+
+/// The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6).
+pub async fn exchange_code(
+    ctx: &Ctx<'_>,
+    client: &client::Model,
+    code: Option<&str>,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    allowed_grant(client, "authorization_code")?;
+    let code = code
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    if code.len() > 256 {
+        return Err(OAuthError::invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    }
+    let hash = ctx.hasher.hash(code);
+    let Some(raw) = ctx.store.take(&format!("code:{hash}")).await? else {
+        // A replay: revoke what the first use issued (RFC 6749 §4.1.2, OIDC conformance).
+        if let Some(prev) = ctx.store.take(&format!("code-used:{hash}")).await?
+            && let Ok(r) = serde_json::from_slice::<Redeemed>(&prev)
+        {
+            revoke_access(ctx.store, &r.jti, r.exp).await?;
+            if let Some(f) = r.family {
+                repo::revoke_family(ctx.db, f, Utc::now()).await?;
+            }
+            tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
+        }
+        return Err(OAuthError::invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    };
+    let grant: CodeGrant = serde_json::from_slice(&raw).map_err(OAuthError::server)?;
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if redirect_uri != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, verifier) {
+        (Some(challenge), Some(v)) if pkce::verify(v, challenge) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing")),
+        // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let txn = ctx.db.begin().await?;
+    let (response, at, family) = user_tokens(
+        ctx,
+        client,
+        &UserGrant {
+            user_id: grant.user_id,
+            scope: &grant.scope,
+            nonce: grant.nonce.as_deref(),
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            sid: &grant.sid,
+        },
+        None,
+        &txn,
+    )
+    .await?;
+    txn.commit().await?;
+    let redeemed = serde_json::to_vec(&Redeemed {
+        jti: at.jti,
+        exp: at.exp,
+        family,
+    })
+    .map_err(OAuthError::server)?;
+    ctx.store
+        .put(
+            &format!("code-used:{hash}"),
+            &redeemed,
+            secs(ctx.config.tokens.access_token_secs.max(600)),
+        )
+        .await?;
+    Ok(response)
+}
+
+/// The `refresh_token` grant with rotation (RFC 6749 §6, RFC 9700 §4.14.2).
+pub async fn refresh(
+    ctx: &Ctx<'_>,
+    client: &client::Model,
+    token: Option<&str>,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    allowed_grant(client, "refresh_token")?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    if token.len() > 256 {
+        return Err(invalid());
+    }
+    let now = Utc::now();
+    let Some(row) = repo::find_refresh(ctx.db, &ctx.hasher.hash(token)).await? else {
+        return Err(invalid());
+    };
+    if row.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if row.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    if row.consumed_at.is_some() {
+        let n = repo::revoke_family(ctx.db, row.family_id, now).await?;
+        tracing::warn!(client_id = %client.id, revoked = n, "refresh token reused; its family is revoked");
+        return Err(invalid());
+    }
+    if row.expires_at <= now || row.family_expires_at <= now {
+        return Err(invalid());
+    }
+    let granted = scope::parse(&row.scope)?;
+    let scope = match requested_scope {
+        Some(s) => {
+            let asked = scope::parse(s)?;
+            if !asked.is_subset(&granted) {
+                return Err(OAuthError::invalid_scope(
+                    "the requested scope exceeds the scope originally granted",
+                ));
+            }
+            asked
+        }
+        None => granted,
+    };
+    let user_id = row.user_id.ok_or_else(invalid)?;
+    let txn = ctx.db.begin().await?;
+    if !repo::consume_refresh(&txn, row.id, now).await? {
+        txn.rollback().await?;
+        repo::revoke_family(ctx.db, row.family_id, now).await?;
+        return Err(invalid());
+    }
+    let amr = crate::clients::strings(&row.amr);
+    let sid = row.sid.clone().unwrap_or_default();
+    let (response, _, _) = user_tokens(
+        ctx,
+        client,
+        &UserGrant {
+            user_id,
+            scope: &scope,
+            nonce: None,
+            auth_time: row.auth_time.map_or(0, |t| t.timestamp()),
+            amr: &amr,
+            sid: &sid,
+        },
+        Some((row.family_id, row.family_expires_at)),
+        &txn,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(response)
+}
+
+/// The `client_credentials` grant (RFC 6749 §4.4): an access token for the client itself.
+pub async fn client_credentials(
+    ctx: &Ctx<'_>,
+    client: &client::Model,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    allowed_grant(client, "client_credentials")?;
+    if super::client_auth::is_public(client) {
+        return Err(OAuthError::new(
+            super::error::ErrorCode::UnauthorizedClient,
+            "public clients cannot use client_credentials",
+        ));
+    }
+    let scope = scope::parse(requested_scope.unwrap_or_default())?;
+    if scope.contains("openid") || scope.contains("offline_access") {
+        return Err(OAuthError::invalid_scope("openid and offline_access need a user"));
+    }
+    scope::check_allowed(&scope, &crate::clients::strings(&client.allowed_scopes))?;
+    let (access, _) = access_token(ctx, client, &client.id, &scope, None, None)?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: ctx.config.tokens.access_token_secs,
+        scope: scope::join(&scope),
+        id_token: None,
+        refresh_token: None,
+    })
+}
+
+/// Verifies an access token issued here: signature, issuer, expiry, type, revocation.
+pub async fn verify_access(ctx: &Ctx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
+    let invalid = || OAuthError::invalid_token("the access token is invalid, expired or revoked");
+    if token.len() > 8192 {
+        return Err(invalid());
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(invalid());
+    }
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_issuer(&[&ctx.config.issuer_id]);
+    v.validate_aud = false;
+    v.leeway = 0;
+    v.set_required_spec_claims(&["exp", "iss", "sub"]);
+    let claims: AccessClaims = ctx.keys.verify(token, v).map_err(|_| invalid())?;
+    if is_revoked(ctx.store, &claims.jti).await? {
+        return Err(invalid());
+    }
+    Ok(claims)
+}

@@ -1,0 +1,63 @@
+//! Cookies: the browser session and the CSRF token (double-submit). Both are `HttpOnly`,
+//! `SameSite=Lax`, `Path=/`; with an https issuer they are `Secure` and carry the
+//! `__Host-` prefix.
+
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+
+use crate::config::Config;
+
+fn name(config: &Config, base: &'static str) -> String {
+    if config.issuer_is_https() {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+fn build(config: &Config, base: &'static str, value: String, max_age_secs: i64) -> Cookie<'static> {
+    let mut c = Cookie::new(name(config, base), value);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/");
+    c.set_secure(config.issuer_is_https());
+    c.set_max_age(cookie_time(max_age_secs));
+    c
+}
+
+fn cookie_time(secs: i64) -> time::Duration {
+    time::Duration::seconds(secs)
+}
+
+/// The session cookie's value, if any.
+pub fn session(config: &Config, jar: &CookieJar) -> Option<String> {
+    jar.get(&name(config, "gh_session")).map(|c| c.value().to_string())
+}
+
+/// Sets the session cookie.
+pub fn set_session(config: &Config, jar: CookieJar, token: String) -> CookieJar {
+    let ttl = i64::try_from(config.tokens.session_secs).unwrap_or(86_400);
+    jar.add(build(config, "gh_session", token, ttl))
+}
+
+/// Removes the session cookie.
+pub fn clear_session(config: &Config, jar: CookieJar) -> CookieJar {
+    jar.add(build(config, "gh_session", String::new(), 0))
+}
+
+/// The CSRF token of this browser, creating one when missing.
+pub fn csrf(config: &Config, jar: CookieJar) -> (CookieJar, String) {
+    if let Some(c) = jar.get(&name(config, "gh_csrf")).filter(|c| c.value().len() == 43) {
+        let v = c.value().to_string();
+        return (jar, v);
+    }
+    let token = crate::crypto::random_token::<32>();
+    (jar.add(build(config, "gh_csrf", token.clone(), 86_400)), token)
+}
+
+/// Whether a submitted CSRF token matches this browser's cookie.
+pub fn csrf_ok(config: &Config, jar: &CookieJar, submitted: Option<&str>) -> bool {
+    match (jar.get(&name(config, "gh_csrf")), submitted) {
+        (Some(c), Some(s)) => !s.is_empty() && crate::crypto::constant_time_eq(c.value().as_bytes(), s.as_bytes()),
+        _ => false,
+    }
+}

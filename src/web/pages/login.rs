@@ -1,0 +1,351 @@
+//! The minimal hosted login step and the consent screen of the authorization flow.
+//!
+//! Login: CSRF-protected form; argon2id on the bounded pool, with a dummy verification
+//! for unknown emails so both take the same time; one generic error message; throttled
+//! per IP and per account (whether or not it exists, so throttling reveals nothing);
+//! a new session id on every login.
+
+use std::time::Duration;
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::accounts::{Email, sessions};
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::ClientIp;
+
+const IP_LIMIT: u64 = 30;
+const IP_WINDOW: Duration = Duration::from_secs(300);
+const ACCOUNT_LIMIT: u64 = 10;
+const ACCOUNT_WINDOW: Duration = Duration::from_secs(900);
+
+/// Whether `next` is a local path safe to redirect to: one leading `/`, no second slash or
+/// backslash after it, no control characters, nothing that decodes into those.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let decoded: String = url::form_urlencoded::parse(format!("x={}", next.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let ok = |s: &str| {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.starts_with("/\\")
+            && !s.contains('\\')
+            && !s.chars().any(char::is_control)
+            && s.len() <= 2048
+    };
+    (ok(next) && ok(&decoded)).then_some(next)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct LoginQuery {
+    authreq: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    csrf: Option<String>,
+    authreq: Option<String>,
+    next: Option<String>,
+}
+
+struct View<'a> {
+    email: &'a str,
+    error: Option<&'a str>,
+    authreq: Option<&'a str>,
+    next: Option<&'a str>,
+    client_name: Option<String>,
+}
+
+async fn render(state: &AppState, jar: CookieJar, status: StatusCode, v: View<'_>) -> Response {
+    let (jar, csrf) = cookies::csrf(state.config(), jar);
+    let ctx = json!({
+        "csrf": csrf,
+        "email": v.email,
+        "error": v.error,
+        "authreq": v.authreq,
+        "next": v.next,
+        "client_name": v.client_name,
+    });
+    match state.theme().render("templates/login.html", ctx) {
+        Ok(html) => (
+            status,
+            jar,
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            Html(html),
+        )
+            .into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+async fn client_name(state: &AppState, authreq: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(id) = authreq else { return (None, None) };
+    let Some(req) = crate::web::oidc::load_pending(state, id).await else {
+        return (None, None);
+    };
+    let name = crate::clients::repo::find(state.db(), &req.client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name);
+    (name, req.login_hint)
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LoginQuery>) -> Response {
+    let (client_name, hint) = client_name(&state, q.authreq.as_deref()).await;
+    let next = q.next.as_deref().and_then(safe_next);
+    let view = View {
+        email: hint.as_deref().unwrap_or_default(),
+        error: None,
+        authreq: q.authreq.as_deref(),
+        next,
+        client_name,
+    };
+    render(&state, jar, StatusCode::OK, view).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The sign-in form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let authreq = f.authreq.as_deref().filter(|a| !a.is_empty());
+    let next = f.next.as_deref().and_then(safe_next);
+    let (client_name, _) = client_name(&state, authreq).await;
+    let view = |error| View {
+        email: &f.email,
+        error: Some(error),
+        authreq,
+        next,
+        client_name: client_name.clone(),
+    };
+    let generic = "Incorrect email or password.";
+
+    let email = Email::parse(&f.email).ok();
+    let account_key = format!(
+        "login-acct:{}",
+        state.token_hasher().hash(&f.email.trim().to_lowercase())
+    );
+    let over = async {
+        let by_ip = state.store().incr(&format!("login-ip:{ip}"), IP_WINDOW).await?;
+        let by_account = state.store().incr(&account_key, ACCOUNT_WINDOW).await?;
+        Ok::<bool, crate::store::StoreError>(by_ip > IP_LIMIT || by_account > ACCOUNT_LIMIT)
+    }
+    .await;
+    match over {
+        Ok(true) => {
+            tracing::warn!(%ip, "login throttled");
+            let v = view("Too many sign-in attempts. Wait a few minutes and try again.");
+            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, v).await;
+        }
+        Ok(false) => {}
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    }
+    if f.password.is_empty() || f.password.len() > 4096 {
+        return render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await;
+    }
+    let user = match &email {
+        Some(e) => match crate::accounts::repo::find_by_email(state.db(), e).await {
+            Ok(u) => u,
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        },
+        None => None,
+    };
+    let hash = match user.as_ref().and_then(|u| u.password_hash.clone()) {
+        Some(h) => h,
+        None => state.dummy_hash().await,
+    };
+    let verified = state
+        .passwords()
+        .verify(SecretString::from(f.password.clone()), hash)
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| verified) else {
+        return render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await;
+    };
+    if user.deleted_at.is_some() || !user.is_active || user.email_verified_at.is_none() {
+        let v = view("Your email address is not verified yet. Open the link in the activation mail we sent you.");
+        return render(&state, jar, StatusCode::FORBIDDEN, v).await;
+    }
+    // A fresh session id on every login (no fixation); the old one ends.
+    if let Some(old) = cookies::session(state.config(), &jar) {
+        let _ = sessions::destroy(state.store(), state.token_hasher(), &old).await;
+    }
+    let session = sessions::start(user.id, &["pwd"]);
+    let ttl = Duration::from_secs(state.config().tokens.session_secs);
+    let token = match sessions::create(state.store(), state.token_hasher(), &session, ttl).await {
+        Ok(t) => t,
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let _ = crate::accounts::repo::touch_last_login(state.db(), user.id).await;
+    let jar = cookies::set_session(state.config(), jar, token);
+    let target = match (authreq, next) {
+        (Some(id), _) => format!(
+            "/oauth2/authorize/resume?authreq={}",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ),
+        (None, Some(n)) => n.to_string(),
+        (None, None) => "/".to_string(),
+    };
+    (jar, Redirect::to(&target)).into_response()
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ConsentQuery {
+    authreq: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ConsentForm {
+    authreq: Option<String>,
+    csrf: Option<String>,
+    decision: Option<String>,
+}
+
+fn scope_label(s: &str) -> &str {
+    match s {
+        "openid" => "Sign you in with your account",
+        "profile" => "Read your profile: name, username, picture, locale",
+        "email" => "Read your email address",
+        "offline_access" => "Stay connected when you are not using it",
+        other => other,
+    }
+}
+
+pub async fn consent_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ConsentQuery>) -> Response {
+    let Some(id) = q.authreq else {
+        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
+    };
+    let Some(req) = crate::web::oidc::load_pending(&state, &id).await else {
+        return PageError::BadRequest(
+            "This sign-in request has expired. Go back to the application and start again.".into(),
+        )
+        .render(state.theme());
+    };
+    if cookies::session(state.config(), &jar).is_none() {
+        return Redirect::to(&format!("/login?authreq={id}")).into_response();
+    }
+    let client = match crate::clients::repo::find(state.db(), &req.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return PageError::BadRequest("The application is no longer registered.".into()).render(state.theme());
+        }
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let (jar, csrf) = cookies::csrf(state.config(), jar);
+    let scopes: Vec<_> = req
+        .scope
+        .iter()
+        .map(|s| json!({ "name": s, "label": scope_label(s) }))
+        .collect();
+    let ctx = json!({ "csrf": csrf, "authreq": id, "client_name": client.name, "scopes": scopes });
+    match state.theme().render("templates/consent.html", ctx) {
+        Ok(html) => (jar, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let Some(id) = f.authreq else {
+        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
+    };
+    let Some(mut req) = crate::web::oidc::load_pending(&state, &id).await else {
+        return PageError::BadRequest(
+            "This sign-in request has expired. Go back to the application and start again.".into(),
+        )
+        .render(state.theme());
+    };
+    let Some(token) = cookies::session(state.config(), &jar) else {
+        return Redirect::to(&format!("/login?authreq={id}")).into_response();
+    };
+    let session = match sessions::load(state.store(), state.token_hasher(), &token).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Redirect::to(&format!("/login?authreq={id}")).into_response(),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    match f.decision.as_deref() {
+        Some("allow") => {
+            let mut granted = crate::oidc::repo::consent(state.db(), session.user_id, &req.client_id)
+                .await
+                .unwrap_or_default();
+            for s in &req.scope {
+                if !granted.contains(s) {
+                    granted.push(s.clone());
+                }
+            }
+            granted.sort();
+            if let Err(e) = crate::oidc::repo::save_consent(state.db(), session.user_id, &req.client_id, &granted).await
+            {
+                return PageError::Internal(e.to_string()).render(state.theme());
+            }
+            req.consent_given = true;
+            if let Err(e) = crate::web::oidc::update_pending(&state, &id, &req).await {
+                return PageError::Internal(e.description).render(state.theme());
+            }
+            Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response()
+        }
+        _ => {
+            let _ = state.store().delete(&format!("authreq:{id}")).await;
+            crate::web::oidc::deny(&state, &req)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_accepts_only_local_paths() {
+        for ok in ["/", "/account", "/account?tab=security", "/a/b#c", "/caf%C3%A9"] {
+            assert_eq!(safe_next(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil",
+            "/%2F/evil.example",
+            "%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "javascript:alert(1)",
+            "/a\r\nb",
+            "/%0d%0aSet-Cookie:x",
+            "",
+            "evil",
+            " /x",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?} accepted");
+        }
+    }
+}

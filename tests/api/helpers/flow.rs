@@ -1,0 +1,197 @@
+//! Driving the hosted login and consent pages over HTTP like a browser would: a cookie
+//! jar, no automatic redirects, forms parsed from the returned HTML.
+
+use std::collections::HashMap;
+
+use super::TestApp;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A registered client as a relying party holds it.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+/// A browser: cookies kept, redirects not followed.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("browser client")
+}
+
+/// Creates a verified user with [`PASSWORD`].
+pub async fn user(app: &TestApp, email: &str) -> uuid::Uuid {
+    let s = &app.state;
+    let u = gatehouse::accounts::create_user(
+        s.db(),
+        s.passwords(),
+        &s.config().password,
+        gatehouse::accounts::NewUser {
+            email: gatehouse::accounts::Email::parse(email).unwrap(),
+            password: Some(secrecy::SecretString::from(PASSWORD)),
+            verified: true,
+            superuser: false,
+        },
+        "test",
+    )
+    .await
+    .expect("create user");
+    u.id
+}
+
+/// Registers a client.
+pub async fn client(app: &TestApp, public: bool, grants: &[&str]) -> TestClient {
+    let s = &app.state;
+    let redirect_uri = "https://rp.example.com/callback".to_string();
+    let created = gatehouse::clients::create(
+        s.db(),
+        s.token_hasher(),
+        gatehouse::clients::NewClient {
+            name: "Example RP".into(),
+            redirect_uris: vec![redirect_uri.clone(), "http://127.0.0.1/cb".into()],
+            post_logout_redirect_uris: vec!["https://rp.example.com/bye".into()],
+            public,
+            grant_types: grants
+                .iter()
+                .map(|g| gatehouse::clients::GrantType::parse(g).unwrap())
+                .collect(),
+        },
+        "test",
+    )
+    .await
+    .expect("create client");
+    TestClient {
+        id: created.client.id,
+        secret: created.secret,
+        redirect_uri,
+    }
+}
+
+/// The value of `<input name="NAME" value="...">` in a page.
+pub fn input(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&quot;", "\""),
+    )
+}
+
+/// The `Location` of a redirect response.
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> HashMap<String, String> {
+    let u = url::Url::parse(url).unwrap_or_else(|_| url::Url::parse(&format!("http://x{url}")).unwrap());
+    u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn absolute(app: &TestApp, loc: &str) -> String {
+    if loc.starts_with('/') {
+        app.url(loc)
+    } else {
+        loc.to_string()
+    }
+}
+
+/// Submits the login form shown at `login_url`; returns the response to the POST.
+pub async fn login(
+    app: &TestApp,
+    b: &reqwest::Client,
+    login_url: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = b.get(absolute(app, login_url)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "login page");
+    let html = page.text().await.unwrap();
+    let mut form = vec![
+        ("email".to_string(), email.to_string()),
+        ("password".to_string(), password.to_string()),
+        ("csrf".to_string(), input(&html, "csrf").expect("csrf field")),
+    ];
+    if let Some(a) = input(&html, "authreq") {
+        form.push(("authreq".into(), a));
+    }
+    b.post(app.url("/login")).form(&form).send().await.unwrap()
+}
+
+/// Follows an authorization request through login and consent until the redirect back to
+/// the client; returns that redirect's URL.
+pub async fn authorize(app: &TestApp, b: &reqwest::Client, authorize_url: &str, email: &str) -> String {
+    let mut r = b.get(absolute(app, authorize_url)).send().await.unwrap();
+    for _ in 0..10 {
+        assert!(
+            r.status().is_redirection(),
+            "expected a redirect, got {} {}",
+            r.status(),
+            r.text().await.unwrap()
+        );
+        let loc = location(&r);
+        if loc.starts_with("/login") {
+            r = login(app, b, &loc, email, PASSWORD).await;
+            assert_eq!(r.status(), 303, "login succeeds");
+        } else if loc.starts_with("/consent") {
+            let html = b.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
+            let form = [
+                ("csrf", input(&html, "csrf").unwrap()),
+                ("authreq", input(&html, "authreq").unwrap()),
+                ("decision", "allow".to_string()),
+            ];
+            r = b.post(app.url("/consent")).form(&form).send().await.unwrap();
+        } else if loc.starts_with('/') {
+            r = b.get(app.url(&loc)).send().await.unwrap();
+        } else {
+            return loc;
+        }
+    }
+    panic!("too many redirects");
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = gatehouse::crypto::random_token::<32>();
+    let challenge = gatehouse::oidc::pkce::s256(&verifier);
+    (verifier, challenge)
+}
+
+/// An authorization URL for `c` with the given extra parameters.
+pub fn authorize_url(c: &TestClient, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse("http://x/oauth2/authorize").unwrap();
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("client_id", &c.id);
+        q.append_pair("redirect_uri", &c.redirect_uri);
+        q.append_pair("response_type", "code");
+        q.append_pair("scope", "openid profile email");
+        q.append_pair("state", "st-123");
+        q.append_pair("nonce", "n-456");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    format!("{}?{}", u.path(), u.query().unwrap_or_default())
+}
+
+/// Calls the token endpoint with HTTP Basic client authentication.
+pub async fn token(app: &TestApp, c: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+    let req = app.client.post(app.url("/oauth2/token")).form(form);
+    let req = match &c.secret {
+        Some(s) => req.basic_auth(&c.id, Some(s)),
+        None => req,
+    };
+    req.send().await.unwrap()
+}

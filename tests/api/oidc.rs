@@ -1,0 +1,782 @@
+//! The OpenID Connect provider end to end: discovery, JWKS, the authorization code flow
+//! through the hosted pages, the token endpoint's grants and errors, userinfo,
+//! introspection, revocation and logout.
+
+use jsonwebtoken::jwk::JwkSet;
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+use crate::helpers::flow::{self, TestClient, authorize_url, browser, location, query, token};
+
+/// Verifies a JWT using nothing but the published JWKS, as a resource server would.
+async fn verify_with_jwks(app: &TestApp, jwt: &str, aud: &str) -> Value {
+    let jwks: JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("signing key is published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_issuer(&["http://127.0.0.1:8080"]);
+    v.set_audience(&[aud]);
+    jsonwebtoken::decode::<Value>(jwt, &key, &v)
+        .expect("valid signature and claims")
+        .claims
+}
+
+#[tokio::test]
+async fn discovery_documents_advertise_what_is_implemented() {
+    let app = TestApp::spawn().await;
+    let a: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    let b: Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["issuer"], "http://127.0.0.1:8080");
+    assert_eq!(a["authorization_endpoint"], "http://127.0.0.1:8080/oauth2/authorize");
+    assert_eq!(a["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert!(
+        a["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"RS256".into())
+    );
+    assert_eq!(a["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(a["request_parameter_supported"], false);
+    let r = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .header("origin", "https://spa.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*", "CORS on discovery");
+    let r = app
+        .client
+        .get(app.url("/oauth2/authorize"))
+        .header("origin", "https://spa.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "no CORS on the authorization endpoint"
+    );
+}
+
+#[tokio::test]
+async fn jwks_publishes_public_keys_of_every_algorithm_only() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/oauth2/jwks").await;
+    assert_eq!(r.headers()["content-type"], "application/jwk-set+json");
+    let v: Value = r.json().await.unwrap();
+    let keys = v["keys"].as_array().unwrap();
+    let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(algs.contains(&alg), "{alg} missing in {v}");
+    }
+    for k in keys {
+        assert!(k["kid"].is_string());
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(k.get(private).is_none(), "private member {private} published");
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_credentials_issue_an_access_token_resource_servers_can_verify() {
+    let app = TestApp::spawn().await;
+    let c = flow::client(&app, false, &["client_credentials"]).await;
+    let r = token(&app, &c, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 600);
+    assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
+    let at = body["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(at).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 type");
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::ES256,
+        "default access token algorithm"
+    );
+    let claims = verify_with_jwks(&app, at, &c.id).await;
+    assert_eq!(claims["client_id"], c.id);
+    assert_eq!(claims["sub"], c.id);
+    assert!(claims["jti"].is_string());
+
+    // Introspection by an authenticated client.
+    let r = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    let i: Value = r.json().await.unwrap();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["client_id"], c.id);
+
+    // Revocation records the jti until expiry: introspection then says inactive.
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), serde_json::json!({"active": false}));
+    // Unknown tokens: 200 on revocation, inactive on introspection.
+    for garbage in ["nope", "a.b.c", &"x".repeat(5000)] {
+        let r = app
+            .client
+            .post(app.url("/oauth2/revoke"))
+            .basic_auth(&c.id, c.secret.as_ref())
+            .form(&[("token", garbage)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = app
+            .client
+            .post(app.url("/oauth2/introspect"))
+            .basic_auth(&c.id, c.secret.as_ref())
+            .form(&[("token", garbage)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["active"], false);
+    }
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_follow_rfc6749() {
+    let app = TestApp::spawn().await;
+    let c = flow::client(&app, false, &["authorization_code", "client_credentials"]).await;
+    let wrong = TestClient {
+        secret: Some("wrong".into()),
+        ..c.clone()
+    };
+    let r = token(&app, &wrong, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: &[Case] = &[
+        (&[], 400, "invalid_request"),
+        (
+            &[("grant_type", "password"), ("username", "a"), ("password", "b")],
+            400,
+            "unsupported_grant_type",
+        ),
+        (&[("grant_type", "authorization_code")], 400, "invalid_request"),
+        (
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "bogus"),
+                ("redirect_uri", "https://rp.example.com/callback"),
+            ],
+            400,
+            "invalid_grant",
+        ),
+        (
+            &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+            400,
+            "unauthorized_client",
+        ),
+        (
+            &[("grant_type", "client_credentials"), ("scope", "openid")],
+            400,
+            "invalid_scope",
+        ),
+        (
+            &[
+                ("grant_type", "client_credentials"),
+                ("grant_type", "client_credentials"),
+            ],
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (form, status, error) in cases {
+        let r = token(&app, &c, form).await;
+        assert_eq!(r.status().as_u16(), *status, "{form:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], *error, "{form:?}: {body}");
+        assert!(body["error_description"].is_string());
+    }
+    // Not a form body.
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    // Both Basic and client_secret_post.
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_secret", c.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    // client_secret_post works.
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &c.id),
+            ("client_secret", c.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn authorization_code_flow_with_pkce_refresh_rotation_and_userinfo() {
+    let app = TestApp::spawn().await;
+    let user_id = flow::user(&app, "alice@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
+    let (verifier, challenge) = flow::pkce();
+    let b = browser();
+    let url = authorize_url(&c, &[("code_challenge", &challenge), ("code_challenge_method", "S256")]);
+    let back = flow::authorize(&app, &b, &url, "alice@example.com").await;
+    assert!(back.starts_with(&c.redirect_uri), "{back}");
+    let q = query(&back);
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["iss"], "http://127.0.0.1:8080", "RFC 9207");
+    let code = q["code"].clone();
+
+    let r = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().await.unwrap();
+    let id = verify_with_jwks(&app, t["id_token"].as_str().unwrap(), &c.id).await;
+    assert_eq!(id["sub"], user_id.to_string());
+    assert_eq!(id["nonce"], "n-456");
+    assert_eq!(id["email"], "alice@example.com");
+    assert_eq!(id["azp"], c.id);
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert!(id["auth_time"].is_i64() && id["sid"].is_string());
+    assert_eq!(
+        id["at_hash"],
+        gatehouse::oidc::tokens::at_hash(
+            gatehouse::crypto::signing::Alg::RS256,
+            t["access_token"].as_str().unwrap()
+        )
+    );
+    assert_eq!(
+        jsonwebtoken::decode_header(t["id_token"].as_str().unwrap())
+            .unwrap()
+            .alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+
+    // UserInfo: header, and form body.
+    let at = t["access_token"].as_str().unwrap();
+    let u: Value = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["sub"], user_id.to_string());
+    assert_eq!(u["email"], "alice@example.com");
+    assert_eq!(u["email_verified"], true);
+    let u2: Value = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .form(&[("access_token", at)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u, u2);
+    let r = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let r = app.client.get(app.url("/oauth2/userinfo")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"gatehouse\"");
+
+    // Refresh rotates; the old token's reuse revokes the family.
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let r2: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rt2 = r2["refresh_token"].as_str().expect("rotated").to_string();
+    assert_ne!(rt1, rt2);
+    assert!(r2["id_token"].is_string());
+    let narrowed: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt2),
+            ("scope", "openid"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(narrowed["scope"], "openid");
+    let rt3 = narrowed["refresh_token"].as_str().unwrap().to_string();
+    let reuse: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reuse["error"], "invalid_grant");
+    let after: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt3)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        after["error"], "invalid_grant",
+        "the whole family is revoked after reuse"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_code_fails_and_revokes_what_it_issued() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "bob@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
+    let b = browser();
+    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "bob@example.com").await;
+    let code = query(&back)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", c.redirect_uri.as_str()),
+    ];
+    let first: Value = token(&app, &c, &form).await.json().await.unwrap();
+    let at = first["access_token"].as_str().unwrap();
+    let second = token(&app, &c, &form).await;
+    assert_eq!(second.status(), 400);
+    assert_eq!(second.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let i: Value = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["active"], false, "the access token of the first use is revoked");
+    let rt: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(rt["error"], "invalid_grant", "so is its refresh token");
+}
+
+#[tokio::test]
+async fn pkce_is_enforced_and_downgrades_refused() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "carol@example.com").await;
+    let public = flow::client(&app, true, &["authorization_code"]).await;
+    let confidential = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    // A public client must send a challenge; plain is refused.
+    let r = b.get(app.url(&authorize_url(&public, &[]))).send().await.unwrap();
+    let q = query(&location(&r));
+    assert_eq!(q["error"], "invalid_request");
+    assert_eq!(q["state"], "st-123");
+    let r = b
+        .get(app.url(&authorize_url(
+            &public,
+            &[("code_challenge", &"a".repeat(43)), ("code_challenge_method", "plain")],
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "invalid_request");
+    // Wrong verifier.
+    let (_, challenge) = flow::pkce();
+    let back = flow::authorize(
+        &app,
+        &b,
+        &authorize_url(
+            &public,
+            &[("code_challenge", &challenge), ("code_challenge_method", "S256")],
+        ),
+        "carol@example.com",
+    )
+    .await;
+    let code = query(&back)["code"].clone();
+    let r: Value = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &public.redirect_uri),
+            ("client_id", &public.id),
+            ("code_verifier", &flow::pkce().0),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["error"], "invalid_grant");
+    // Downgrade: a verifier for a request that had no challenge (RFC 9700 §4.8.2).
+    let back = flow::authorize(&app, &b, &authorize_url(&confidential, &[]), "carol@example.com").await;
+    let code = query(&back)["code"].clone();
+    let r: Value = token(
+        &app,
+        &confidential,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &confidential.redirect_uri),
+            ("code_verifier", &flow::pkce().0),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(r["error"], "invalid_grant");
+    assert!(r["error_description"].as_str().unwrap().contains("no code_challenge"));
+}
+
+#[tokio::test]
+async fn authorization_errors_never_redirect_to_unverified_uris() {
+    let app = TestApp::spawn().await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    // Unknown client and mismatching redirect URI: an error page, no redirect.
+    for url in [
+        "/oauth2/authorize?client_id=nope&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code&state=s"
+            .to_string(),
+        authorize_url(
+            &TestClient {
+                redirect_uri: "https://evil.example/callback".into(),
+                ..c.clone()
+            },
+            &[],
+        ),
+        authorize_url(
+            &TestClient {
+                redirect_uri: "https://rp.example.com/callback/".into(),
+                ..c.clone()
+            },
+            &[],
+        ),
+    ] {
+        let r = b.get(app.url(&url)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert!(r.headers().get("location").is_none());
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    }
+    // Every other error goes back with error, state and iss.
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("response_type", "token")], "unsupported_response_type"),
+        (&[("scope", "openid admin")], "invalid_scope"),
+        (&[("prompt", "none login")], "invalid_request"),
+        (&[("max_age", "-1")], "invalid_request"),
+        (&[("request", "eyJ...")], "request_not_supported"),
+        (&[("prompt", "none")], "login_required"),
+    ];
+    for (extra, error) in cases {
+        // Later duplicates of response_type etc. are refused as repeats, so rebuild the URL.
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("client_id", &c.id),
+            ("redirect_uri", &c.redirect_uri),
+            ("scope", "openid"),
+            ("state", "st-9"),
+        ];
+        if !extra.iter().any(|(k, _)| *k == "response_type") {
+            pairs.push(("response_type", "code"));
+        }
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        let qs = serde_urlencoded::to_string(&pairs).unwrap();
+        let r = b.get(app.url(&format!("/oauth2/authorize?{qs}"))).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{extra:?}");
+        let loc = location(&r);
+        assert!(loc.starts_with(&c.redirect_uri), "{loc}");
+        let q = query(&loc);
+        assert_eq!(q["error"], *error, "{extra:?}");
+        assert_eq!(q["state"], "st-9");
+        assert_eq!(q["iss"], "http://127.0.0.1:8080");
+    }
+}
+
+#[tokio::test]
+async fn login_errors_are_generic_and_the_form_is_csrf_protected() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "dave@example.com").await;
+    let b = browser();
+    let wrong = flow::login(&app, &b, "/login", "dave@example.com", "wrong password here").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_html = wrong.text().await.unwrap();
+    let unknown = flow::login(&app, &b, "/login", "nobody@example.com", "wrong password here").await;
+    assert_eq!(unknown.status(), 401);
+    let unknown_html = unknown.text().await.unwrap();
+    assert!(wrong_html.contains("Incorrect email or password."));
+    assert!(unknown_html.contains("Incorrect email or password."));
+    assert!(wrong_html.contains("value=\"dave@example.com\""), "the email is kept");
+    assert!(
+        !wrong_html.contains("wrong password here"),
+        "the password is not echoed"
+    );
+    // No CSRF token: refused.
+    let r = b
+        .post(app.url("/login"))
+        .form(&[("email", "dave@example.com"), ("password", flow::PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Correct login sets an HttpOnly, SameSite=Lax session cookie and lands on the start page.
+    let ok = flow::login(&app, &b, "/login", "dave@example.com", flow::PASSWORD).await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(location(&ok), "/");
+    let cookie = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("gh_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_account() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "erin@example.com").await;
+    let b = browser();
+    let mut last = 0;
+    for _ in 0..11 {
+        last = flow::login(&app, &b, "/login", "erin@example.com", "not the password")
+            .await
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
+    // Even the right password waits now.
+    assert_eq!(
+        flow::login(&app, &b, "/login", "erin@example.com", flow::PASSWORD)
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn consent_can_be_denied_and_is_remembered_when_given() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "frank@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    let r = b.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+    let r = flow::login(&app, &b, &location(&r), "frank@example.com", flow::PASSWORD).await;
+    let r = b.get(app.url(&location(&r))).send().await.unwrap();
+    let consent = location(&r);
+    assert!(consent.starts_with("/consent"), "{consent}");
+    let html = b.get(app.url(&consent)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("Example RP") && html.contains("Read your email address"),
+        "{html}"
+    );
+    let form = [
+        ("csrf", flow::input(&html, "csrf").unwrap()),
+        ("authreq", flow::input(&html, "authreq").unwrap()),
+        ("decision", "deny".into()),
+    ];
+    let r = b.post(app.url("/consent")).form(&form).send().await.unwrap();
+    let q = query(&location(&r));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st-123");
+
+    // Allowed once, not asked again for the same scopes; prompt=consent asks again.
+    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "frank@example.com").await;
+    assert!(query(&back).contains_key("code"));
+    let r = b.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+    assert!(
+        location(&r).starts_with(&c.redirect_uri),
+        "no consent screen the second time"
+    );
+    let r = b
+        .get(app.url(&authorize_url(&c, &[("prompt", "consent")])))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/consent"));
+    // prompt=none with a session and consent: a code without any page.
+    let r = b
+        .get(app.url(&authorize_url(&c, &[("prompt", "none")])))
+        .send()
+        .await
+        .unwrap();
+    assert!(query(&location(&r)).contains_key("code"));
+    // prompt=login forces a new login.
+    let r = b
+        .get(app.url(&authorize_url(&c, &[("prompt", "login")])))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/login"));
+}
+
+#[tokio::test]
+async fn form_post_response_mode_returns_an_auto_submitting_form() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "gina@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    flow::authorize(&app, &b, &authorize_url(&c, &[]), "gina@example.com").await;
+    let r = b
+        .get(app.url(&authorize_url(&c, &[("response_mode", "form_post")])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("action=\"https:&#x2f;&#x2f;rp.example.com&#x2f;callback\"")
+            || html.contains("action=\"https://rp.example.com/callback\""),
+        "{html}"
+    );
+    assert!(flow::input(&html, "code").is_some());
+    assert_eq!(flow::input(&html, "state").as_deref(), Some("st-123"));
+    assert!(
+        html.contains("<script src=\"/static/form_post.js\"></script>"),
+        "no inline script"
+    );
+}
+
+#[tokio::test]
+async fn rp_initiated_logout() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "hank@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "hank@example.com").await;
+    let t: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let hint = t["id_token"].as_str().unwrap();
+
+    // A registered post-logout URI that is not registered: an error page.
+    let bad = format!("/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F");
+    let r = b.get(app.url(&bad)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // A tampered hint: an error page.
+    let tampered = format!("{}x", hint);
+    let r = b
+        .get(app.url(&format!("/oauth2/logout?id_token_hint={tampered}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Without a hint: ask the user.
+    let r = b.get(app.url("/oauth2/logout")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Sign out?"));
+    // With a valid hint: signed out at once, back to the RP with state.
+    let ok = format!(
+        "/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Frp.example.com%2Fbye&state=xyz"
+    );
+    let r = b.get(app.url(&ok)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://rp.example.com/bye?state=xyz");
+    // The session is gone: prompt=none now needs a login.
+    let r = b
+        .get(app.url(&authorize_url(&c, &[("prompt", "none")])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "login_required");
+}
