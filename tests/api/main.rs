@@ -8,6 +8,7 @@ mod helpers;
 
 mod cli;
 mod health;
+mod interop;
 mod mail;
 mod migrations;
 mod oidc;

@@ -99,7 +99,8 @@ pub fn query(url: &str) -> HashMap<String, String> {
     u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn absolute(app: &TestApp, loc: &str) -> String {
+/// An absolute URL for a path of the app (absolute URLs pass unchanged).
+pub fn absolute(app: &TestApp, loc: &str) -> String {
     if loc.starts_with('/') {
         app.url(loc)
     } else {

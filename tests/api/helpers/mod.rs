@@ -94,6 +94,19 @@ impl TestApp {
         app
     }
 
+    /// A ready application whose issuer is its own address, so that relying-party
+    /// libraries can discover it (discovery requires the issuer to match the URL).
+    pub async fn spawn_with_real_issuer(opts: Options) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let opts = opts
+            .set("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
+            .set("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{port}"));
+        let db = TestDb::create().await;
+        let app = Self::start_on(db, &random_key(), opts).await;
+        app.wait_ready().await;
+        app
+    }
+
     /// Starts an application on an existing database, without waiting for readiness.
     pub async fn start_on(db: TestDb, key: &str, opts: Options) -> Self {
         backend::init_logging();
