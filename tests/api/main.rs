@@ -9,6 +9,7 @@ mod helpers;
 mod cli;
 mod health;
 mod interop;
+mod keys;
 mod mail;
 mod migrations;
 mod oidc;

@@ -76,6 +76,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Keeps the database (and its temp dir) alive as long as the app.
     _db: TestDb,
+    /// The master key (base64).
+    pub key: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub handle: Option<tokio::task::JoinHandle<Result<(), gatehouse::app::StartError>>>,
 }
@@ -137,9 +139,15 @@ impl TestApp {
             state,
             client,
             _db: db,
+            key: key.to_string(),
             stop: Some(tx),
             handle: Some(handle),
         }
+    }
+
+    /// The database URL this app uses (to point the CLI at it).
+    pub fn db_url(&self) -> &str {
+        &self._db.url
     }
 
     pub fn url(&self, path: &str) -> String {
