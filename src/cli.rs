@@ -113,9 +113,32 @@ pub struct ClientCreate {
     /// Comma-separated grant types: authorization_code, refresh_token, client_credentials.
     #[arg(long, value_delimiter = ',')]
     pub grant_types: Vec<String>,
+    /// A trusted first-party application: users are not asked for consent.
+    #[arg(long)]
+    pub first_party: bool,
+    /// ID token signing algorithm: RS256 (default), ES256 or EdDSA.
+    #[arg(long)]
+    pub id_token_alg: Option<String>,
+    /// Access token signing algorithm (default: the server's access_token_alg).
+    #[arg(long)]
+    pub access_token_alg: Option<String>,
+    /// OpenID Connect Back-Channel Logout URI of the application.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Require pushed authorization requests (RFC 9126).
+    #[arg(long)]
+    pub require_par: bool,
+    /// A JWK Set file with the client's public keys: the client then authenticates with
+    /// private_key_jwt and gets no secret.
+    #[arg(long)]
+    pub jwks_file: Option<std::path::PathBuf>,
     /// Print exactly {"client_id": "...", "client_secret": "..." | null}.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_alg(s: Option<&str>) -> Result<Option<crate::crypto::signing::Alg>, CliError> {
+    s.map(|a| a.parse().map_err(CliError::Input)).transpose()
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,17 +296,28 @@ async fn client_create(args: ClientCreate) -> Result<(), CliError> {
         .filter(|g| !g.trim().is_empty())
         .map(|g| GrantType::parse(g))
         .collect::<Result<Vec<_>, _>>()?;
+    let jwks = match &args.jwks_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::Input(format!("--jwks-file {}: {e}", path.display())))?;
+            Some(serde_json::from_str(&text).map_err(|e| CliError::Input(format!("--jwks-file: not JSON: {e}")))?)
+        }
+        None => None,
+    };
     let key = app::load_master_key(&config).map_err(app::StartError::from)?;
     let db = app::open_database(&config, Some(&key)).await?;
     let created = clients::create(
         &db,
         &key.token_hasher(),
         NewClient {
-            name: args.name,
-            redirect_uris: args.redirect_uris,
             post_logout_redirect_uris: args.post_logout_redirect_uris,
-            public: args.public,
-            grant_types,
+            first_party: args.first_party,
+            id_token_alg: parse_alg(args.id_token_alg.as_deref())?,
+            access_token_alg: parse_alg(args.access_token_alg.as_deref())?,
+            backchannel_logout_uri: args.backchannel_logout_uri,
+            require_par: args.require_par,
+            jwks,
+            ..NewClient::new(&args.name, args.redirect_uris, args.public, grant_types)
         },
         "cli",
     )
@@ -324,7 +358,7 @@ async fn client_list(json: bool) -> Result<(), CliError> {
                 serde_json::json!({
                     "client_id": c.id,
                     "name": c.name,
-                    "public": c.secret_hash.is_none(),
+                    "public": c.token_endpoint_auth_method == "none",
                     "token_endpoint_auth_method": c.token_endpoint_auth_method,
                     "grant_types": c.grant_types,
                     "redirect_uris": c.redirect_uris,
@@ -341,7 +375,7 @@ async fn client_list(json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     for c in &list {
-        let kind = if c.secret_hash.is_some() {
+        let kind = if c.token_endpoint_auth_method != "none" {
             "confidential"
         } else {
             "public"

@@ -23,6 +23,10 @@ pub struct Model {
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_alg: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// The client must use pushed authorization requests (RFC 9126).
+    pub require_par: bool,
+    /// The client's public keys for `private_key_jwt` (a JWK Set).
+    pub jwks: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

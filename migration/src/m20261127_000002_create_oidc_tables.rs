@@ -18,6 +18,8 @@ enum Client {
     IdTokenSignedResponseAlg,
     AccessTokenSignedAlg,
     BackchannelLogoutUri,
+    RequirePar,
+    Jwks,
 }
 
 #[derive(DeriveIden)]
@@ -77,6 +79,20 @@ impl MigrationTrait for Migration {
             Table::alter()
                 .table(Client::Table)
                 .add_column(text_null(Client::BackchannelLogoutUri))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Client::Table)
+                .add_column(boolean(Client::RequirePar).default(false))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Client::Table)
+                .add_column(json_binary_null(Client::Jwks))
                 .to_owned(),
         )
         .await?;
@@ -166,6 +182,8 @@ impl MigrationTrait for Migration {
         m.drop_table(Table::drop().table(RefreshToken::Table).to_owned())
             .await?;
         for col in [
+            Client::Jwks,
+            Client::RequirePar,
             Client::BackchannelLogoutUri,
             Client::AccessTokenSignedAlg,
             Client::IdTokenSignedResponseAlg,

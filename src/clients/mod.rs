@@ -11,6 +11,7 @@ use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use url::Url;
 
 use crate::audit;
+use crate::crypto::signing::Alg;
 use crate::crypto::{TokenHasher, random_token};
 
 /// Grant types a client may be allowed.
@@ -59,6 +60,37 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub public: bool,
     pub grant_types: Vec<GrantType>,
+    /// Trusted first-party application: no consent screen.
+    pub first_party: bool,
+    /// ID token algorithm (RS256 when None).
+    pub id_token_alg: Option<Alg>,
+    /// Access token algorithm (the server default when None).
+    pub access_token_alg: Option<Alg>,
+    /// OIDC Back-Channel Logout URI.
+    pub backchannel_logout_uri: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126).
+    pub require_par: bool,
+    /// Public keys for `private_key_jwt` client authentication (a JWK Set).
+    pub jwks: Option<serde_json::Value>,
+}
+
+impl NewClient {
+    /// A client with the given name, redirect URIs and grants, and default settings.
+    pub fn new(name: &str, redirect_uris: Vec<String>, public: bool, grant_types: Vec<GrantType>) -> Self {
+        Self {
+            name: name.to_string(),
+            redirect_uris,
+            post_logout_redirect_uris: Vec::new(),
+            public,
+            grant_types,
+            first_party: false,
+            id_token_alg: None,
+            access_token_alg: None,
+            backchannel_logout_uri: None,
+            require_par: false,
+            jwks: None,
+        }
+    }
 }
 
 /// A registered client with its secret, which exists only in this value.
@@ -155,13 +187,27 @@ pub async fn create(
             "the refresh_token grant needs the authorization_code grant".into(),
         ));
     }
+    if let Some(u) = &new.backchannel_logout_uri {
+        validate_redirect_uri(u, "back-channel logout URI")?;
+    }
+    if let Some(j) = &new.jwks {
+        let ok = j.get("keys").and_then(|k| k.as_array()).is_some_and(|keys| {
+            !keys.is_empty()
+                && keys.iter().all(|k| {
+                    k.get("d").is_none() && serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()).is_ok()
+                })
+        });
+        if !ok {
+            return Err(Error::Invalid("jwks must be a JWK Set of public keys".into()));
+        }
+    }
     if new.public && grants.contains(&GrantType::ClientCredentials) {
         return Err(Error::Invalid(
             "a public client cannot use the client_credentials grant".into(),
         ));
     }
     let client_id = random_token::<16>();
-    let secret = (!new.public).then(random_token::<32>);
+    let secret = (!new.public && new.jwks.is_none()).then(random_token::<32>);
     let txn = db.begin().await?;
     let client = repo::insert(
         &txn,
@@ -169,11 +215,22 @@ pub async fn create(
             id: client_id.clone(),
             name: name.to_string(),
             secret_hash: secret.as_deref().map(|s| hasher.hash(s)),
-            token_endpoint_auth_method: if new.public { "none" } else { "client_secret_basic" }.to_string(),
+            token_endpoint_auth_method: match (new.public, new.jwks.is_some()) {
+                (true, _) => "none",
+                (false, true) => "private_key_jwt",
+                (false, false) => "client_secret_basic",
+            }
+            .to_string(),
             redirect_uris: new.redirect_uris.clone(),
             post_logout_redirect_uris: new.post_logout_redirect_uris.clone(),
             grant_types: grants.iter().map(|g| g.as_str().to_string()).collect(),
             allowed_scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect(),
+            first_party: new.first_party,
+            id_token_alg: new.id_token_alg.map(|a| a.as_str().to_string()),
+            access_token_alg: new.access_token_alg.map(|a| a.as_str().to_string()),
+            backchannel_logout_uri: new.backchannel_logout_uri.clone(),
+            require_par: new.require_par,
+            jwks: new.jwks.clone(),
         },
     )
     .await?;

@@ -14,6 +14,12 @@ pub struct ClientRow {
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub allowed_scopes: Vec<String>,
+    pub first_party: bool,
+    pub id_token_alg: Option<String>,
+    pub access_token_alg: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub require_par: bool,
+    pub jwks: Option<serde_json::Value>,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, row: ClientRow) -> Result<client::Model, DbErr> {
@@ -27,10 +33,12 @@ pub async fn insert(db: &impl ConnectionTrait, row: ClientRow) -> Result<client:
         post_logout_redirect_uris: Set(serde_json::json!(row.post_logout_redirect_uris)),
         grant_types: Set(serde_json::json!(row.grant_types)),
         allowed_scopes: Set(serde_json::json!(row.allowed_scopes)),
-        first_party: Set(false),
-        id_token_signed_response_alg: Set(None),
-        access_token_signed_alg: Set(None),
-        backchannel_logout_uri: Set(None),
+        first_party: Set(row.first_party),
+        id_token_signed_response_alg: Set(row.id_token_alg),
+        access_token_signed_alg: Set(row.access_token_alg),
+        backchannel_logout_uri: Set(row.backchannel_logout_uri),
+        require_par: Set(row.require_par),
+        jwks: Set(row.jwks),
         created_at: Set(now),
         updated_at: Set(now),
     }

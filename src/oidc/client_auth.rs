@@ -9,9 +9,14 @@ use sea_orm::ConnectionTrait;
 use super::error::OAuthError;
 use crate::crypto::TokenHasher;
 
+/// RFC 7523 §2.2.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// The credentials a request carried.
 #[derive(Debug, Default, Clone)]
 pub struct Presented {
+    /// `client_assertion_type` and `client_assertion` (private_key_jwt).
+    pub assertion: Option<(String, String)>,
     /// From `Authorization: Basic` (already form-decoded).
     pub basic: Option<(String, String)>,
     /// `client_id` form parameter.
@@ -27,11 +32,89 @@ pub enum Method {
     Post,
     /// A public client identified only by `client_id`.
     None,
+    /// A JWT signed with one of the client's registered keys.
+    PrivateKeyJwt,
 }
 
-/// Whether the client is public (has no secret).
+/// What `private_key_jwt` checks the assertion against.
+pub struct AssertionCheck<'a> {
+    /// Accepted audiences: the issuer and the endpoint URL.
+    pub audiences: &'a [String],
+    pub store: &'a crate::store::Store,
+}
+
+#[derive(serde::Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    exp: i64,
+    jti: String,
+}
+
+/// Verifies a `private_key_jwt` assertion (RFC 7523 §3) for `client`.
+async fn verify_assertion(
+    client: &client::Model,
+    assertion: &str,
+    check: &AssertionCheck<'_>,
+) -> Result<(), OAuthError> {
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let jwks: jsonwebtoken::jwk::JwkSet = client
+        .jwks
+        .clone()
+        .and_then(|j| serde_json::from_value(j).ok())
+        .ok_or_else(failed)?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| failed())?;
+    let candidates: Vec<&jsonwebtoken::jwk::Jwk> = match &header.kid {
+        Some(kid) => jwks.find(kid).into_iter().collect(),
+        None => jwks.keys.iter().collect(),
+    };
+    if !matches!(
+        header.alg,
+        jsonwebtoken::Algorithm::RS256 | jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::EdDSA
+    ) {
+        return Err(failed());
+    }
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(check.audiences);
+    v.set_required_spec_claims(&["iss", "sub", "aud", "exp", "jti"]);
+    v.leeway = 30;
+    let claims = candidates
+        .into_iter()
+        .filter_map(|jwk| jsonwebtoken::DecodingKey::from_jwk(jwk).ok())
+        .find_map(|key| jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &v).ok())
+        .map(|d| d.claims)
+        .ok_or_else(failed)?;
+    let now = chrono::Utc::now().timestamp();
+    if claims.iss != client.id || claims.sub != client.id || claims.exp > now + 3600 || claims.jti.len() > 256 {
+        return Err(failed());
+    }
+    // Single use: a replayed assertion is refused.
+    let seen = check
+        .store
+        .incr(
+            &format!("assertion-jti:{}:{}", client.id, claims.jti),
+            std::time::Duration::from_secs(3900),
+        )
+        .await?;
+    if seen > 1 {
+        return Err(OAuthError::invalid_client("the client assertion was already used"));
+    }
+    Ok(())
+}
+
+/// The `sub` of an unverified assertion, to find which client it claims to be.
+fn assertion_subject(assertion: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["sub"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Whether the client is public (cannot keep a credential).
 pub fn is_public(c: &client::Model) -> bool {
-    c.secret_hash.is_none()
+    c.token_endpoint_auth_method == "none"
 }
 
 /// Authenticates the client of a back-channel request.
@@ -39,8 +122,32 @@ pub async fn authenticate(
     db: &impl ConnectionTrait,
     hasher: &TokenHasher,
     p: &Presented,
+    check: &AssertionCheck<'_>,
 ) -> Result<(client::Model, Method), OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
+    if let Some((kind, assertion)) = &p.assertion {
+        if p.basic.is_some() || p.client_secret.is_some() {
+            return Err(OAuthError::invalid_request("use only one client authentication method"));
+        }
+        if kind != JWT_BEARER {
+            return Err(OAuthError::invalid_client("client_assertion_type must be jwt-bearer"));
+        }
+        if assertion.len() > 8192 {
+            return Err(failed());
+        }
+        let id = assertion_subject(assertion).ok_or_else(failed)?;
+        if p.client_id.as_deref().is_some_and(|c| c != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the client assertion",
+            ));
+        }
+        let client = crate::clients::repo::find(db, &id).await?.ok_or_else(failed)?;
+        if client.token_endpoint_auth_method != "private_key_jwt" {
+            return Err(failed());
+        }
+        verify_assertion(&client, assertion, check).await?;
+        return Ok((client, Method::PrivateKeyJwt));
+    }
     let (id, secret, method) = match (&p.basic, &p.client_secret) {
         (Some(_), Some(_)) => return Err(OAuthError::invalid_request("use only one client authentication method")),
         (Some((id, secret)), None) => {
@@ -71,7 +178,7 @@ pub async fn authenticate(
     };
     match (&client.secret_hash, secret) {
         (Some(hash), Some(secret)) if hasher.verify(&secret, hash) => Ok((client, method)),
-        (None, None) => Ok((client, Method::None)),
+        (None, None) if is_public(&client) => Ok((client, Method::None)),
         _ => Err(failed()),
     }
 }

@@ -15,6 +15,7 @@ pub mod paths {
     pub const INTROSPECT: &str = "/oauth2/introspect";
     pub const REVOKE: &str = "/oauth2/revoke";
     pub const END_SESSION: &str = "/oauth2/logout";
+    pub const PAR: &str = "/oauth2/par";
 }
 
 /// The metadata document (the same for both well-known URLs).
@@ -22,7 +23,7 @@ pub fn metadata(config: &Config) -> Value {
     let base = &config.issuer_id;
     let url = |p: &str| format!("{base}{p}");
     let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
     json!({
         "issuer": base,
         "authorization_endpoint": url(paths::AUTHORIZE),
@@ -32,6 +33,8 @@ pub fn metadata(config: &Config) -> Value {
         "introspection_endpoint": url(paths::INTROSPECT),
         "revocation_endpoint": url(paths::REVOKE),
         "end_session_endpoint": url(paths::END_SESSION),
+        "pushed_authorization_request_endpoint": url(paths::PAR),
+        "require_pushed_authorization_requests": false,
         "scopes_supported": crate::clients::DEFAULT_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
@@ -39,7 +42,8 @@ pub fn metadata(config: &Config) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": super::claims::SUPPORTED,

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::USERINFO, get(userinfo).post(userinfo))
         .route(paths::INTROSPECT, post(introspect))
         .route(paths::REVOKE, post(revoke))
+        .route(paths::PAR, post(par))
         .layer(cors);
     Router::new()
         .merge(api)
@@ -56,6 +57,25 @@ fn ctx(state: &AppState) -> Ctx<'_> {
         keys: state.keys(),
         hasher: state.token_hasher(),
     }
+}
+
+/// Authenticates the client of a back-channel request to `endpoint`.
+async fn authenticate(
+    state: &AppState,
+    p: &Presented,
+    endpoint: &str,
+) -> Result<(entity::client::Model, client_auth::Method), OAuthError> {
+    let issuer = &state.config().issuer_id;
+    let audiences = [
+        issuer.clone(),
+        format!("{issuer}{endpoint}"),
+        format!("{issuer}{}", paths::TOKEN),
+    ];
+    let check = client_auth::AssertionCheck {
+        audiences: &audiences,
+        store: state.store(),
+    };
+    client_auth::authenticate(state.db(), state.token_hasher(), p, &check).await
 }
 
 fn no_store(mut res: Response) -> Response {
@@ -102,7 +122,17 @@ fn presented(headers: &HeaderMap, form: &OAuthParams) -> Result<Presented, OAuth
         }
         _ => None,
     };
+    let assertion = match (form.get("client_assertion_type"), form.get("client_assertion")) {
+        (Some(t), Some(a)) => Some((t.to_string(), a.to_string())),
+        (None, None) => None,
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion and client_assertion_type go together",
+            ));
+        }
+    };
     Ok(Presented {
+        assertion,
         basic,
         client_id: form.get("client_id").map(str::to_string),
         client_secret: form.get("client_secret").map(str::to_string),
@@ -113,7 +143,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<O
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = client_auth::authenticate(state.db(), state.token_hasher(), &p).await?;
+        let (client, _) = authenticate(&state, &p, paths::TOKEN).await?;
         let ctx = ctx(&state);
         match form.get("grant_type") {
             Some("authorization_code") => {
@@ -216,7 +246,7 @@ async fn introspect(
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, method) = client_auth::authenticate(state.db(), state.token_hasher(), &p).await?;
+        let (client, method) = authenticate(&state, &p, paths::INTROSPECT).await?;
         if method == client_auth::Method::None {
             return Err(OAuthError::invalid_client(
                 "introspection needs an authenticated client",
@@ -274,7 +304,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = client_auth::authenticate(state.db(), state.token_hasher(), &p).await?;
+        let (client, _) = authenticate(&state, &p, paths::REVOKE).await?;
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
@@ -299,6 +329,72 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => e.into_response(),
     }
+}
+
+// ----- pushed authorization requests (RFC 9126) ---------------------------------------
+
+const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+const PAR_TTL_SECS: u64 = 60;
+
+async fn par(State(state): State<AppState>, headers: HeaderMap, form: Result<OAuthForm, OAuthError>) -> Response {
+    let result = async {
+        let OAuthForm(mut form) = form?;
+        let p = presented(&headers, &form)?;
+        let (client, _) = authenticate(&state, &p, paths::PAR).await?;
+        if form.get("request_uri").is_some() {
+            return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
+        }
+        for k in ["client_secret", "client_assertion", "client_assertion_type"] {
+            form.0.remove(k);
+        }
+        form.0.insert("client_id".into(), client.id.clone());
+        let params: authorize::Params = form.to();
+        match authorize::validate(&params, Some(&client), chrono::Utc::now().timestamp_millis()) {
+            Ok(_) => {}
+            Err(Rejection::Page(msg)) => return Err(OAuthError::invalid_request(msg)),
+            Err(Rejection::Redirect(_, e)) => return Err(e),
+        }
+        let id = crate::crypto::random_token::<24>();
+        let value = serde_json::to_vec(&form.0).map_err(OAuthError::server)?;
+        state
+            .store()
+            .put(
+                &format!("par:{id}"),
+                &value,
+                std::time::Duration::from_secs(PAR_TTL_SECS),
+            )
+            .await?;
+        Ok(json!({ "request_uri": format!("{REQUEST_URI_PREFIX}{id}"), "expires_in": PAR_TTL_SECS }))
+    }
+    .await;
+    match result {
+        Ok(body) => no_store((StatusCode::CREATED, Json(body)).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Replaces a `request_uri` request by the pushed parameters (single use).
+async fn resolve_pushed(state: &AppState, params: OAuthParams) -> Result<(OAuthParams, bool), String> {
+    let Some(uri) = params.get("request_uri") else {
+        return Ok((params, false));
+    };
+    let expired = "The sign-in request has expired or was already used. Go back to the application and start again.";
+    let id = uri
+        .strip_prefix(REQUEST_URI_PREFIX)
+        .filter(|i| i.len() <= 64)
+        .ok_or_else(|| expired.to_string())?;
+    let raw = state
+        .store()
+        .take(&format!("par:{id}"))
+        .await
+        .map_err(|_| "The server is busy; try again.".to_string())?;
+    let pushed: std::collections::HashMap<String, String> = raw
+        .and_then(|r| serde_json::from_slice(&r).ok())
+        .ok_or_else(|| expired.to_string())?;
+    if params.get("client_id") != pushed.get("client_id").map(String::as_str) {
+        return Err("The client_id does not match the pushed request.".into());
+    }
+    Ok((OAuthParams(pushed), true))
 }
 
 // ----- authorization endpoint -------------------------------------------------------
@@ -328,6 +424,10 @@ async fn authorize(state: AppState, jar: CookieJar, params: Result<OAuthParams, 
                 .render(state.theme());
         }
     };
+    let (params, pushed) = match resolve_pushed(&state, params).await {
+        Ok(v) => v,
+        Err(msg) => return PageError::BadRequest(msg).render(state.theme()),
+    };
     let p: authorize::Params = params.to();
     let client = match p.client_id.as_deref().filter(|c| !c.is_empty() && c.len() <= 256) {
         Some(id) => match crate::clients::repo::find(state.db(), id).await {
@@ -337,6 +437,11 @@ async fn authorize(state: AppState, jar: CookieJar, params: Result<OAuthParams, 
         None => None,
     };
     match authorize::validate(&p, client.as_ref(), chrono::Utc::now().timestamp_millis()) {
+        Ok(req) if client.as_ref().is_some_and(|c| c.require_par) && !pushed => reply_error(
+            &state,
+            &req.reply,
+            &OAuthError::invalid_request("this client must use pushed authorization requests"),
+        ),
         Ok(req) => proceed(&state, jar, None, req).await,
         Err(Rejection::Page(msg)) => PageError::BadRequest(msg).render(state.theme()),
         Err(Rejection::Redirect(reply, e)) => reply_error(&state, &reply, &e),

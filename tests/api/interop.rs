@@ -35,7 +35,11 @@ async fn openidconnect_crate_as_relying_party() {
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("offline_access".into()))
@@ -77,9 +81,18 @@ async fn openidconnect_crate_as_relying_party() {
     assert_eq!(info.email().map(|e| e.as_str()), Some("rp-user@example.com"));
 
     let refresh = tokens.refresh_token().expect("a refresh token");
-    let refreshed = client.exchange_refresh_token(refresh).unwrap().request_async(&http).await.expect("refresh");
+    let refreshed = client
+        .exchange_refresh_token(refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh");
     assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "rotated");
-    let again = client.exchange_refresh_token(refresh).unwrap().request_async(&http).await;
+    let again = client
+        .exchange_refresh_token(refresh)
+        .unwrap()
+        .request_async(&http)
+        .await;
     assert!(again.is_err(), "the used refresh token is refused");
 
     // Logout through the advertised end_session_endpoint.

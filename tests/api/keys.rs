@@ -15,13 +15,21 @@ fn kid(jwt: &str) -> String {
 
 async fn es256_kids(app: &TestApp) -> Vec<String> {
     let v: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
-    v["keys"].as_array().unwrap().iter().filter(|k| k["alg"] == "ES256").map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == "ES256")
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
 async fn rotation_from_the_cli_reaches_a_running_instance() {
     let app = TestApp::spawn_with(
-        Options::default().set("GATEHOUSE_KEYS__REFRESH_SECS", "1").set("GATEHOUSE_KEYS__PUBLISH_SECS", "3"),
+        Options::default()
+            .set("GATEHOUSE_KEYS__REFRESH_SECS", "1")
+            .set("GATEHOUSE_KEYS__PUBLISH_SECS", "3"),
     )
     .await;
     let c = flow::client(&app, false, &["client_credentials"]).await;
@@ -56,7 +64,11 @@ async fn rotation_from_the_cli_reaches_a_running_instance() {
     .await;
     let new_kid = kids.iter().find(|k| **k != old_kid).unwrap().clone();
     let during: Value = token(&app, &c, &cc).await.json().await.unwrap();
-    assert_eq!(kid(during["access_token"].as_str().unwrap()), old_kid, "the new key does not sign before its time");
+    assert_eq!(
+        kid(during["access_token"].as_str().unwrap()),
+        old_kid,
+        "the new key does not sign before its time"
+    );
 
     // ... then signing.
     eventually(Duration::from_secs(15), "the new key signs", || async {

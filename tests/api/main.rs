@@ -13,6 +13,7 @@ mod keys;
 mod mail;
 mod migrations;
 mod oidc;
+mod oidc_more;
 mod pages;
 mod readiness;
 mod store;

@@ -46,21 +46,33 @@ pub async fn user(app: &TestApp, email: &str) -> uuid::Uuid {
 
 /// Registers a client.
 pub async fn client(app: &TestApp, public: bool, grants: &[&str]) -> TestClient {
+    client_with(app, public, grants, |c| c).await
+}
+
+/// Registers a client with settings changed by `f`.
+pub async fn client_with(
+    app: &TestApp,
+    public: bool,
+    grants: &[&str],
+    f: impl FnOnce(gatehouse::clients::NewClient) -> gatehouse::clients::NewClient,
+) -> TestClient {
     let s = &app.state;
     let redirect_uri = "https://rp.example.com/callback".to_string();
     let created = gatehouse::clients::create(
         s.db(),
         s.token_hasher(),
-        gatehouse::clients::NewClient {
-            name: "Example RP".into(),
-            redirect_uris: vec![redirect_uri.clone(), "http://127.0.0.1/cb".into()],
+        f(gatehouse::clients::NewClient {
             post_logout_redirect_uris: vec!["https://rp.example.com/bye".into()],
-            public,
-            grant_types: grants
-                .iter()
-                .map(|g| gatehouse::clients::GrantType::parse(g).unwrap())
-                .collect(),
-        },
+            ..gatehouse::clients::NewClient::new(
+                "Example RP",
+                vec![redirect_uri.clone(), "http://127.0.0.1/cb".into()],
+                public,
+                grants
+                    .iter()
+                    .map(|g| gatehouse::clients::GrantType::parse(g).unwrap())
+                    .collect(),
+            )
+        }),
         "test",
     )
     .await

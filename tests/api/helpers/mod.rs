@@ -99,7 +99,10 @@ impl TestApp {
     /// A ready application whose issuer is its own address, so that relying-party
     /// libraries can discover it (discovery requires the issuer to match the URL).
     pub async fn spawn_with_real_issuer(opts: Options) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let opts = opts
             .set("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
             .set("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{port}"));

@@ -1,0 +1,240 @@
+//! Pushed authorization requests, private_key_jwt client authentication and per-client
+//! settings (first party, token algorithms).
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+use crate::helpers::flow::{self, authorize_url, browser, location, query, token};
+
+#[tokio::test]
+async fn pushed_authorization_requests_are_single_use_and_can_be_required() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "par@example.com").await;
+    let c = flow::client_with(&app, false, &["authorization_code"], |n| {
+        gatehouse::clients::NewClient { require_par: true, ..n }
+    })
+    .await;
+    let b = browser();
+    // Without PAR the client is refused, back at its redirect URI.
+    let r = b.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+    let q = query(&location(&r));
+    assert_eq!(q["error"], "invalid_request");
+    assert!(q["error_description"].contains("pushed"));
+
+    let push = |extra: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("response_type", "code".into()),
+            ("redirect_uri", c.redirect_uri.clone()),
+            ("scope", "openid email".into()),
+            ("state", "par-state".into()),
+        ];
+        form.extend(extra);
+        app.client
+            .post(app.url("/oauth2/par"))
+            .basic_auth(&c.id, c.secret.as_ref())
+            .form(&form)
+            .send()
+    };
+    let r = push(vec![]).await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["expires_in"], 60);
+    let request_uri = body["request_uri"].as_str().unwrap().to_string();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+
+    let url = format!(
+        "/oauth2/authorize?client_id={}&request_uri={}",
+        c.id,
+        url::form_urlencoded::byte_serialize(request_uri.as_bytes()).collect::<String>()
+    );
+    let back = flow::authorize(&app, &b, &url, "par@example.com").await;
+    let q = query(&back);
+    assert_eq!(q["state"], "par-state");
+    assert!(q.contains_key("code"));
+    // Single use.
+    let r = b.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+
+    // Invalid pushed requests are answered in JSON at once.
+    let r = push(vec![
+        ("code_challenge_method", "plain".into()),
+        ("code_challenge", "a".repeat(43)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let r = app
+        .client
+        .post(app.url("/oauth2/par"))
+        .form(&[("client_id", c.id.as_str()), ("response_type", "code")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a confidential client must authenticate");
+}
+
+fn assertion(kid: &str, key: &jsonwebtoken::EncodingKey, client_id: &str, aud: &str, jti: &str) -> String {
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    h.kid = Some(kid.into());
+    let now = chrono::Utc::now().timestamp();
+    let claims =
+        serde_json::json!({"iss": client_id, "sub": client_id, "aud": aud, "iat": now, "exp": now + 60, "jti": jti});
+    jsonwebtoken::encode(&h, &claims, key).unwrap()
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_with_a_registered_key_once_per_assertion() {
+    use gatehouse::crypto::signing::{self, Alg};
+    let app = TestApp::spawn().await;
+    let der = signing::generate(Alg::ES256).unwrap();
+    let key = signing::encoding_key(Alg::ES256, &der).unwrap();
+    let jwk = signing::public_jwk(Alg::ES256, "client-key-1", &key).unwrap();
+    let jwks = serde_json::json!({ "keys": [jwk] });
+    let c = flow::client_with(&app, false, &["client_credentials"], |n| {
+        gatehouse::clients::NewClient { jwks: Some(jwks), ..n }
+    })
+    .await;
+    assert!(c.secret.is_none(), "no secret for a private_key_jwt client");
+    let token_url = app.url("/oauth2/token").replace(&app.base, "http://127.0.0.1:8080");
+    let call = |a: String| {
+        app.client
+            .post(app.url("/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", a.as_str()),
+            ])
+            .send()
+    };
+    let a = assertion("client-key-1", &key, &c.id, &token_url, "j1");
+    let r = call(a.clone()).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Replayed assertion.
+    let r = call(a).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    // Wrong audience.
+    let r = call(assertion(
+        "client-key-1",
+        &key,
+        &c.id,
+        "https://other.example/token",
+        "j2",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    // Signed with another key.
+    let other = signing::encoding_key(Alg::ES256, &signing::generate(Alg::ES256).unwrap()).unwrap();
+    let r = call(assertion("client-key-1", &other, &c.id, &token_url, "j3"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The issuer is an accepted audience too.
+    let r = call(assertion("client-key-1", &key, &c.id, "http://127.0.0.1:8080", "j4"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Only client_id without an assertion is not enough.
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", c.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn first_party_clients_skip_consent_and_clients_choose_token_algorithms() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "fp@example.com").await;
+    use gatehouse::crypto::signing::Alg;
+    for (alg, jwt_alg) in [
+        (Alg::ES256, jsonwebtoken::Algorithm::ES256),
+        (Alg::EdDSA, jsonwebtoken::Algorithm::EdDSA),
+    ] {
+        let c = flow::client_with(&app, false, &["authorization_code"], |n| {
+            gatehouse::clients::NewClient {
+                first_party: true,
+                id_token_alg: Some(alg),
+                access_token_alg: Some(alg),
+                ..n
+            }
+        })
+        .await;
+        let b = browser();
+        let r = b.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+        let r = flow::login(&app, &b, &location(&r), "fp@example.com", flow::PASSWORD).await;
+        let r = b.get(app.url(&location(&r))).send().await.unwrap();
+        let back = location(&r);
+        assert!(
+            back.starts_with(&c.redirect_uri),
+            "no consent screen for a first-party client: {back}"
+        );
+        let t: Value = token(
+            &app,
+            &c,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &query(&back)["code"]),
+                ("redirect_uri", &c.redirect_uri),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let id = t["id_token"].as_str().unwrap();
+        assert_eq!(jsonwebtoken::decode_header(id).unwrap().alg, jwt_alg);
+        assert_eq!(
+            jsonwebtoken::decode_header(t["access_token"].as_str().unwrap())
+                .unwrap()
+                .alg,
+            jwt_alg
+        );
+        let jwks: jsonwebtoken::jwk::JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
+        let header = jsonwebtoken::decode_header(id).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+        let mut v = jsonwebtoken::Validation::new(jwt_alg);
+        v.set_audience(&[&c.id]);
+        let claims = jsonwebtoken::decode::<Value>(id, &key, &v).unwrap().claims;
+        assert_eq!(
+            claims["at_hash"],
+            gatehouse::oidc::tokens::at_hash(alg, t["access_token"].as_str().unwrap())
+        );
+    }
+}
+
+#[tokio::test]
+async fn login_and_consent_pages_cannot_be_framed_and_send_no_referrer() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "frame@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    let r = b.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+    let login_url = location(&r);
+    let page = b.get(app.url(&login_url)).send().await.unwrap();
+    let r = flow::login(&app, &b, &login_url, "frame@example.com", flow::PASSWORD).await;
+    let r = b.get(app.url(&location(&r))).send().await.unwrap();
+    let consent = b.get(app.url(&location(&r))).send().await.unwrap();
+    for res in [&page, &consent] {
+        let h = res.headers();
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+    }
+}
