@@ -2,6 +2,7 @@
 //! switchable TCP proxy for taking a dependency "down".
 
 pub mod backend;
+pub mod browser;
 pub mod flow;
 pub mod proxy;
 pub mod smtp;

@@ -1,0 +1,111 @@
+//! The authorization code flow through the real pages in headless Chromium: login form,
+//! consent screen, redirect back to a relying party on loopback; and `form_post`, whose
+//! auto-submit script must work under the strict CSP.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::RawQuery;
+use axum::routing::get;
+
+use crate::helpers::TestApp;
+use crate::helpers::browser::Browser;
+use crate::helpers::flow::{self, TestClient, query, token};
+
+/// A relying party's callback on loopback that records what it receives.
+async fn callback_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (a, b) = (seen.clone(), seen.clone());
+    let app = Router::new().route(
+        "/cb",
+        get(move |RawQuery(q): RawQuery| async move {
+            a.lock().unwrap().push(q.unwrap_or_default());
+            "signed in"
+        })
+        .post(move |body: String| async move {
+            b.lock().unwrap().push(body);
+            "signed in"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, seen)
+}
+
+async fn wait_for_callback(seen: &Arc<Mutex<Vec<String>>>) -> String {
+    for _ in 0..100 {
+        if let Some(q) = seen.lock().unwrap().first().cloned() {
+            return q;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the relying party was never called back");
+}
+
+#[tokio::test]
+async fn authorization_code_flow_in_a_real_browser() {
+    let Some(browser) = Browser::start("oidc-code-flow").await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    flow::user(&app, "browser@example.com").await;
+    let (port, seen) = callback_server().await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let c = TestClient {
+        redirect_uri: format!("http://127.0.0.1:{port}/cb"),
+        ..c
+    };
+    let (verifier, challenge) = flow::pkce();
+    let url = app.url(&flow::authorize_url(
+        &c,
+        &[("code_challenge", &challenge), ("code_challenge_method", "S256")],
+    ));
+
+    browser.goto(&url).await;
+    browser.find("form[action='/login']").await;
+    browser.screenshot("login").await;
+    browser.type_into("#email", "browser@example.com").await;
+    browser.type_into("#password", flow::PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.find("#client-name").await;
+    browser.screenshot("consent").await;
+    assert!(browser.source().await.contains("Read your email address"));
+    browser.click("button[value=allow]").await;
+
+    let q = query(&format!("http://x/?{}", wait_for_callback(&seen).await));
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["iss"], "http://127.0.0.1:8080");
+    let t: serde_json::Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", &c.redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(t["id_token"].is_string(), "{t}");
+
+    // form_post: the auto-submit script runs under the CSP and posts the code.
+    seen.lock().unwrap().clear();
+    browser
+        .goto(&app.url(&flow::authorize_url(
+            &c,
+            &[
+                ("response_mode", "form_post"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )))
+        .await;
+    let body = wait_for_callback(&seen).await;
+    let q = query(&format!("http://x/?{body}"));
+    assert!(q.contains_key("code"), "{body}");
+    assert_eq!(q["state"], "st-123");
+}
