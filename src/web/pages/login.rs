@@ -253,8 +253,10 @@ pub async fn consent_show(State(state): State<AppState>, jar: CookieJar, Query(q
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
     let (jar, csrf) = cookies::csrf(state.config(), jar);
-    let scopes: Vec<_> = req
-        .scope
+    // `openid` (signing in) first, then the rest alphabetically.
+    let mut ordered: Vec<&String> = req.scope.iter().collect();
+    ordered.sort_by_key(|s| (s.as_str() != "openid", s.as_str()));
+    let scopes: Vec<_> = ordered
         .iter()
         .map(|s| json!({ "name": s, "label": scope_label(s) }))
         .collect();
