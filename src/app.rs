@@ -267,6 +267,12 @@ async fn background(
     state.set_startup(Startup::Done).await;
     tracing::info!(store = state.store().kind(), mail = transport.kind(), "database ready");
     let keys_task = tokio::spawn(state.keys().clone().maintain(state.db().clone(), stop.clone()));
+    let logout_task = tokio::spawn(crate::oidc::backchannel::run_worker(
+        state.db().clone(),
+        state.config().mail_poll_interval,
+        state.config().mail_retry_initial,
+        stop.clone(),
+    ));
 
     let c = state.config();
     let worker_cfg = outbox::WorkerConfig {
@@ -300,7 +306,7 @@ async fn background(
             }
         }
     });
-    let _ = tokio::join!(mail, purge, keys_task);
+    let _ = tokio::join!(mail, purge, keys_task, logout_task);
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -2,6 +2,7 @@
 //! itself is owned by the `migration` crate, and a test checks both agree.
 
 pub mod audit_event;
+pub mod backchannel_logout;
 pub mod client;
 pub mod consent;
 pub mod ephemeral_counter;

@@ -1,6 +1,7 @@
 //! Entity types under short names.
 
 pub use super::audit_event::Entity as AuditEvent;
+pub use super::backchannel_logout::Entity as BackchannelLogout;
 pub use super::client::Entity as Client;
 pub use super::consent::Entity as Consent;
 pub use super::ephemeral_counter::Entity as EphemeralCounter;

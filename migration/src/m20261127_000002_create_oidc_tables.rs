@@ -48,6 +48,22 @@ enum RefreshToken {
 }
 
 #[derive(DeriveIden)]
+enum BackchannelLogout {
+    Table,
+    Id,
+    ClientId,
+    Uri,
+    LogoutToken,
+    CreatedAt,
+    Attempts,
+    NextAttemptAt,
+    LockedUntil,
+    LastError,
+    SentAt,
+    FailedAt,
+}
+
+#[derive(DeriveIden)]
 enum Consent {
     Table,
     UserId,
@@ -174,10 +190,39 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+
+        m.create_table(
+            Table::create()
+                .table(BackchannelLogout::Table)
+                .col(pk_uuid(BackchannelLogout::Id))
+                .col(text(BackchannelLogout::ClientId))
+                .col(text(BackchannelLogout::Uri))
+                .col(text(BackchannelLogout::LogoutToken))
+                .col(timestamp_with_time_zone(BackchannelLogout::CreatedAt))
+                .col(integer(BackchannelLogout::Attempts).default(0))
+                .col(big_integer(BackchannelLogout::NextAttemptAt))
+                .col(big_integer_null(BackchannelLogout::LockedUntil))
+                .col(text_null(BackchannelLogout::LastError))
+                .col(timestamp_with_time_zone_null(BackchannelLogout::SentAt))
+                .col(timestamp_with_time_zone_null(BackchannelLogout::FailedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_backchannel_logout_due")
+                .table(BackchannelLogout::Table)
+                .col(BackchannelLogout::SentAt)
+                .col(BackchannelLogout::NextAttemptAt)
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(BackchannelLogout::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(Consent::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(RefreshToken::Table).to_owned())
             .await?;

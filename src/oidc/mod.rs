@@ -2,6 +2,8 @@
 //! plain functions over plain types; `web/oidc.rs` adapts HTTP to them.
 
 pub mod authorize;
+pub mod backchannel;
+pub mod backchannel_repo;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;

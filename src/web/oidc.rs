@@ -572,6 +572,8 @@ async fn proceed(state: &AppState, jar: CookieJar, pending_id: Option<&str>, req
         if let Some(id) = pending_id {
             state.store().delete(&format!("authreq:{id}")).await?;
         }
+        let session_ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
+        crate::oidc::backchannel::remember_client(state.store(), &session.sid, &client.id, session_ttl).await?;
         let params = authorize::response_params(&req.reply, &state.config().issuer_id, vec![("code", code)]);
         Ok(deliver(state, &req.reply, &params))
     }
@@ -668,8 +670,14 @@ async fn check_logout(state: &AppState, jar: &CookieJar, p: &OAuthParams) -> Res
 }
 
 async fn end_session(state: &AppState, jar: CookieJar) -> CookieJar {
-    if let Some((token, _)) = current_session(state, &jar).await {
+    if let Some((token, session)) = current_session(state, &jar).await {
         let _ = sessions::destroy(state.store(), state.token_hasher(), &token).await;
+        if let Err(e) =
+            crate::oidc::backchannel::session_ended(state.config(), state.db(), state.store(), state.keys(), &session)
+                .await
+        {
+            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+        }
     }
     cookies::clear_session(state.config(), jar)
 }

@@ -35,6 +35,7 @@ async fn entities_match_schema(conn: &DatabaseConnection) {
     SystemSetting::find().all(conn).await.expect("system_setting");
     RefreshToken::find().all(conn).await.expect("refresh_token");
     Consent::find().all(conn).await.expect("consent");
+    BackchannelLogout::find().all(conn).await.expect("backchannel_logout");
 }
 
 async fn migrate_fresh_rerun_down_up(test_db: TestDb) {

@@ -238,3 +238,93 @@ async fn login_and_consent_pages_cannot_be_framed_and_send_no_referrer() {
         assert_eq!(h["cache-control"], "no-store");
     }
 }
+
+#[tokio::test]
+async fn back_channel_logout_reaches_the_relying_party_even_if_it_was_down() {
+    use std::sync::{Arc, Mutex};
+    let app = TestApp::spawn().await;
+    let user_id = flow::user(&app, "bcl@example.com").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = flow::client_with(&app, false, &["authorization_code"], |n| {
+        gatehouse::clients::NewClient {
+            backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/bcl")),
+            ..n
+        }
+    })
+    .await;
+    let b = browser();
+    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "bcl@example.com").await;
+    let t: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id_token = t["id_token"].as_str().unwrap().to_string();
+
+    // The RP is down when the user logs out ...
+    let r = b
+        .get(app.url(&format!("/oauth2/logout?id_token_hint={id_token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "signed out page");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+
+    // ... and comes up later: the logout token still arrives, once.
+    let got = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = got.clone();
+    let rp = axum::Router::new().route(
+        "/bcl",
+        axum::routing::post(move |body: String| async move {
+            sink.lock().unwrap().push(body);
+            axum::http::StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, rp).await });
+    let body = crate::helpers::eventually(std::time::Duration::from_secs(15), "logout token delivered", || {
+        let got = got.clone();
+        async move { got.lock().unwrap().first().cloned() }
+    })
+    .await;
+    let q = query(&format!("http://x/?{body}"));
+    let logout_token = &q["logout_token"];
+    let header = jsonwebtoken::decode_header(logout_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[&c.id]);
+    v.set_issuer(&["http://127.0.0.1:8080"]);
+    let claims = jsonwebtoken::decode::<Value>(logout_token, &key, &v).unwrap().claims;
+    let id_claims = jsonwebtoken::decode::<Value>(&id_token, &key_for(&jwks, &id_token), &{
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&[&c.id]);
+        v
+    })
+    .unwrap()
+    .claims;
+    assert_eq!(claims["sub"], user_id.to_string());
+    assert_eq!(claims["sid"], id_claims["sid"], "the session of the ID token");
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none(), "a logout token carries no nonce");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(got.lock().unwrap().len(), 1, "delivered once");
+}
+
+fn key_for(jwks: &jsonwebtoken::jwk::JwkSet, jwt: &str) -> jsonwebtoken::DecodingKey {
+    let h = jsonwebtoken::decode_header(jwt).unwrap();
+    jsonwebtoken::DecodingKey::from_jwk(jwks.find(h.kid.as_deref().unwrap()).unwrap()).unwrap()
+}
