@@ -68,6 +68,38 @@ pub struct AuthRequest {
     /// The user answered the consent screen for this very request.
     #[serde(default)]
     pub consent_given: bool,
+    /// Claims requested individually for the ID token (`claims` parameter, OIDC Core §5.5).
+    #[serde(default)]
+    pub id_token_claims: BTreeSet<String>,
+    /// Claims requested individually for the UserInfo response.
+    #[serde(default)]
+    pub userinfo_claims: BTreeSet<String>,
+    /// The `sub` of a valid `id_token_hint`: the end-user the client expects.
+    #[serde(default)]
+    pub expected_sub: Option<String>,
+}
+
+/// The claim names requested per target by a `claims` parameter (OIDC Core §5.5).
+pub fn parse_claims_param(s: &str) -> Result<(BTreeSet<String>, BTreeSet<String>), OAuthError> {
+    let bad = || OAuthError::invalid_request("the claims parameter is not a valid claims request");
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|_| bad())?;
+    let obj = v.as_object().ok_or_else(bad)?;
+    let names = |target: &str| -> Result<BTreeSet<String>, OAuthError> {
+        match obj.get(target) {
+            None | Some(serde_json::Value::Null) => Ok(BTreeSet::new()),
+            Some(serde_json::Value::Object(m)) => {
+                if m.values().any(|c| !(c.is_null() || c.is_object())) {
+                    return Err(bad());
+                }
+                Ok(m.keys()
+                    .filter(|k| super::claims::SUPPORTED.contains(&k.as_str()))
+                    .cloned()
+                    .collect())
+            }
+            Some(_) => Err(bad()),
+        }
+    };
+    Ok((names("id_token")?, names("userinfo")?))
 }
 
 /// Why a request was refused.
@@ -230,6 +262,13 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
             "prompt=none cannot be combined with other values",
         );
     }
+    let (id_token_claims, userinfo_claims) = match p.claims.as_deref() {
+        Some(c) => match parse_claims_param(c) {
+            Ok(v) => v,
+            Err(e) => return Err(Rejection::Redirect(reply, e)),
+        },
+        None => Default::default(),
+    };
     let max_age = match p.max_age.as_deref() {
         None => None,
         Some(s) => match s.parse::<i64>() {
@@ -248,6 +287,9 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
         login_hint: p.login_hint.clone().filter(|h| h.len() <= 254),
         created_at_ms: now,
         consent_given: false,
+        id_token_claims,
+        userinfo_claims,
+        expected_sub: None,
     })
 }
 

@@ -42,6 +42,10 @@ pub struct CodeGrant {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub sid: String,
+    #[serde(default)]
+    pub id_token_claims: std::collections::BTreeSet<String>,
+    #[serde(default)]
+    pub userinfo_claims: std::collections::BTreeSet<String>,
 }
 
 /// Tokens issued by one grant.
@@ -73,6 +77,9 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
+    /// Claims requested individually for UserInfo with the `claims` parameter.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub userinfo_claims: Vec<String>,
 }
 
 /// What a used code left behind, so a replay can revoke it (RFC 6749 §4.1.2).
@@ -124,6 +131,7 @@ fn access_token(
     scope: &Scopes,
     auth_time: Option<i64>,
     sid: Option<String>,
+    userinfo_claims: Vec<String>,
 ) -> Result<(String, AccessClaims), OAuthError> {
     let now = Utc::now().timestamp();
     let claims = AccessClaims {
@@ -137,6 +145,7 @@ fn access_token(
         scope: scope::join(scope),
         auth_time,
         sid,
+        userinfo_claims,
     };
     let alg = client_alg(&client.access_token_signed_alg, ctx.config.access_token_alg);
     Ok((ctx.keys.sign(alg, "at+jwt", &claims)?, claims))
@@ -149,6 +158,8 @@ struct UserGrant<'a> {
     auth_time: i64,
     amr: &'a [String],
     sid: &'a str,
+    id_token_claims: Option<&'a std::collections::BTreeSet<String>>,
+    userinfo_claims: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// Access token, ID token (when `openid` was granted) and, for clients allowed the
@@ -167,11 +178,24 @@ async fn user_tokens(
         return Err(OAuthError::invalid_grant("the user account is not active"));
     }
     let sub = user.id.to_string();
-    let (access, at_claims) = access_token(ctx, client, &sub, g.scope, Some(g.auth_time), Some(g.sid.to_string()))?;
+    let extra = g
+        .userinfo_claims
+        .map(|c| c.iter().cloned().collect())
+        .unwrap_or_default();
+    let (access, at_claims) = access_token(
+        ctx,
+        client,
+        &sub,
+        g.scope,
+        Some(g.auth_time),
+        Some(g.sid.to_string()),
+        extra,
+    )?;
     let id_token = if g.scope.contains("openid") {
         let alg = client_alg(&client.id_token_signed_response_alg, Alg::RS256);
         let now = Utc::now().timestamp();
-        let mut c = claims::user_claims(&user, profile.as_ref(), g.scope);
+        let empty = std::collections::BTreeSet::new();
+        let mut c = claims::requested_claims(&user, profile.as_ref(), g.scope, g.id_token_claims.unwrap_or(&empty));
         c.insert("iss".into(), ctx.config.issuer_id.clone().into());
         c.insert("aud".into(), client.id.clone().into());
         c.insert("azp".into(), client.id.clone().into());
@@ -340,6 +364,8 @@ pub async fn exchange_code(
             auth_time: grant.auth_time,
             amr: &grant.amr,
             sid: &grant.sid,
+            id_token_claims: Some(&grant.id_token_claims),
+            userinfo_claims: Some(&grant.userinfo_claims),
         },
         None,
         &txn,
@@ -429,6 +455,8 @@ pub async fn refresh(
             auth_time: row.auth_time.map_or(0, |t| t.timestamp()),
             amr: &amr,
             sid: &sid,
+            id_token_claims: None,
+            userinfo_claims: None,
         },
         Some((row.family_id, row.family_expires_at)),
         &txn,
@@ -456,7 +484,7 @@ pub async fn client_credentials(
         return Err(OAuthError::invalid_scope("openid and offline_access need a user"));
     }
     scope::check_allowed(&scope, &crate::clients::strings(&client.allowed_scopes))?;
-    let (access, _) = access_token(ctx, client, &client.id, &scope, None, None)?;
+    let (access, _) = access_token(ctx, client, &client.id, &scope, None, None, Vec::new())?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -230,9 +230,9 @@ async fn userinfo(
         if !user.is_active || user.deleted_at.is_some() {
             return Err(OAuthError::invalid_token("the user account is not active"));
         }
-        Ok(no_store(
-            Json(crate::oidc::claims::user_claims(&user, profile.as_ref(), &scope)).into_response(),
-        ))
+        let extra = claims.userinfo_claims.iter().cloned().collect();
+        let body = crate::oidc::claims::requested_claims(&user, profile.as_ref(), &scope, &extra);
+        Ok(no_store(Json(body).into_response()))
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -442,7 +442,18 @@ async fn authorize(state: AppState, jar: CookieJar, params: Result<OAuthParams, 
             &req.reply,
             &OAuthError::invalid_request("this client must use pushed authorization requests"),
         ),
-        Ok(req) => proceed(&state, jar, None, req).await,
+        Ok(mut req) => {
+            if let Some(hint) = p.id_token_hint.as_deref() {
+                match verify_id_token_hint(&state, hint) {
+                    Some(claims) => req.expected_sub = claims["sub"].as_str().map(str::to_string),
+                    None => {
+                        let e = OAuthError::invalid_request("id_token_hint is not a valid ID token from this server");
+                        return reply_error(&state, &req.reply, &e);
+                    }
+                }
+            }
+            proceed(&state, jar, None, req).await
+        }
         Err(Rejection::Page(msg)) => PageError::BadRequest(msg).render(state.theme()),
         Err(Rejection::Redirect(reply, e)) => reply_error(&state, &reply, &e),
     }
@@ -520,6 +531,10 @@ async fn proceed(state: &AppState, jar: CookieJar, pending_id: Option<&str>, req
             Some(s) => {
                 (req.prompt.contains("login") && s.auth_time_ms < req.created_at_ms)
                     || req.max_age.is_some_and(|m| now - s.auth_time > m)
+                    || req
+                        .expected_sub
+                        .as_ref()
+                        .is_some_and(|sub| *sub != s.user_id.to_string())
             }
         };
         if needs_login {
@@ -566,6 +581,8 @@ async fn proceed(state: &AppState, jar: CookieJar, pending_id: Option<&str>, req
                 auth_time: session.auth_time,
                 amr: session.amr.clone(),
                 sid: session.sid.clone(),
+                id_token_claims: req.id_token_claims.clone(),
+                userinfo_claims: req.userinfo_claims.clone(),
             },
         )
         .await?;
@@ -617,19 +634,22 @@ struct LogoutRequest {
     trusted: bool,
 }
 
+/// The claims of an ID token this server issued (expired ones included, as hints may be old).
+fn verify_id_token_hint(state: &AppState, hint: &str) -> Option<serde_json::Value> {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_issuer(&[&state.config().issuer_id]);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.set_required_spec_claims(&["iss", "sub", "aud"]);
+    state.keys().verify(hint, v).ok()
+}
+
 async fn check_logout(state: &AppState, jar: &CookieJar, p: &OAuthParams) -> Result<LogoutRequest, String> {
     let mut client_id = p.get("client_id").map(str::to_string);
     let mut hint_sub = None;
     if let Some(hint) = p.get("id_token_hint") {
-        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-        v.set_issuer(&[&state.config().issuer_id]);
-        v.validate_exp = false;
-        v.validate_aud = false;
-        v.set_required_spec_claims(&["iss", "sub", "aud"]);
-        let claims: serde_json::Value = state
-            .keys()
-            .verify(hint, v)
-            .map_err(|_| "The id_token_hint is not a valid ID token from this server.".to_string())?;
+        let claims = verify_id_token_hint(state, hint)
+            .ok_or_else(|| "The id_token_hint is not a valid ID token from this server.".to_string())?;
         let aud = match &claims["aud"] {
             serde_json::Value::String(s) => Some(s.clone()),
             serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_string),

@@ -328,3 +328,139 @@ fn key_for(jwks: &jsonwebtoken::jwk::JwkSet, jwt: &str) -> jsonwebtoken::Decodin
     let h = jsonwebtoken::decode_header(jwt).unwrap();
     jsonwebtoken::DecodingKey::from_jwk(jwks.find(h.kid.as_deref().unwrap()).unwrap()).unwrap()
 }
+
+#[tokio::test]
+async fn claims_parameter_and_id_token_hint() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "claims@example.com").await;
+    flow::user(&app, "other@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"email":null,"email_verified":null}}"#;
+    let url = |extra: &[(&str, &str)]| {
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("client_id", &c.id),
+            ("redirect_uri", &c.redirect_uri),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ];
+        pairs.extend_from_slice(extra);
+        format!("/oauth2/authorize?{}", serde_urlencoded::to_string(&pairs).unwrap())
+    };
+    let back = flow::authorize(&app, &b, &url(&[("claims", claims)]), "claims@example.com").await;
+    let t: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(t["scope"], "openid");
+    let id = t["id_token"].as_str().unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[&c.id]);
+    let id_claims = jsonwebtoken::decode::<Value>(id, &key_for(&jwks, id), &v)
+        .unwrap()
+        .claims;
+    assert_eq!(
+        id_claims["email"], "claims@example.com",
+        "requested for the ID token without the email scope"
+    );
+    let u: Value = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["email"], "claims@example.com");
+    assert_eq!(u["email_verified"], true);
+
+    // A malformed claims request goes back as invalid_request.
+    let r = b.get(app.url(&url(&[("claims", "{not json")]))).send().await.unwrap();
+    assert_eq!(query(&location(&r))["error"], "invalid_request");
+
+    // id_token_hint: the expected user is logged in, so prompt=none succeeds ...
+    let r = b
+        .get(app.url(&url(&[("prompt", "none"), ("id_token_hint", id)])))
+        .send()
+        .await
+        .unwrap();
+    assert!(query(&location(&r)).contains_key("code"));
+    // ... but for another user's hint it cannot answer without a login.
+    let b2 = browser();
+    flow::authorize(&app, &b2, &url(&[]), "other@example.com").await;
+    let r = b2
+        .get(app.url(&url(&[("prompt", "none"), ("id_token_hint", id)])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "login_required");
+    // A forged hint is refused.
+    let r = b
+        .get(app.url(&url(&[("id_token_hint", &format!("{id}x"))])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn cookies_are_host_prefixed_and_secure_with_an_https_issuer() {
+    let dir = crate::helpers::temp_dir();
+    let app = TestApp::spawn_with(
+        crate::helpers::Options::default()
+            .set("GATEHOUSE_ISSUER", "https://id.example.test")
+            .set("GATEHOUSE_MAIL_FILE_DIR", dir.path().to_str().unwrap()),
+    )
+    .await;
+    flow::user(&app, "https@example.com").await;
+    // Secure cookies are not sent back over the test's plain http, so carry them by hand.
+    let page = app.get("/login").await;
+    let csrf_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-gh_csrf="))
+        .expect("__Host- CSRF cookie");
+    assert!(csrf_cookie.contains("Secure") && csrf_cookie.contains("HttpOnly"));
+    let pair = csrf_cookie.split(';').next().unwrap().to_string();
+    let html = page.text().await.unwrap();
+    let form = [
+        ("email", "https@example.com"),
+        ("password", flow::PASSWORD),
+        ("csrf", &flow::input(&html, "csrf").unwrap()),
+    ];
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("cookie", pair)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-gh_session="))
+        .expect("__Host- session cookie");
+    for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(attr), "{attr} missing: {session}");
+    }
+    assert!(!session.contains("Domain="), "__Host- cookies have no Domain");
+}
