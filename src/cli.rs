@@ -132,6 +132,15 @@ pub struct ClientCreate {
     /// private_key_jwt and gets no secret.
     #[arg(long)]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// Access token lifetime for this client, in seconds.
+    #[arg(long)]
+    pub access_token_secs: Option<i64>,
+    /// Refresh token idle lifetime for this client, in seconds.
+    #[arg(long)]
+    pub refresh_token_idle_secs: Option<i64>,
+    /// Refresh token absolute lifetime for this client, in seconds.
+    #[arg(long)]
+    pub refresh_token_absolute_secs: Option<i64>,
     /// Print exactly {"client_id": "...", "client_secret": "..." | null}.
     #[arg(long)]
     pub json: bool,
@@ -317,6 +326,11 @@ async fn client_create(args: ClientCreate) -> Result<(), CliError> {
             backchannel_logout_uri: args.backchannel_logout_uri,
             require_par: args.require_par,
             jwks,
+            lifetimes: clients::repo::Lifetimes {
+                access_token_secs: args.access_token_secs,
+                refresh_token_idle_secs: args.refresh_token_idle_secs,
+                refresh_token_absolute_secs: args.refresh_token_absolute_secs,
+            },
             ..NewClient::new(&args.name, args.redirect_uris, args.public, grant_types)
         },
         "cli",

@@ -27,6 +27,10 @@ pub struct Model {
     pub require_par: bool,
     /// The client's public keys for `private_key_jwt` (a JWK Set).
     pub jwks: Option<Json>,
+    /// Per-client lifetimes (seconds); the server defaults when None.
+    pub access_token_secs: Option<i64>,
+    pub refresh_token_idle_secs: Option<i64>,
+    pub refresh_token_absolute_secs: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -20,6 +20,9 @@ enum Client {
     BackchannelLogoutUri,
     RequirePar,
     Jwks,
+    AccessTokenSecs,
+    RefreshTokenIdleSecs,
+    RefreshTokenAbsoluteSecs,
 }
 
 #[derive(DeriveIden)]
@@ -112,6 +115,19 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        for col in [
+            Client::AccessTokenSecs,
+            Client::RefreshTokenIdleSecs,
+            Client::RefreshTokenAbsoluteSecs,
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table(Client::Table)
+                    .add_column(big_integer_null(col))
+                    .to_owned(),
+            )
+            .await?;
+        }
 
         m.create_table(
             Table::create()
@@ -227,6 +243,9 @@ impl MigrationTrait for Migration {
         m.drop_table(Table::drop().table(RefreshToken::Table).to_owned())
             .await?;
         for col in [
+            Client::RefreshTokenAbsoluteSecs,
+            Client::RefreshTokenIdleSecs,
+            Client::AccessTokenSecs,
             Client::Jwks,
             Client::RequirePar,
             Client::BackchannelLogoutUri,

@@ -72,6 +72,8 @@ pub struct NewClient {
     pub require_par: bool,
     /// Public keys for `private_key_jwt` client authentication (a JWK Set).
     pub jwks: Option<serde_json::Value>,
+    /// Token lifetimes of this client.
+    pub lifetimes: repo::Lifetimes,
 }
 
 impl NewClient {
@@ -89,6 +91,7 @@ impl NewClient {
             backchannel_logout_uri: None,
             require_par: false,
             jwks: None,
+            lifetimes: repo::Lifetimes::default(),
         }
     }
 }
@@ -201,6 +204,22 @@ pub async fn create(
             return Err(Error::Invalid("jwks must be a JWK Set of public keys".into()));
         }
     }
+    let l = &new.lifetimes;
+    for (what, v, max) in [
+        ("access token lifetime", l.access_token_secs, 86_400),
+        ("refresh token idle lifetime", l.refresh_token_idle_secs, 366 * 86_400),
+        (
+            "refresh token absolute lifetime",
+            l.refresh_token_absolute_secs,
+            3 * 366 * 86_400,
+        ),
+    ] {
+        if v.is_some_and(|v| v < 1 || v > max) {
+            return Err(Error::Invalid(format!(
+                "the {what} must be between 1 and {max} seconds"
+            )));
+        }
+    }
     if new.public && grants.contains(&GrantType::ClientCredentials) {
         return Err(Error::Invalid(
             "a public client cannot use the client_credentials grant".into(),
@@ -231,6 +250,7 @@ pub async fn create(
             backchannel_logout_uri: new.backchannel_logout_uri.clone(),
             require_par: new.require_par,
             jwks: new.jwks.clone(),
+            lifetimes: new.lifetimes,
         },
     )
     .await?;

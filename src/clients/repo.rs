@@ -20,6 +20,15 @@ pub struct ClientRow {
     pub backchannel_logout_uri: Option<String>,
     pub require_par: bool,
     pub jwks: Option<serde_json::Value>,
+    pub lifetimes: Lifetimes,
+}
+
+/// Per-client token lifetimes in seconds (None: the server default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub access_token_secs: Option<i64>,
+    pub refresh_token_idle_secs: Option<i64>,
+    pub refresh_token_absolute_secs: Option<i64>,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, row: ClientRow) -> Result<client::Model, DbErr> {
@@ -39,6 +48,9 @@ pub async fn insert(db: &impl ConnectionTrait, row: ClientRow) -> Result<client:
         backchannel_logout_uri: Set(row.backchannel_logout_uri),
         require_par: Set(row.require_par),
         jwks: Set(row.jwks),
+        access_token_secs: Set(row.lifetimes.access_token_secs),
+        refresh_token_idle_secs: Set(row.lifetimes.refresh_token_idle_secs),
+        refresh_token_absolute_secs: Set(row.lifetimes.refresh_token_absolute_secs),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -119,6 +119,13 @@ pub fn at_hash(alg: Alg, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
 }
 
+/// The access token lifetime for `client`.
+fn access_secs(ctx: &Ctx<'_>, client: &client::Model) -> i64 {
+    client
+        .access_token_secs
+        .unwrap_or_else(|| i64::try_from(ctx.config.tokens.access_token_secs).unwrap_or(600))
+}
+
 fn client_alg(value: &Option<String>, default: Alg) -> Alg {
     value.as_deref().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
@@ -138,7 +145,7 @@ fn access_token(
         iss: ctx.config.issuer_id.clone(),
         sub: sub.to_string(),
         aud: client.id.clone(),
-        exp: now + i64::try_from(ctx.config.tokens.access_token_secs).unwrap_or(600),
+        exp: now + access_secs(ctx, client),
         iat: now,
         jti: random_token::<16>(),
         client_id: client.id.clone(),
@@ -221,9 +228,17 @@ async fn user_tokens(
         .any(|g| g == "refresh_token");
     let (refresh_token, family_id) = if allows_refresh {
         let now = Utc::now();
-        let idle = chrono::Duration::seconds(i64::try_from(ctx.config.tokens.refresh_token_idle_secs).unwrap_or(0));
-        let absolute =
-            chrono::Duration::seconds(i64::try_from(ctx.config.tokens.refresh_token_absolute_secs).unwrap_or(0));
+        let t = &ctx.config.tokens;
+        let idle = chrono::Duration::seconds(
+            client
+                .refresh_token_idle_secs
+                .unwrap_or_else(|| i64::try_from(t.refresh_token_idle_secs).unwrap_or(0)),
+        );
+        let absolute = chrono::Duration::seconds(
+            client
+                .refresh_token_absolute_secs
+                .unwrap_or_else(|| i64::try_from(t.refresh_token_absolute_secs).unwrap_or(0)),
+        );
         let (family_id, family_expires_at) = family.unwrap_or((Uuid::now_v7(), now + absolute));
         let token = random_token::<32>();
         repo::insert_refresh(
@@ -254,7 +269,7 @@ async fn user_tokens(
         TokenResponse {
             access_token: access,
             token_type: "Bearer",
-            expires_in: ctx.config.tokens.access_token_secs,
+            expires_in: u64::try_from(access_secs(ctx, client)).unwrap_or(0),
             scope: scope::join(g.scope),
             id_token,
             refresh_token,
@@ -488,7 +503,7 @@ pub async fn client_credentials(
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
-        expires_in: ctx.config.tokens.access_token_secs,
+        expires_in: u64::try_from(access_secs(ctx, client)).unwrap_or(0),
         scope: scope::join(&scope),
         id_token: None,
         refresh_token: None,

@@ -94,12 +94,15 @@ async fn rotation_from_the_cli_reaches_a_running_instance() {
 
 #[tokio::test]
 async fn keys_past_their_rotation_age_are_replaced_automatically() {
-    use sea_orm::{EntityTrait, QueryFilter, ColumnTrait, ActiveValue::Set};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
     let app = TestApp::spawn().await;
     let before = es256_kids(&app).await;
     // Age the ES256 key past keys.rotation_days (90).
     entity::signing_key::Entity::update_many()
-        .set(entity::signing_key::ActiveModel { created_at: Set(chrono::Utc::now() - chrono::Duration::days(91)), ..Default::default() })
+        .set(entity::signing_key::ActiveModel {
+            created_at: Set(chrono::Utc::now() - chrono::Duration::days(91)),
+            ..Default::default()
+        })
         .filter(entity::signing_key::Column::Alg.eq("ES256"))
         .exec(app.state.db())
         .await
@@ -111,7 +114,15 @@ async fn keys_past_their_rotation_age_are_replaced_automatically() {
     assert!(after.contains(&before[0]));
     // Other algorithms were young enough.
     let v: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
-    assert_eq!(v["keys"].as_array().unwrap().iter().filter(|k| k["alg"] == "RS256").count(), 1);
+    assert_eq!(
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["alg"] == "RS256")
+            .count(),
+        1
+    );
     // Running it again does not rotate again (the successor is young).
     app.state.keys().rotate_due(app.state.db()).await.unwrap();
     app.state.keys().reload(app.state.db()).await.unwrap();

@@ -789,16 +789,32 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     let other = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
     let b = browser();
     let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "ivy@example.com").await;
-    let t: Value = token(&app, &c, &[("grant_type", "authorization_code"), ("code", &query(&back)["code"]), ("redirect_uri", &c.redirect_uri)])
+    let t: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
+    let t2: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
         .await
         .json()
         .await
         .unwrap();
-    let rt1 = t["refresh_token"].as_str().unwrap().to_string();
-    let t2: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await.json().await.unwrap();
     let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
     let introspect = |tok: String| {
-        app.client.post(app.url("/oauth2/introspect")).basic_auth(&c.id, c.secret.as_ref()).form(&[("token", tok)]).send()
+        app.client
+            .post(app.url("/oauth2/introspect"))
+            .basic_auth(&c.id, c.secret.as_ref())
+            .form(&[("token", tok)])
+            .send()
     };
     let i: Value = introspect(rt2.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(i["active"], true);
@@ -807,16 +823,34 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     assert_eq!(consumed["active"], false, "a consumed refresh token is inactive");
 
     // Another client cannot revoke it.
-    let r = app.client.post(app.url("/oauth2/revoke")).basic_auth(&other.id, other.secret.as_ref()).form(&[("token", rt2.as_str())]).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&other.id, other.secret.as_ref())
+        .form(&[("token", rt2.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let i: Value = introspect(rt2.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(i["active"], true);
 
     // Its own client can; the whole family goes.
-    let r = app.client.post(app.url("/oauth2/revoke")).basic_auth(&c.id, c.secret.as_ref()).form(&[("token", rt2.as_str()), ("token_type_hint", "refresh_token")]).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[("token", rt2.as_str()), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let i: Value = introspect(rt2.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(i["active"], false);
-    let again: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await.json().await.unwrap();
+    let again: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["error"], "invalid_grant");
 }

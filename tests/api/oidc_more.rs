@@ -464,3 +464,32 @@ async fn cookies_are_host_prefixed_and_secure_with_an_https_issuer() {
     }
     assert!(!session.contains("Domain="), "__Host- cookies have no Domain");
 }
+
+#[tokio::test]
+async fn clients_can_have_their_own_token_lifetimes() {
+    let app = TestApp::spawn().await;
+    let c = flow::client_with(&app, false, &["client_credentials"], |n| {
+        gatehouse::clients::NewClient {
+            lifetimes: gatehouse::clients::repo::Lifetimes {
+                access_token_secs: Some(120),
+                ..Default::default()
+            },
+            ..n
+        }
+    })
+    .await;
+    let t: Value = token(&app, &c, &[("grant_type", "client_credentials")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["expires_in"], 120);
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let at = t["access_token"].as_str().unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::decode_header(at).unwrap().alg);
+    v.set_audience(&[&c.id]);
+    let claims = jsonwebtoken::decode::<Value>(at, &key_for(&jwks, at), &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 120);
+}
