@@ -269,6 +269,8 @@ async fn background(
     let keys_task = tokio::spawn(state.keys().clone().maintain(state.db().clone(), stop.clone()));
     let logout_task = tokio::spawn(crate::oidc::backchannel::run_worker(
         state.db().clone(),
+        state.keys().clone(),
+        state.config().issuer_id.clone(),
         state.config().mail_poll_interval,
         state.config().mail_retry_initial,
         stop.clone(),

@@ -1,4 +1,4 @@
-//! A back-channel logout token waiting to be delivered to a relying party (OIDC
+//! A back-channel logout waiting to be delivered to a relying party (OIDC
 //! Back-Channel Logout 1.0). Scheduling times are Unix milliseconds.
 
 use sea_orm::entity::prelude::*;
@@ -10,7 +10,9 @@ pub struct Model {
     pub id: Uuid,
     pub client_id: String,
     pub uri: String,
-    pub logout_token: String,
+    /// What the logout token says (`sub`, `sid`, signing algorithm): it is signed afresh
+    /// for every attempt, so a retry never carries an expired token.
+    pub payload: String,
     pub created_at: DateTimeUtc,
     pub attempts: i32,
     pub next_attempt_at: i64,

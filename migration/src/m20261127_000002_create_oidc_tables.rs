@@ -56,7 +56,7 @@ enum BackchannelLogout {
     Id,
     ClientId,
     Uri,
-    LogoutToken,
+    Payload,
     CreatedAt,
     Attempts,
     NextAttemptAt,
@@ -213,7 +213,7 @@ impl MigrationTrait for Migration {
                 .col(pk_uuid(BackchannelLogout::Id))
                 .col(text(BackchannelLogout::ClientId))
                 .col(text(BackchannelLogout::Uri))
-                .col(text(BackchannelLogout::LogoutToken))
+                .col(text(BackchannelLogout::Payload))
                 .col(timestamp_with_time_zone(BackchannelLogout::CreatedAt))
                 .col(integer(BackchannelLogout::Attempts).default(0))
                 .col(big_integer(BackchannelLogout::NextAttemptAt))

@@ -76,7 +76,8 @@ pub struct RingConfig {
 
 impl RingConfig {
     pub fn from_config(c: &Config) -> Self {
-        let longest = c.tokens.id_token_secs.max(c.tokens.access_token_secs);
+        // Clients may have access tokens of up to a day (`--access-token-secs`).
+        let longest = c.tokens.id_token_secs.max(c.tokens.access_token_secs).max(86_400);
         let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
         Self {
             rotation: secs(c.keys.rotation_days.saturating_mul(86_400)),
@@ -192,17 +193,24 @@ impl KeyRing {
     /// no successor yet.
     pub async fn rotate_due(&self, db: &DatabaseConnection) -> Result<(), Error> {
         let now = Utc::now();
-        let published = repo::published(db, now).await?;
+        let txn = db.begin().await?;
+        // One instance rotates; the others find the successor once they get the lock.
+        crate::db::advisory_lock(&txn, 0x6b65_7973).await?;
+        let published = repo::published(&txn, now).await?;
+        let activates = now + self.cfg.publish;
         for alg in Alg::ALL {
-            let unretired: Vec<_> = published
+            let newest = published
                 .iter()
                 .filter(|k| k.alg == alg.as_str() && k.retired_at.is_none())
-                .collect();
-            let newest = unretired.iter().map(|k| k.created_at).max();
+                .map(|k| k.created_at)
+                .max();
             if newest.is_some_and(|t| now - t >= self.cfg.rotation) {
-                self.rotate(db, Some(alg)).await?;
+                let kid = self.create(&txn, alg, activates).await?;
+                repo::retire_others(&txn, alg.as_str(), &kid, activates, activates + self.cfg.retention).await?;
+                tracing::info!(%alg, %kid, activates_at = %activates, "rotated signing key (automatic)");
             }
         }
+        txn.commit().await?;
         Ok(())
     }
 

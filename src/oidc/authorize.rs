@@ -68,18 +68,20 @@ pub struct AuthRequest {
     /// The user answered the consent screen for this very request.
     #[serde(default)]
     pub consent_given: bool,
-    /// Claims requested individually for the ID token (`claims` parameter, OIDC Core §5.5).
-    #[serde(default)]
-    pub id_token_claims: BTreeSet<String>,
-    /// Claims requested individually for the UserInfo response.
-    #[serde(default)]
-    pub userinfo_claims: BTreeSet<String>,
     /// The `sub` of a valid `id_token_hint`: the end-user the client expects.
     #[serde(default)]
     pub expected_sub: Option<String>,
+    /// Keyed hash binding the request to the browser that started it; login, consent and
+    /// resumption only work in that browser.
+    #[serde(default)]
+    pub browser: Option<String>,
+    /// The session (`sid`) in which the user consented to this request.
+    #[serde(default)]
+    pub consented_sid: Option<String>,
 }
 
-/// The claim names requested per target by a `claims` parameter (OIDC Core §5.5).
+/// The claim names requested per target (`id_token`, `userinfo`) by a `claims` parameter
+/// (OIDC Core §5.5).
 pub fn parse_claims_param(s: &str) -> Result<(BTreeSet<String>, BTreeSet<String>), OAuthError> {
     let bad = || OAuthError::invalid_request("the claims parameter is not a valid claims request");
     let v: serde_json::Value = serde_json::from_str(s).map_err(|_| bad())?;
@@ -262,13 +264,14 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
             "prompt=none cannot be combined with other values",
         );
     }
-    let (id_token_claims, userinfo_claims) = match p.claims.as_deref() {
-        Some(c) => match parse_claims_param(c) {
-            Ok(v) => v,
-            Err(e) => return Err(Rejection::Redirect(reply, e)),
-        },
-        None => Default::default(),
-    };
+    // A claims request is checked, but releases nothing beyond the granted scopes: ID
+    // tokens and UserInfo already carry every claim those allow (OIDC Core §5.5 lets the
+    // provider decline claims; consent is given per scope).
+    if let Some(c) = p.claims.as_deref()
+        && let Err(e) = parse_claims_param(c)
+    {
+        return Err(Rejection::Redirect(reply, e));
+    }
     let max_age = match p.max_age.as_deref() {
         None => None,
         Some(s) => match s.parse::<i64>() {
@@ -287,9 +290,9 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
         login_hint: p.login_hint.clone().filter(|h| h.len() <= 254),
         created_at_ms: now,
         consent_given: false,
-        id_token_claims,
-        userinfo_claims,
         expected_sub: None,
+        browser: None,
+        consented_sid: None,
     })
 }
 

@@ -13,14 +13,14 @@ use tokio_util::sync::CancellationToken;
 use super::backchannel_repo as repo;
 use super::error::OAuthError;
 use crate::accounts::sessions::Session;
-use crate::config::Config;
 use crate::crypto::random_token;
 use crate::crypto::signing::Alg;
 use crate::keys::KeyRing;
 use crate::store::Store;
 
 const LEASE_MS: i64 = 60_000;
-const BATCH: u64 = 16;
+/// Small enough that a batch (5 s per delivery at most) ends well within the lease.
+const BATCH: u64 = 8;
 const MAX_ATTEMPTS: i32 = 10;
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -43,19 +43,23 @@ pub async fn remember_client(store: &Store, sid: &str, client_id: &str, ttl: Dur
     Ok(())
 }
 
-/// Queues logout tokens for every RP of `session` that registered a back-channel URI.
-pub async fn session_ended(
-    config: &Config,
-    db: &DatabaseConnection,
-    store: &Store,
-    keys: &KeyRing,
-    session: &Session,
-) -> Result<usize, OAuthError> {
+/// What a queued logout says; the token is signed from it at each attempt.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload {
+    sub: String,
+    sid: String,
+    alg: Alg,
+}
+
+/// Queues a logout for every RP of `session` that registered a back-channel URI.
+pub async fn session_ended(db: &DatabaseConnection, store: &Store, session: &Session) -> Result<usize, OAuthError> {
     let clients: Vec<String> = store
         .take(&sid_key(&session.sid))
         .await?
         .and_then(|v| serde_json::from_slice(&v).ok())
         .unwrap_or_default();
+    // Tokens of this session that were not asked to outlive it end with it (§2.7).
+    super::repo::revoke_session_families(db, &session.sid, Utc::now()).await?;
     let mut queued = 0;
     for id in clients {
         let Some(client) = crate::clients::repo::find(db, &id).await? else {
@@ -64,27 +68,38 @@ pub async fn session_ended(
         let Some(uri) = client.backchannel_logout_uri.clone() else {
             continue;
         };
-        let now = Utc::now().timestamp();
-        let claims = json!({
-            "iss": config.issuer_id,
-            "aud": client.id,
-            "iat": now,
-            "exp": now + 120,
-            "jti": random_token::<16>(),
-            "sub": session.user_id.to_string(),
-            "sid": session.sid,
-            "events": { EVENT: {} },
-        });
         let alg = client
             .id_token_signed_response_alg
             .as_deref()
             .and_then(|a| a.parse().ok())
             .unwrap_or(Alg::RS256);
-        let token = keys.sign(alg, "logout+jwt", &claims)?;
-        repo::insert(db, &client.id, &uri, &token, Utc::now().timestamp_millis()).await?;
+        let payload = Payload {
+            sub: session.user_id.to_string(),
+            sid: session.sid.clone(),
+            alg,
+        };
+        let payload = serde_json::to_string(&payload).map_err(OAuthError::server)?;
+        repo::insert(db, &client.id, &uri, &payload, Utc::now().timestamp_millis()).await?;
         queued += 1;
     }
     Ok(queued)
+}
+
+/// Signs a fresh logout token for a queued logout.
+fn logout_token(keys: &KeyRing, issuer: &str, client_id: &str, payload: &str) -> Result<String, String> {
+    let p: Payload = serde_json::from_str(payload).map_err(|e| format!("bad queued payload: {e}"))?;
+    let now = Utc::now().timestamp();
+    let claims = json!({
+        "iss": issuer,
+        "aud": client_id,
+        "iat": now,
+        "exp": now + 120,
+        "jti": random_token::<16>(),
+        "sub": p.sub,
+        "sid": p.sid,
+        "events": { EVENT: {} },
+    });
+    keys.sign(p.alg, "logout+jwt", &claims).map_err(|e| e.to_string())
 }
 
 async fn deliver(http: &reqwest::Client, uri: &str, token: &str) -> Result<(), String> {
@@ -106,8 +121,15 @@ async fn deliver(http: &reqwest::Client, uri: &str, token: &str) -> Result<(), S
     }
 }
 
-/// Delivers due logout tokens until `stop`.
-pub async fn run_worker(db: DatabaseConnection, poll: Duration, retry_initial: Duration, stop: CancellationToken) {
+/// Delivers due logouts until `stop`.
+pub async fn run_worker(
+    db: DatabaseConnection,
+    keys: std::sync::Arc<KeyRing>,
+    issuer: String,
+    poll: Duration,
+    retry_initial: Duration,
+    stop: CancellationToken,
+) {
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -125,7 +147,11 @@ pub async fn run_worker(db: DatabaseConnection, poll: Duration, retry_initial: D
             Ok(rows) => {
                 for row in rows {
                     let lease = row.locked_until.unwrap_or_default();
-                    let outcome = match deliver(&http, &row.uri, &row.logout_token).await {
+                    let sent = match logout_token(&keys, &issuer, &row.client_id, &row.payload) {
+                        Ok(token) => deliver(&http, &row.uri, &token).await,
+                        Err(e) => Err(e),
+                    };
+                    let outcome = match sent {
                         Ok(()) => Ok(()),
                         Err(e) if row.attempts >= MAX_ATTEMPTS => {
                             tracing::warn!(client_id = %row.client_id, error = %e, "back-channel logout failed for good");

@@ -8,19 +8,19 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-/// Queues a logout token for `uri`, due now.
+/// Queues a logout for `uri`, due now.
 pub async fn insert(
     db: &impl ConnectionTrait,
     client_id: &str,
     uri: &str,
-    token: &str,
+    payload: &str,
     now_ms: i64,
 ) -> Result<(), DbErr> {
     queue::ActiveModel {
         id: Set(Uuid::now_v7()),
         client_id: Set(client_id.to_string()),
         uri: Set(uri.to_string()),
-        logout_token: Set(token.to_string()),
+        payload: Set(payload.to_string()),
         created_at: Set(chrono::Utc::now()),
         attempts: Set(0),
         next_attempt_at: Set(now_ms),

@@ -43,24 +43,14 @@ pub fn user_claims(user: &user::Model, profile: Option<&user_profile::Model>, sc
     c
 }
 
-/// The claims of `user` for `scope`, plus any of `extra` (requested individually with the
-/// `claims` parameter) that the user has.
-pub fn requested_claims(
-    user: &user::Model,
-    profile: Option<&user_profile::Model>,
-    scope: &Scopes,
-    extra: &std::collections::BTreeSet<String>,
-) -> Map<String, Value> {
-    let mut c = user_claims(user, profile, scope);
-    if !extra.is_empty() {
-        let all: Scopes = ["profile", "email"].iter().map(|s| (*s).to_string()).collect();
-        for (k, v) in user_claims(user, profile, &all) {
-            if extra.contains(&k) {
-                c.entry(k).or_insert(v);
-            }
-        }
+/// The scope a claim is released under, if any.
+pub fn scope_of(claim: &str) -> Option<&'static str> {
+    match claim {
+        "email" | "email_verified" => Some("email"),
+        "name" | "given_name" | "family_name" | "nickname" | "preferred_username" | "picture" | "locale"
+        | "zoneinfo" | "birthdate" | "updated_at" => Some("profile"),
+        _ => None,
     }
-    c
 }
 
 /// Every claim Gatehouse can release (for discovery).

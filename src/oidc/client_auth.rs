@@ -47,6 +47,8 @@ pub struct AssertionCheck<'a> {
 struct AssertionClaims {
     iss: String,
     sub: String,
+    /// One audience, as a string: arrays invite audience injection.
+    aud: serde_json::Value,
     exp: i64,
     jti: String,
 }
@@ -85,7 +87,12 @@ async fn verify_assertion(
         .map(|d| d.claims)
         .ok_or_else(failed)?;
     let now = chrono::Utc::now().timestamp();
-    if claims.iss != client.id || claims.sub != client.id || claims.exp > now + 3600 || claims.jti.len() > 256 {
+    if claims.iss != client.id
+        || claims.sub != client.id
+        || !claims.aud.is_string()
+        || claims.exp > now + 3600
+        || claims.jti.len() > 256
+    {
         return Err(failed());
     }
     // Single use: a replayed assertion is refused.

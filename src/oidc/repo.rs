@@ -66,6 +66,26 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family: Uuid, now: DateTim
     Ok(res.rows_affected)
 }
 
+/// Revokes the refresh-token families issued in session `sid`, except those granted
+/// `offline_access` (which are meant to outlive the session).
+pub async fn revoke_session_families(db: &impl ConnectionTrait, sid: &str, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let rows = refresh_token::Entity::find()
+        .filter(refresh_token::Column::Sid.eq(sid))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .all(db)
+        .await?;
+    let mut n = 0;
+    for family in rows
+        .iter()
+        .filter(|r| !r.scope.split(' ').any(|s| s == "offline_access"))
+        .map(|r| r.family_id)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        n += revoke_family(db, family, now).await?;
+    }
+    Ok(n)
+}
+
 /// The scopes `user` has granted `client`.
 pub async fn consent(db: &impl ConnectionTrait, user: Uuid, client: &str) -> Result<Vec<String>, DbErr> {
     Ok(consent::Entity::find_by_id((user, client.to_string()))

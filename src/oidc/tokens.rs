@@ -42,10 +42,6 @@ pub struct CodeGrant {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub sid: String,
-    #[serde(default)]
-    pub id_token_claims: std::collections::BTreeSet<String>,
-    #[serde(default)]
-    pub userinfo_claims: std::collections::BTreeSet<String>,
 }
 
 /// Tokens issued by one grant.
@@ -77,9 +73,6 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
-    /// Claims requested individually for UserInfo with the `claims` parameter.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub userinfo_claims: Vec<String>,
 }
 
 /// What a used code left behind, so a replay can revoke it (RFC 6749 §4.1.2).
@@ -138,7 +131,6 @@ fn access_token(
     scope: &Scopes,
     auth_time: Option<i64>,
     sid: Option<String>,
-    userinfo_claims: Vec<String>,
 ) -> Result<(String, AccessClaims), OAuthError> {
     let now = Utc::now().timestamp();
     let claims = AccessClaims {
@@ -152,7 +144,6 @@ fn access_token(
         scope: scope::join(scope),
         auth_time,
         sid,
-        userinfo_claims,
     };
     let alg = client_alg(&client.access_token_signed_alg, ctx.config.access_token_alg);
     Ok((ctx.keys.sign(alg, "at+jwt", &claims)?, claims))
@@ -160,13 +151,15 @@ fn access_token(
 
 struct UserGrant<'a> {
     user_id: Uuid,
+    /// The scope of the tokens issued now.
     scope: &'a Scopes,
+    /// The scope the refresh token keeps (RFC 6749 §6: narrowing applies to this
+    /// response only).
+    refresh_scope: &'a Scopes,
     nonce: Option<&'a str>,
     auth_time: i64,
     amr: &'a [String],
     sid: &'a str,
-    id_token_claims: Option<&'a std::collections::BTreeSet<String>>,
-    userinfo_claims: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// Access token, ID token (when `openid` was granted) and, for clients allowed the
@@ -185,24 +178,11 @@ async fn user_tokens(
         return Err(OAuthError::invalid_grant("the user account is not active"));
     }
     let sub = user.id.to_string();
-    let extra = g
-        .userinfo_claims
-        .map(|c| c.iter().cloned().collect())
-        .unwrap_or_default();
-    let (access, at_claims) = access_token(
-        ctx,
-        client,
-        &sub,
-        g.scope,
-        Some(g.auth_time),
-        Some(g.sid.to_string()),
-        extra,
-    )?;
+    let (access, at_claims) = access_token(ctx, client, &sub, g.scope, Some(g.auth_time), Some(g.sid.to_string()))?;
     let id_token = if g.scope.contains("openid") {
         let alg = client_alg(&client.id_token_signed_response_alg, Alg::RS256);
         let now = Utc::now().timestamp();
-        let empty = std::collections::BTreeSet::new();
-        let mut c = claims::requested_claims(&user, profile.as_ref(), g.scope, g.id_token_claims.unwrap_or(&empty));
+        let mut c = claims::user_claims(&user, profile.as_ref(), g.scope);
         c.insert("iss".into(), ctx.config.issuer_id.clone().into());
         c.insert("aud".into(), client.id.clone().into());
         c.insert("azp".into(), client.id.clone().into());
@@ -249,7 +229,7 @@ async fn user_tokens(
                 family_id,
                 client_id: client.id.clone(),
                 user_id: Some(user.id),
-                scope: scope::join(g.scope),
+                scope: scope::join(g.refresh_scope),
                 sid: Some(g.sid.to_string()),
                 auth_time: chrono::DateTime::from_timestamp(g.auth_time, 0),
                 amr: serde_json::json!(g.amr),
@@ -375,12 +355,11 @@ pub async fn exchange_code(
         &UserGrant {
             user_id: grant.user_id,
             scope: &grant.scope,
+            refresh_scope: &grant.scope,
             nonce: grant.nonce.as_deref(),
             auth_time: grant.auth_time,
             amr: &grant.amr,
             sid: &grant.sid,
-            id_token_claims: Some(&grant.id_token_claims),
-            userinfo_claims: Some(&grant.userinfo_claims),
         },
         None,
         &txn,
@@ -449,7 +428,7 @@ pub async fn refresh(
             }
             asked
         }
-        None => granted,
+        None => granted.clone(),
     };
     let user_id = row.user_id.ok_or_else(invalid)?;
     let txn = ctx.db.begin().await?;
@@ -466,12 +445,11 @@ pub async fn refresh(
         &UserGrant {
             user_id,
             scope: &scope,
+            refresh_scope: &granted,
             nonce: None,
             auth_time: row.auth_time.map_or(0, |t| t.timestamp()),
             amr: &amr,
             sid: &sid,
-            id_token_claims: None,
-            userinfo_claims: None,
         },
         Some((row.family_id, row.family_expires_at)),
         &txn,
@@ -499,7 +477,7 @@ pub async fn client_credentials(
         return Err(OAuthError::invalid_scope("openid and offline_access need a user"));
     }
     scope::check_allowed(&scope, &crate::clients::strings(&client.allowed_scopes))?;
-    let (access, _) = access_token(ctx, client, &client.id, &scope, None, None, Vec::new())?;
+    let (access, _) = access_token(ctx, client, &client.id, &scope, None, None)?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -59,18 +59,14 @@ fn ctx(state: &AppState) -> Ctx<'_> {
     }
 }
 
-/// Authenticates the client of a back-channel request to `endpoint`.
+/// Authenticates the client of a back-channel request.
 async fn authenticate(
     state: &AppState,
     p: &Presented,
-    endpoint: &str,
 ) -> Result<(entity::client::Model, client_auth::Method), OAuthError> {
     let issuer = &state.config().issuer_id;
-    let audiences = [
-        issuer.clone(),
-        format!("{issuer}{endpoint}"),
-        format!("{issuer}{}", paths::TOKEN),
-    ];
+    // RFC 7523 and the 2025 audience-injection advisory: the issuer, or the token endpoint.
+    let audiences = [issuer.clone(), format!("{issuer}{}", paths::TOKEN)];
     let check = client_auth::AssertionCheck {
         audiences: &audiences,
         store: state.store(),
@@ -143,7 +139,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<O
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p, paths::TOKEN).await?;
+        let (client, _) = authenticate(&state, &p).await?;
         let ctx = ctx(&state);
         match form.get("grant_type") {
             Some("authorization_code") => {
@@ -230,8 +226,7 @@ async fn userinfo(
         if !user.is_active || user.deleted_at.is_some() {
             return Err(OAuthError::invalid_token("the user account is not active"));
         }
-        let extra = claims.userinfo_claims.iter().cloned().collect();
-        let body = crate::oidc::claims::requested_claims(&user, profile.as_ref(), &scope, &extra);
+        let body = crate::oidc::claims::user_claims(&user, profile.as_ref(), &scope);
         Ok(no_store(Json(body).into_response()))
     }
     .await;
@@ -246,7 +241,7 @@ async fn introspect(
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, method) = authenticate(&state, &p, paths::INTROSPECT).await?;
+        let (client, method) = authenticate(&state, &p).await?;
         if method == client_auth::Method::None {
             return Err(OAuthError::invalid_client(
                 "introspection needs an authenticated client",
@@ -256,7 +251,11 @@ async fn introspect(
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         let ctx = ctx(&state);
-        if let Ok(c) = tokens::verify_access(&ctx, token).await {
+        // Only the client a token was issued to learns about it (resource servers validate
+        // access tokens with the JWKS).
+        if let Ok(c) = tokens::verify_access(&ctx, token).await
+            && c.client_id == client.id
+        {
             return Ok(json!({
                 "active": true,
                 "token_type": "Bearer",
@@ -304,7 +303,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p, paths::REVOKE).await?;
+        let (client, _) = authenticate(&state, &p).await?;
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
@@ -340,7 +339,7 @@ async fn par(State(state): State<AppState>, headers: HeaderMap, form: Result<OAu
     let result = async {
         let OAuthForm(mut form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p, paths::PAR).await?;
+        let (client, _) = authenticate(&state, &p).await?;
         if form.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
         }
@@ -496,6 +495,22 @@ async fn current_session(state: &AppState, jar: &CookieJar) -> Option<(String, S
     }
 }
 
+/// The binding of pending requests to this browser: a keyed hash of its CSRF cookie
+/// (created when missing).
+pub fn browser_binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    let (jar, csrf) = cookies::csrf(state.config(), jar);
+    let binding = state.token_hasher().hash(&format!("authreq-browser:{csrf}"));
+    (jar, binding)
+}
+
+/// A pending request, if it exists and was started in this browser.
+pub async fn pending_for_browser(state: &AppState, jar: &CookieJar, id: &str) -> Option<AuthRequest> {
+    let req = load_pending(state, id).await?;
+    let (_, binding) = browser_binding(state, jar.clone());
+    let cookie_present = jar.iter().any(|c| c.name().ends_with("gh_csrf"));
+    (cookie_present && req.browser.as_deref() == Some(binding.as_str())).then_some(req)
+}
+
 async fn save_pending(state: &AppState, id: Option<&str>, req: &AuthRequest) -> Result<String, OAuthError> {
     let id = id.map_or_else(crate::crypto::random_token::<24>, str::to_string);
     let value = serde_json::to_vec(req).map_err(OAuthError::server)?;
@@ -522,15 +537,34 @@ fn see_other(location: &str) -> Response {
 }
 
 /// Takes a validated request as far as it can go: login, consent, then the code.
-async fn proceed(state: &AppState, jar: CookieJar, pending_id: Option<&str>, req: AuthRequest) -> Response {
+async fn proceed(state: &AppState, jar: CookieJar, pending_id: Option<&str>, mut req: AuthRequest) -> Response {
+    let (jar, binding) = browser_binding(state, jar);
+    match &req.browser {
+        Some(b) if *b != binding => {
+            return PageError::BadRequest(
+                "This sign-in request was started in another browser. Go back to the application and start again."
+                    .into(),
+            )
+            .render(state.theme());
+        }
+        Some(_) => {}
+        None => req.browser = Some(binding),
+    }
+    let response = proceed_bound(state, &jar, pending_id, req).await;
+    (jar, response).into_response()
+}
+
+async fn proceed_bound(state: &AppState, jar: &CookieJar, pending_id: Option<&str>, req: AuthRequest) -> Response {
     let result: Result<Response, OAuthError> = async {
-        let now = chrono::Utc::now().timestamp();
-        let session = current_session(state, &jar).await.map(|(_, s)| s);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let session = current_session(state, jar).await.map(|(_, s)| s);
         let needs_login = match &session {
             None => true,
             Some(s) => {
                 (req.prompt.contains("login") && s.auth_time_ms < req.created_at_ms)
-                    || req.max_age.is_some_and(|m| now - s.auth_time > m)
+                    || req.max_age.is_some_and(|m| {
+                        s.auth_time_ms < req.created_at_ms && now_ms - s.auth_time_ms > m.saturating_mul(1000)
+                    })
                     || req
                         .expected_sub
                         .as_ref()
@@ -554,9 +588,11 @@ async fn proceed(state: &AppState, jar: CookieJar, pending_id: Option<&str>, req
         let Some(client) = crate::clients::repo::find(state.db(), &req.client_id).await? else {
             return Ok(PageError::BadRequest("The application is no longer registered.".into()).render(state.theme()));
         };
-        if !client.first_party && !req.consent_given {
+        // Consent given in this request counts only for the session that gave it.
+        let consented_here = req.consent_given && req.consented_sid.as_deref() == Some(session.sid.as_str());
+        if !consented_here && (!client.first_party || req.prompt.contains("consent")) {
             let granted = repo::consent(state.db(), session.user_id, &client.id).await?;
-            let covered = req.scope.iter().all(|s| granted.contains(s));
+            let covered = client.first_party || req.scope.iter().all(|s| granted.contains(s));
             if !covered || req.prompt.contains("consent") {
                 if req.prompt.contains("none") {
                     return Ok(reply_error(
@@ -581,8 +617,6 @@ async fn proceed(state: &AppState, jar: CookieJar, pending_id: Option<&str>, req
                 auth_time: session.auth_time,
                 amr: session.amr.clone(),
                 sid: session.sid.clone(),
-                id_token_claims: req.id_token_claims.clone(),
-                userinfo_claims: req.userinfo_claims.clone(),
             },
         )
         .await?;
@@ -641,6 +675,11 @@ fn verify_id_token_hint(state: &AppState, hint: &str) -> Option<serde_json::Valu
     v.validate_exp = false;
     v.validate_aud = false;
     v.set_required_spec_claims(&["iss", "sub", "aud"]);
+    // Only ID tokens: not access tokens (which resource servers hold) or logout tokens.
+    let typ = jsonwebtoken::decode_header(hint).ok()?.typ;
+    if !matches!(typ.as_deref(), None | Some("JWT")) {
+        return None;
+    }
     state.keys().verify(hint, v).ok()
 }
 
@@ -692,10 +731,7 @@ async fn check_logout(state: &AppState, jar: &CookieJar, p: &OAuthParams) -> Res
 async fn end_session(state: &AppState, jar: CookieJar) -> CookieJar {
     if let Some((token, session)) = current_session(state, &jar).await {
         let _ = sessions::destroy(state.store(), state.token_hasher(), &token).await;
-        if let Err(e) =
-            crate::oidc::backchannel::session_ended(state.config(), state.db(), state.store(), state.keys(), &session)
-                .await
-        {
+        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &session).await {
             tracing::warn!(error = %e.description, "back-channel logout could not be queued");
         }
     }

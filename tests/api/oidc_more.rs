@@ -370,9 +370,10 @@ async fn claims_parameter_and_id_token_hint() {
     let id_claims = jsonwebtoken::decode::<Value>(id, &key_for(&jwks, id), &v)
         .unwrap()
         .claims;
-    assert_eq!(
-        id_claims["email"], "claims@example.com",
-        "requested for the ID token without the email scope"
+    // Claims outside the granted (consented) scopes are declined.
+    assert!(
+        id_claims.get("email").is_none(),
+        "no email without the email scope: {id_claims}"
     );
     let u: Value = app
         .client
@@ -384,8 +385,7 @@ async fn claims_parameter_and_id_token_hint() {
         .json()
         .await
         .unwrap();
-    assert_eq!(u["email"], "claims@example.com");
-    assert_eq!(u["email_verified"], true);
+    assert!(u.get("email").is_none(), "{u}");
 
     // A malformed claims request goes back as invalid_request.
     let r = b.get(app.url(&url(&[("claims", "{not json")]))).send().await.unwrap();
@@ -492,4 +492,144 @@ async fn clients_can_have_their_own_token_lifetimes() {
         .unwrap()
         .claims;
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 120);
+}
+
+#[tokio::test]
+async fn a_pending_request_cannot_be_finished_in_another_browser() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "attacker@example.com").await;
+    flow::user(&app, "victim@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    // The attacker starts a request, logs in and allows it, but stops before resuming.
+    let attacker = browser();
+    let r = attacker.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+    let r = flow::login(&app, &attacker, &location(&r), "attacker@example.com", flow::PASSWORD).await;
+    let r = attacker.get(app.url(&location(&r))).send().await.unwrap();
+    let consent_url = location(&r);
+    let html = attacker
+        .get(app.url(&consent_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("csrf", flow::input(&html, "csrf").unwrap()),
+        ("authreq", flow::input(&html, "authreq").unwrap()),
+        ("decision", "allow".into()),
+    ];
+    let r = attacker.post(app.url("/consent")).form(&form).send().await.unwrap();
+    let resume_url = location(&r);
+    assert!(resume_url.starts_with("/oauth2/authorize/resume"));
+
+    // The victim, logged in elsewhere, is lured to the resume and consent URLs.
+    let victim = browser();
+    flow::login(&app, &victim, "/login", "victim@example.com", flow::PASSWORD).await;
+    for url in [&resume_url, &consent_url] {
+        let r = victim.get(app.url(url)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert!(r.headers().get("location").is_none(), "no code for the victim");
+    }
+}
+
+#[tokio::test]
+async fn logout_ends_session_bound_refresh_tokens_and_narrowing_is_per_response() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "rt@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
+    let b = browser();
+    let get_tokens = |scope: &'static str| {
+        let b = b.clone();
+        let c = c.clone();
+        let app = &app;
+        async move {
+            let back = flow::authorize(app, &b, &authorize_url(&c, &[("scope", scope)]), "rt@example.com").await;
+            let t: Value = token(
+                app,
+                &c,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &query(&back)["code"]),
+                    ("redirect_uri", &c.redirect_uri),
+                ],
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            t
+        }
+    };
+    let online = get_tokens("openid email").await;
+    let offline = get_tokens("openid email offline_access").await;
+
+    // Narrowing applies to that response; the next refresh gets the full grant again.
+    let narrowed: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", online["refresh_token"].as_str().unwrap()),
+            ("scope", "openid"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(narrowed["scope"], "openid");
+    let full: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", narrowed["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(full["scope"], "email openid");
+
+    // Logging out ends the session's tokens, except those granted offline_access.
+    let r = b
+        .get(app.url(&format!(
+            "/oauth2/logout?id_token_hint={}",
+            online["id_token"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let after: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", full["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(after["error"], "invalid_grant");
+    let kept: Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", offline["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        kept["access_token"].is_string(),
+        "offline_access outlives the session: {kept}"
+    );
 }

@@ -22,6 +22,8 @@ use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
 
 const IP_LIMIT: u64 = 30;
+const EXPIRED: &str =
+    "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
 const IP_WINDOW: Duration = Duration::from_secs(300);
 const ACCOUNT_LIMIT: u64 = 10;
 const ACCOUNT_WINDOW: Duration = Duration::from_secs(900);
@@ -189,6 +191,11 @@ pub async fn submit(
     }
     // A fresh session id on every login (no fixation); the old one ends.
     if let Some(old) = cookies::session(state.config(), &jar) {
+        if let Ok(Some(previous)) = sessions::load(state.store(), state.token_hasher(), &old).await
+            && let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &previous).await
+        {
+            tracing::warn!(error = %e.description, "back-channel logout of the previous session could not be queued");
+        }
         let _ = sessions::destroy(state.store(), state.token_hasher(), &old).await;
     }
     let session = sessions::start(user.id, &["pwd"]);
@@ -236,11 +243,8 @@ pub async fn consent_show(State(state): State<AppState>, jar: CookieJar, Query(q
     let Some(id) = q.authreq else {
         return PageError::BadRequest("The request is missing.".into()).render(state.theme());
     };
-    let Some(req) = crate::web::oidc::load_pending(&state, &id).await else {
-        return PageError::BadRequest(
-            "This sign-in request has expired. Go back to the application and start again.".into(),
-        )
-        .render(state.theme());
+    let Some(req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
+        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
     };
     if cookies::session(state.config(), &jar).is_none() {
         return Redirect::to(&format!("/login?authreq={id}")).into_response();
@@ -281,11 +285,8 @@ pub async fn consent_submit(
     let Some(id) = f.authreq else {
         return PageError::BadRequest("The request is missing.".into()).render(state.theme());
     };
-    let Some(mut req) = crate::web::oidc::load_pending(&state, &id).await else {
-        return PageError::BadRequest(
-            "This sign-in request has expired. Go back to the application and start again.".into(),
-        )
-        .render(state.theme());
+    let Some(mut req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
+        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
     };
     let Some(token) = cookies::session(state.config(), &jar) else {
         return Redirect::to(&format!("/login?authreq={id}")).into_response();
@@ -311,6 +312,7 @@ pub async fn consent_submit(
                 return PageError::Internal(e.to_string()).render(state.theme());
             }
             req.consent_given = true;
+            req.consented_sid = Some(session.sid.clone());
             if let Err(e) = crate::web::oidc::update_pending(&state, &id, &req).await {
                 return PageError::Internal(e.description).render(state.theme());
             }

@@ -181,22 +181,22 @@ pub fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-/// An authorization URL for `c` with the given extra parameters.
+/// An authorization URL for `c`; `extra` adds parameters or replaces the defaults.
 pub fn authorize_url(c: &TestClient, extra: &[(&str, &str)]) -> String {
-    let mut u = url::Url::parse("http://x/oauth2/authorize").unwrap();
-    {
-        let mut q = u.query_pairs_mut();
-        q.append_pair("client_id", &c.id);
-        q.append_pair("redirect_uri", &c.redirect_uri);
-        q.append_pair("response_type", "code");
-        q.append_pair("scope", "openid profile email");
-        q.append_pair("state", "st-123");
-        q.append_pair("nonce", "n-456");
-        for (k, v) in extra {
-            q.append_pair(k, v);
-        }
-    }
-    format!("{}?{}", u.path(), u.query().unwrap_or_default())
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("client_id", &c.id),
+        ("redirect_uri", &c.redirect_uri),
+        ("response_type", "code"),
+        ("scope", "openid profile email"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+    ];
+    pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    pairs.extend_from_slice(extra);
+    format!(
+        "/oauth2/authorize?{}",
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    )
 }
 
 /// Calls the token endpoint with HTTP Basic client authentication.
