@@ -87,7 +87,7 @@ pub struct UserCreate {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. A confidential client's secret is printed once, here only.
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// List registered clients.
     List {
         /// Print JSON.
@@ -219,7 +219,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => user_create(args).await,
-        Command::Client(ClientCommand::Create(args)) => client_create(args).await,
+        Command::Client(ClientCommand::Create(args)) => client_create(*args).await,
         Command::Client(ClientCommand::List { json }) => client_list(json).await,
         Command::Keys(cmd) => keys(cmd).await,
         Command::Mail(MailCommand::Test { to }) => {
