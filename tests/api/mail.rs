@@ -26,11 +26,6 @@ async fn row(app: &TestApp, id: uuid::Uuid) -> mail_outbox::Model {
         .expect("outbox row")
 }
 
-fn free_port() -> std::net::SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 #[tokio::test]
 async fn mail_is_delivered_over_smtp_with_text_and_html_parts() {
     let sink = SmtpSink::start().await;
@@ -96,12 +91,13 @@ async fn mail_of_a_rolled_back_change_is_never_sent() {
 
 #[tokio::test]
 async fn smtp_down_then_up_delivers_exactly_once() {
-    let addr = free_port();
-    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_SMTP_URL", format!("smtp://{addr}"))).await;
+    // The sink holds its port while "down", so no other test can take it meanwhile.
+    let sink = SmtpSink::start_down().await;
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_SMTP_URL", sink.url())).await;
     let id = enqueue_test_mail(&app, "dave@example.com").await;
 
     // SMTP is down: the mail waits, with its failures recorded.
-    let waiting = eventually(Duration::from_secs(10), "two failed attempts", || async {
+    let waiting = eventually(Duration::from_secs(30), "two failed attempts", || async {
         let r = row(&app, id).await;
         (r.attempts >= 2).then_some(r)
     })
@@ -117,7 +113,7 @@ async fn smtp_down_then_up_delivers_exactly_once() {
     assert!(pending.contains("gatehouse_mail_outbox_pending 1"), "{pending}");
 
     // SMTP comes up: delivered, once.
-    let sink = SmtpSink::start_on(addr, false).await;
+    sink.set_up();
     sink.wait_for(1, Duration::from_secs(10)).await;
     eventually(Duration::from_secs(5), "row marked sent", || async {
         row(&app, id).await.sent_at.map(|_| ())
@@ -168,7 +164,16 @@ async fn two_instances_deliver_each_mail_exactly_once() {
     let mut to: Vec<String> = msgs.iter().map(|m| m.to.join(",")).collect();
     to.sort();
     to.dedup();
-    assert_eq!(msgs.len(), n, "no mail sent twice");
+    if msgs.len() != n {
+        let mut all: Vec<String> = msgs.iter().map(|m| m.to.join(",")).collect();
+        all.sort();
+        let rows = mail_outbox::Entity::find().all(a.state.db()).await.unwrap();
+        let detail: Vec<_> = rows
+            .iter()
+            .map(|r| (r.recipient.clone(), r.attempts, r.last_error.clone()))
+            .collect();
+        panic!("a mail was sent twice: {all:?}\noutbox: {detail:?}");
+    }
     assert_eq!(to.len(), n, "every mail sent");
 }
 

@@ -244,11 +244,21 @@ async fn back_channel_logout_reaches_the_relying_party_even_if_it_was_down() {
     use std::sync::{Arc, Mutex};
     let app = TestApp::spawn().await;
     let user_id = flow::user(&app, "bcl@example.com").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The RP listens behind a proxy that is "down" at first (it keeps the port reserved).
+    let got = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = got.clone();
+    let rp = axum::Router::new().route(
+        "/bcl",
+        axum::routing::post(move |body: String| async move {
+            sink.lock().unwrap().push(body);
+            axum::http::StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rp_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, rp).await });
+    let proxy = crate::helpers::proxy::Proxy::start(rp_addr, false).await;
+    let port = proxy.addr.port();
     let c = flow::client_with(&app, false, &["authorization_code"], |n| {
         gatehouse::clients::NewClient {
             backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/bcl")),
@@ -283,17 +293,8 @@ async fn back_channel_logout_reaches_the_relying_party_even_if_it_was_down() {
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
 
     // ... and comes up later: the logout token still arrives, once.
-    let got = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = got.clone();
-    let rp = axum::Router::new().route(
-        "/bcl",
-        axum::routing::post(move |body: String| async move {
-            sink.lock().unwrap().push(body);
-            axum::http::StatusCode::OK
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, rp).await });
+    assert!(got.lock().unwrap().is_empty());
+    proxy.up();
     let body = crate::helpers::eventually(std::time::Duration::from_secs(15), "logout token delivered", || {
         let got = got.clone();
         async move { got.lock().unwrap().first().cloned() }

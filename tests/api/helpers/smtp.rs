@@ -56,6 +56,7 @@ impl Received {
 #[derive(Clone)]
 pub struct SmtpSink {
     pub addr: SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
     pub received: Arc<Mutex<Vec<Received>>>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
@@ -74,17 +75,34 @@ impl SmtpSink {
         Self::start_on("127.0.0.1:0".parse().unwrap(), false).await
     }
 
+    /// A sink that is "down": it holds its port but drops every connection at once,
+    /// until [`SmtpSink::set_up`].
+    pub async fn start_down() -> Self {
+        let sink = Self::start_on("127.0.0.1:0".parse().unwrap(), false).await;
+        sink.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        sink
+    }
+
+    /// Starts answering SMTP.
+    pub fn set_up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Starts a sink on `addr`; with `reject`, every recipient is refused (550).
     pub async fn start_on(addr: SocketAddr, reject: bool) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind smtp sink");
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let is_up = up.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else {
-                    return;
-                };
+                let Ok((sock, _)) = listener.accept().await else { return };
+                if !is_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(sock);
+                    continue;
+                }
                 let store = store.clone();
                 tokio::spawn(async move {
                     let _ = session(sock, store, reject).await;
@@ -93,6 +111,7 @@ impl SmtpSink {
         });
         Self {
             addr,
+            up,
             received,
             task: Arc::new(task),
         }
