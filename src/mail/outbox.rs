@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use entity::mail_outbox::{self as outbox, Column};
 use lettre::message::Mailbox;
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Set,
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -78,30 +78,7 @@ pub type OutboxRow = outbox::Model;
 pub async fn claim(db: &DatabaseConnection) -> Result<Vec<OutboxRow>, DbErr> {
     let now = now_ms();
     let lease_end = now + i64::try_from(LEASE.as_millis()).unwrap_or(300_000);
-    let due = Query::select()
-        .column(Column::Id)
-        .from(outbox::Entity)
-        .and_where(Expr::col(Column::SentAt).is_null())
-        .and_where(Expr::col(Column::FailedAt).is_null())
-        .and_where(Expr::col(Column::NextAttemptAt).lte(now))
-        .and_where(
-            Expr::col(Column::LockedUntil)
-                .is_null()
-                .or(Expr::col(Column::LockedUntil).lte(now)),
-        )
-        .order_by(Column::NextAttemptAt, Order::Asc)
-        .limit(BATCH)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .to_owned();
-    let stmt = Query::update()
-        .table(outbox::Entity)
-        .value(Column::LockedUntil, lease_end)
-        .value(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .and_where(Expr::col(Column::Id).in_subquery(due))
-        .returning_all()
-        .to_owned();
-    let rows = db.query_all(&stmt).await?;
-    rows.iter().map(|r| OutboxRow::from_query_result(r, "")).collect()
+    crate::db::repo::claim_due(db, outbox::Entity, now, lease_end, BATCH).await
 }
 
 /// The delay before attempt `attempts + 1`: initial × 2^(attempts−1), capped, ±20 % jitter.

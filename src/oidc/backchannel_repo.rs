@@ -1,10 +1,8 @@
 //! Queries on the back-channel logout queue.
 
 use entity::backchannel_logout::{self as queue, Column};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -41,30 +39,7 @@ pub async fn claim(
     lease_end: i64,
     batch: u64,
 ) -> Result<Vec<queue::Model>, DbErr> {
-    let due = Query::select()
-        .column(Column::Id)
-        .from(queue::Entity)
-        .and_where(Expr::col(Column::SentAt).is_null())
-        .and_where(Expr::col(Column::FailedAt).is_null())
-        .and_where(Expr::col(Column::NextAttemptAt).lte(now_ms))
-        .and_where(
-            Expr::col(Column::LockedUntil)
-                .is_null()
-                .or(Expr::col(Column::LockedUntil).lte(now_ms)),
-        )
-        .order_by(Column::NextAttemptAt, Order::Asc)
-        .limit(batch)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .to_owned();
-    let stmt = Query::update()
-        .table(queue::Entity)
-        .value(Column::LockedUntil, lease_end)
-        .value(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .and_where(Expr::col(Column::Id).in_subquery(due))
-        .returning_all()
-        .to_owned();
-    let rows = db.query_all(&stmt).await?;
-    rows.iter().map(|r| queue::Model::from_query_result(r, "")).collect()
+    crate::db::repo::claim_due(db, queue::Entity, now_ms, lease_end, batch).await
 }
 
 /// Records the outcome of an attempt made under the lease `lease`.
