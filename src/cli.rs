@@ -132,6 +132,9 @@ pub struct ClientCreate {
     /// private_key_jwt and gets no secret.
     #[arg(long)]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// Comma-separated scopes the client may request (default: openid,profile,email,offline_access).
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
     /// Access token lifetime for this client, in seconds.
     #[arg(long)]
     pub access_token_secs: Option<i64>,
@@ -326,6 +329,12 @@ async fn client_create(args: ClientCreate) -> Result<(), CliError> {
             backchannel_logout_uri: args.backchannel_logout_uri,
             require_par: args.require_par,
             jwks,
+            scopes: args
+                .scopes
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             lifetimes: clients::repo::Lifetimes {
                 access_token_secs: args.access_token_secs,
                 refresh_token_idle_secs: args.refresh_token_idle_secs,

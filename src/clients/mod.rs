@@ -74,6 +74,8 @@ pub struct NewClient {
     pub jwks: Option<serde_json::Value>,
     /// Token lifetimes of this client.
     pub lifetimes: repo::Lifetimes,
+    /// Scopes the client may request (the defaults when empty).
+    pub scopes: Vec<String>,
 }
 
 impl NewClient {
@@ -92,6 +94,7 @@ impl NewClient {
             require_par: false,
             jwks: None,
             lifetimes: repo::Lifetimes::default(),
+            scopes: Vec::new(),
         }
     }
 }
@@ -204,6 +207,9 @@ pub async fn create(
             return Err(Error::Invalid("jwks must be a JWK Set of public keys".into()));
         }
     }
+    if let Err(e) = crate::oidc::scope::parse(&new.scopes.join(" ")) {
+        return Err(Error::Invalid(e.description));
+    }
     let l = &new.lifetimes;
     for (what, v, max) in [
         ("access token lifetime", l.access_token_secs, 86_400),
@@ -243,7 +249,11 @@ pub async fn create(
             redirect_uris: new.redirect_uris.clone(),
             post_logout_redirect_uris: new.post_logout_redirect_uris.clone(),
             grant_types: grants.iter().map(|g| g.as_str().to_string()).collect(),
-            allowed_scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect(),
+            allowed_scopes: if new.scopes.is_empty() {
+                DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect()
+            } else {
+                new.scopes.clone()
+            },
             first_party: new.first_party,
             id_token_alg: new.id_token_alg.map(|a| a.as_str().to_string()),
             access_token_alg: new.access_token_alg.map(|a| a.as_str().to_string()),

@@ -62,7 +62,12 @@ pub fn router(state: AppState) -> Router {
             middleware::metrics::track,
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(middleware::trace::make_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::trace::make_span)
+                // A 503 from /readyz is an answer, not a server fault: warn, not error.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
         // A request id for every request, echoed back and attached to its log span.
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::from_fn(middleware::trace::sanitize_request_id))

@@ -553,3 +553,79 @@ async fn serve_is_the_default_command_and_stops_cleanly_on_sigterm() {
     let rest: Vec<String> = rx.try_iter().collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
 }
+
+#[tokio::test]
+async fn client_create_takes_per_client_settings() {
+    let cli = Cli::new().await;
+    let dir = temp_dir();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1","use":"sig","alg":"ES256"}]}"#).unwrap();
+    let o = cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Internal",
+            "--redirect-uri",
+            "https://in.example.com/cb",
+            "--first-party",
+            "--id-token-alg",
+            "EdDSA",
+            "--access-token-alg",
+            "RS256",
+            "--require-par",
+            "--backchannel-logout-uri",
+            "https://in.example.com/bcl",
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+            "--scopes",
+            "openid,email",
+            "--access-token-secs",
+            "300",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["client_secret"].is_null(), "private_key_jwt clients get no secret");
+    let conn = cli.conn().await;
+    let row = Client::find_by_id(v["client_id"].as_str().unwrap().to_string())
+        .one(&conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.first_party && row.require_par);
+    assert_eq!(row.token_endpoint_auth_method, "private_key_jwt");
+    assert_eq!(row.id_token_signed_response_alg.as_deref(), Some("EdDSA"));
+    assert_eq!(row.access_token_signed_alg.as_deref(), Some("RS256"));
+    assert_eq!(
+        row.backchannel_logout_uri.as_deref(),
+        Some("https://in.example.com/bcl")
+    );
+    assert_eq!(row.access_token_secs, Some(300));
+    assert_eq!(gatehouse::clients::strings(&row.allowed_scopes), ["openid", "email"]);
+
+    for (args, expected) in [
+        (vec!["--id-token-alg", "HS256"], "is not one of RS256, ES256, EdDSA"),
+        (
+            vec!["--access-token-secs", "0"],
+            "access token lifetime must be between",
+        ),
+        (vec!["--scopes", "open\"id"], "malformed scope"),
+        (vec!["--jwks-file", "/nonexistent.json"], "--jwks-file"),
+    ] {
+        let mut full = vec![
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.example.com/cb",
+        ];
+        full.extend(args.iter());
+        let o = cli.run(&full, None);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+    }
+}
