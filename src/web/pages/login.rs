@@ -331,24 +331,43 @@ mod tests {
 
     #[test]
     fn next_accepts_only_local_paths() {
-        for ok in ["/", "/account", "/account?tab=security", "/a/b#c", "/caf%C3%A9"] {
+        for ok in ["/", "/account", "/account?tab=security", "/a/b#c", "/caf%C3%A9", "/oauth2/authorize?client_id=x"] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }
-        for bad in [
+        let hostile = [
             "https://evil.example",
+            "http://evil.example/",
             "//evil.example",
+            "///evil.example",
             "/\\evil.example",
             "\\\\evil",
+            "/\\/evil.example",
             "/%2F/evil.example",
+            "/%2f%2fevil.example",
             "%2F%2Fevil.example",
             "/%5Cevil.example",
+            "/%5cevil.example",
+            "%5C%5Cevil",
             "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
             "/a\r\nb",
             "/%0d%0aSet-Cookie:x",
+            "/%0D%0ALocation:%20https://evil",
+            "/\tevil",
+            "/%09/evil.example",
+            "/%00",
+            "\u{0}/x",
             "",
             "evil",
             " /x",
-        ] {
+            "evil.example/path",
+            "//%65vil.example",
+            "/%2F%2Fevil.example",
+            "/\u{7f}",
+        ];
+        assert!(hostile.len() >= 25);
+        for bad in hostile {
             assert_eq!(safe_next(bad), None, "{bad:?} accepted");
         }
     }
