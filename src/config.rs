@@ -64,6 +64,35 @@ pub struct RawConfig {
     /// Default algorithm of access tokens (RS256, ES256, EdDSA).
     pub access_token_alg: String,
     pub keys: KeysConfig,
+    pub accounts: AccountsConfig,
+}
+
+/// Account flows: link lifetimes and throttling thresholds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct AccountsConfig {
+    /// How long an activation link works.
+    pub activation_ttl_secs: u64,
+    /// How long a password-reset link works.
+    pub reset_ttl_secs: u64,
+    /// Login attempts per IP address per 5 minutes.
+    pub login_ip_limit: u64,
+    /// Login attempts per account (existing or not) per 15 minutes.
+    pub login_account_limit: u64,
+    /// Mails (activation resends, resets) per address and per IP per hour.
+    pub mail_requests_per_hour: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            activation_ttl_secs: 86_400,
+            reset_ttl_secs: 3600,
+            login_ip_limit: 30,
+            login_account_limit: 10,
+            mail_requests_per_hour: 5,
+        }
+    }
 }
 
 /// Signing-key rotation.
@@ -144,6 +173,7 @@ impl Default for RawConfig {
             tokens: TokenLifetimes::default(),
             access_token_alg: "ES256".into(),
             keys: KeysConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -290,6 +320,7 @@ pub struct Config {
     pub tokens: TokenLifetimes,
     pub access_token_alg: crate::crypto::signing::Alg,
     pub keys: KeysConfig,
+    pub accounts: AccountsConfig,
     /// The layered values this configuration was validated from (for `config check`).
     pub raw: RawConfig,
 }
@@ -657,6 +688,18 @@ impl Config {
         if k.refresh_secs == 0 {
             return Err(o.invalid("keys.refresh_secs", 0, "must be greater than 0"));
         }
+        let a = &raw.accounts;
+        for (key, v) in [
+            ("accounts.activation_ttl_secs", a.activation_ttl_secs),
+            ("accounts.reset_ttl_secs", a.reset_ttl_secs),
+            ("accounts.login_ip_limit", a.login_ip_limit),
+            ("accounts.login_account_limit", a.login_account_limit),
+            ("accounts.mail_requests_per_hour", a.mail_requests_per_hour),
+        ] {
+            if v == 0 {
+                return Err(o.invalid(key, v, "must be greater than 0"));
+            }
+        }
         let issuer_id = issuer.as_str().trim_end_matches('/').to_string();
         Ok(Config {
             issuer,
@@ -687,6 +730,7 @@ impl Config {
             tokens: raw.tokens.clone(),
             access_token_alg,
             keys: raw.keys.clone(),
+            accounts: raw.accounts.clone(),
             raw,
         })
     }

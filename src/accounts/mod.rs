@@ -1,9 +1,11 @@
 //! Local accounts: parsed input types, the password policy and hashing, and the users
 //! repository. Knows nothing of HTTP.
 
+pub mod links;
 pub mod password;
 pub mod repo;
 pub mod sessions;
+pub mod signup;
 pub mod types;
 
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};

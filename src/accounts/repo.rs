@@ -20,8 +20,17 @@ pub async fn insert_user(
     new: &NewUser,
     password_hash: Option<String>,
 ) -> Result<user::Model, DbErr> {
+    insert_user_as(db, Uuid::now_v7(), new, password_hash).await
+}
+
+/// Like [`insert_user`], with the id chosen by the caller.
+pub async fn insert_user_as(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    new: &NewUser,
+    password_hash: Option<String>,
+) -> Result<user::Model, DbErr> {
     let now = chrono::Utc::now();
-    let id = Uuid::now_v7();
     let user = user::ActiveModel {
         id: Set(id),
         email: Set(new.email.as_str().to_string()),
@@ -93,6 +102,37 @@ pub async fn touch_last_login(db: &impl ConnectionTrait, id: Uuid) -> Result<(),
     user::ActiveModel {
         id: Set(id),
         last_login_at: Set(Some(chrono::Utc::now())),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
+}
+
+/// Marks the email verified and the account active; returns the user.
+pub async fn mark_verified(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+    let Some(u) = user::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now();
+    let updated = user::ActiveModel {
+        id: Set(u.id),
+        email_verified_at: Set(Some(u.email_verified_at.unwrap_or(now))),
+        is_active: Set(true),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(Some(updated))
+}
+
+/// Replaces the password hash.
+pub async fn set_password_hash(db: &impl ConnectionTrait, id: Uuid, hash: String) -> Result<(), DbErr> {
+    user::ActiveModel {
+        id: Set(id),
+        password_hash: Set(Some(hash)),
+        updated_at: Set(chrono::Utc::now()),
         ..Default::default()
     }
     .update(db)

@@ -21,11 +21,9 @@ use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
 
-const IP_LIMIT: u64 = 30;
 const EXPIRED: &str =
     "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
 const IP_WINDOW: Duration = Duration::from_secs(300);
-const ACCOUNT_LIMIT: u64 = 10;
 const ACCOUNT_WINDOW: Duration = Duration::from_secs(900);
 
 /// Whether `next` is a local path safe to redirect to: one leading `/`, no second slash or
@@ -50,6 +48,8 @@ pub fn safe_next(next: &str) -> Option<&str> {
 pub struct LoginQuery {
     authreq: Option<String>,
     next: Option<String>,
+    activated: Option<String>,
+    reset: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -66,6 +66,8 @@ pub struct LoginForm {
 struct View<'a> {
     email: &'a str,
     error: Option<&'a str>,
+    notice: Option<&'a str>,
+    unverified: bool,
     authreq: Option<&'a str>,
     next: Option<&'a str>,
     client_name: Option<String>,
@@ -77,6 +79,8 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, v: View<'_
         "csrf": csrf,
         "email": v.email,
         "error": v.error,
+        "notice": v.notice,
+        "unverified": v.unverified,
         "authreq": v.authreq,
         "next": v.next,
         "client_name": v.client_name,
@@ -109,9 +113,18 @@ async fn client_name(state: &AppState, authreq: Option<&str>) -> (Option<String>
 pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LoginQuery>) -> Response {
     let (client_name, hint) = client_name(&state, q.authreq.as_deref()).await;
     let next = q.next.as_deref().and_then(safe_next);
+    let notice = if q.activated.is_some() {
+        Some("Your email address is confirmed. Sign in to continue.")
+    } else if q.reset.is_some() {
+        Some("Your password was changed. Sign in with the new one.")
+    } else {
+        None
+    };
     let view = View {
         email: hint.as_deref().unwrap_or_default(),
         error: None,
+        notice,
+        unverified: false,
         authreq: q.authreq.as_deref(),
         next,
         client_name,
@@ -137,6 +150,8 @@ pub async fn submit(
     let view = |error| View {
         email: &f.email,
         error: Some(error),
+        notice: None,
+        unverified: false,
         authreq,
         next,
         client_name: client_name.clone(),
@@ -149,9 +164,10 @@ pub async fn submit(
         state.token_hasher().hash(&f.email.trim().to_lowercase())
     );
     let over = async {
+        let limits = &state.config().accounts;
         let by_ip = state.store().incr(&format!("login-ip:{ip}"), IP_WINDOW).await?;
         let by_account = state.store().incr(&account_key, ACCOUNT_WINDOW).await?;
-        Ok::<bool, crate::store::StoreError>(by_ip > IP_LIMIT || by_account > ACCOUNT_LIMIT)
+        Ok::<bool, crate::store::StoreError>(by_ip > limits.login_ip_limit || by_account > limits.login_account_limit)
     }
     .await;
     match over {
@@ -186,7 +202,10 @@ pub async fn submit(
         return render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await;
     };
     if user.deleted_at.is_some() || !user.is_active || user.email_verified_at.is_none() {
-        let v = view("Your email address is not verified yet. Open the link in the activation mail we sent you.");
+        let v = View {
+            unverified: true,
+            ..view("Your email address is not verified yet. Open the link in the activation mail we sent you.")
+        };
         return render(&state, jar, StatusCode::FORBIDDEN, v).await;
     }
     // A fresh session id on every login (no fixation); the old one ends.
@@ -331,7 +350,14 @@ mod tests {
 
     #[test]
     fn next_accepts_only_local_paths() {
-        for ok in ["/", "/account", "/account?tab=security", "/a/b#c", "/caf%C3%A9", "/oauth2/authorize?client_id=x"] {
+        for ok in [
+            "/",
+            "/account",
+            "/account?tab=security",
+            "/a/b#c",
+            "/caf%C3%A9",
+            "/oauth2/authorize?client_id=x",
+        ] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }
         let hostile = [

@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::PageError;
 
 pub mod login;
+pub mod signup;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -17,6 +18,12 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(asset))
         .route("/login", get(login::show).post(login::submit))
         .route("/consent", get(login::consent_show).post(login::consent_submit))
+        .route("/signup", get(signup::show).post(signup::submit))
+        .route(
+            "/signup/activate",
+            get(signup::activate_show).post(signup::activate_submit),
+        )
+        .route("/signup/resend", get(signup::resend_show).post(signup::resend_submit))
 }
 
 async fn landing(State(state): State<AppState>) -> Response {

@@ -1,0 +1,75 @@
+//! Single-use links (activation, password reset): a random token mailed to the user,
+//! stored only as its keyed hash in the ephemeral store with a TTL, consumed with the
+//! store's atomic take.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::crypto::{TokenHasher, random_token};
+use crate::store::{Store, StoreError};
+
+/// What a link is for; part of the key, so a token works for one purpose only.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    Activation,
+    PasswordReset,
+}
+
+impl Purpose {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Activation => "activate",
+            Self::PasswordReset => "reset",
+        }
+    }
+}
+
+fn key(hasher: &TokenHasher, purpose: Purpose, token: &str) -> String {
+    format!("link:{}:{}", purpose.prefix(), hasher.hash(token))
+}
+
+/// Creates a link token for `user_id`.
+pub async fn issue(
+    store: &Store,
+    hasher: &TokenHasher,
+    purpose: Purpose,
+    user_id: Uuid,
+    ttl: Duration,
+) -> Result<String, StoreError> {
+    let token = random_token::<32>();
+    store
+        .put(&key(hasher, purpose, &token), user_id.to_string().as_bytes(), ttl)
+        .await?;
+    Ok(token)
+}
+
+fn parse(v: Option<Vec<u8>>) -> Option<Uuid> {
+    v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok())
+}
+
+/// The user of a live token, without consuming it (to show a confirmation page).
+pub async fn peek(
+    store: &Store,
+    hasher: &TokenHasher,
+    purpose: Purpose,
+    token: &str,
+) -> Result<Option<Uuid>, StoreError> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    Ok(parse(store.get(&key(hasher, purpose, token)).await?))
+}
+
+/// Consumes a token: of concurrent uses exactly one gets the user.
+pub async fn redeem(
+    store: &Store,
+    hasher: &TokenHasher,
+    purpose: Purpose,
+    token: &str,
+) -> Result<Option<Uuid>, StoreError> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    Ok(parse(store.take(&key(hasher, purpose, token)).await?))
+}

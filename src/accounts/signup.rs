@@ -1,0 +1,193 @@
+//! Signup, activation and resending the activation mail. Answers never reveal whether
+//! an address has an account: an existing, verified address gets a notice mail instead
+//! of a new account, an unverified one a fresh activation link; the password is hashed in
+//! every case so the timing matches.
+
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::links::{self, Purpose};
+use super::{Email, Error, NewUser, PasswordHasher, password, repo};
+use crate::config::PasswordPolicy;
+use crate::crypto::TokenHasher;
+use crate::mail;
+use crate::store::Store;
+use crate::theme::Theme;
+
+/// What mails need: the theme and the public base URL.
+pub struct MailCtx<'a> {
+    pub theme: &'a Theme,
+    pub issuer: &'a url::Url,
+    pub issuer_id: &'a str,
+}
+
+/// Where the one-time links point.
+pub struct LinkCtx<'a> {
+    pub store: &'a Store,
+    pub hasher: &'a TokenHasher,
+    pub ttl: Duration,
+}
+
+fn store_err(e: crate::store::StoreError) -> Error {
+    Error::Hashing(format!("store: {e}"))
+}
+
+/// Creates an activation link for `user_id` (in the store, before any database
+/// transaction: on SQLite the store shares the database, whose writer the transaction
+/// would hold).
+async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid) -> Result<String, Error> {
+    let token = links::issue(l.store, l.hasher, Purpose::Activation, user_id, l.ttl)
+        .await
+        .map_err(store_err)?;
+    Ok(format!("{}/signup/activate?token={token}", m.issuer_id))
+}
+
+/// Queues the activation mail carrying `link`.
+async fn queue_activation(
+    db: &impl sea_orm::ConnectionTrait,
+    m: &MailCtx<'_>,
+    l: &LinkCtx<'_>,
+    email: &str,
+    link: &str,
+) -> Result<(), Error> {
+    let hours = l.ttl.as_secs().div_ceil(3600);
+    let rendered = mail::render(
+        m.theme,
+        m.issuer,
+        email,
+        "activation",
+        serde_json::json!({ "link": link, "hours": hours }),
+    )
+    .map_err(|e| Error::Hashing(e.to_string()))?;
+    mail::enqueue(db, &rendered)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?;
+    Ok(())
+}
+
+/// Signs up `email` with `password` (already confirmed by the caller). Returns Ok for an
+/// address that already has an account too, having mailed it instead.
+pub async fn signup(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    policy: &PasswordPolicy,
+    m: &MailCtx<'_>,
+    l: &LinkCtx<'_>,
+    email: Email,
+    pw: SecretString,
+) -> Result<(), Error> {
+    password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&pw), email.as_str())?;
+    // Hashed in every case, so an existing address answers in the same time.
+    let hash = hasher.hash(pw).await.map_err(|e| Error::Hashing(e.to_string()))?;
+    match repo::find_by_email(db, &email).await? {
+        Some(u) if u.email_verified_at.is_some() => {
+            let login = format!("{}/login", m.issuer_id);
+            let reset = format!("{}/password/reset", m.issuer_id);
+            let rendered = mail::render(
+                m.theme,
+                m.issuer,
+                &u.email,
+                "account_exists",
+                serde_json::json!({ "login": login, "reset": reset }),
+            )
+            .map_err(|e| Error::Hashing(e.to_string()))?;
+            mail::enqueue(db, &rendered)
+                .await
+                .map_err(|e| Error::Hashing(e.to_string()))?;
+        }
+        Some(u) => {
+            let link = activation_link(m, l, u.id).await?;
+            queue_activation(db, m, l, &u.email, &link).await?;
+        }
+        None => {
+            let id = Uuid::now_v7();
+            let link = activation_link(m, l, id).await?;
+            let new = NewUser {
+                email: email.clone(),
+                password: None,
+                verified: false,
+                superuser: false,
+            };
+            let txn = db.begin().await?;
+            let user = match repo::insert_user_as(&txn, id, &new, Some(hash)).await {
+                Ok(u) => u,
+                // Lost a race with a signup of the same address: nothing more to do.
+                Err(e) if repo::is_unique_violation(&e) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            crate::audit::record(
+                &txn,
+                crate::audit::Event {
+                    actor: "signup",
+                    user_id: Some(user.id),
+                    kind: "user.signed_up",
+                    ip: None,
+                    detail: None,
+                },
+            )
+            .await?;
+            queue_activation(&txn, m, l, &user.email, &link).await?;
+            txn.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends a new activation link to `email` if it belongs to an unverified account.
+pub async fn resend(db: &DatabaseConnection, m: &MailCtx<'_>, l: &LinkCtx<'_>, email: &Email) -> Result<(), Error> {
+    if let Some(u) = repo::find_by_email(db, email).await?
+        && u.email_verified_at.is_none()
+        && u.deleted_at.is_none()
+    {
+        let link = activation_link(m, l, u.id).await?;
+        queue_activation(db, m, l, &u.email, &link).await?;
+    }
+    Ok(())
+}
+
+/// Consumes an activation token: verifies the address, activates the account and queues
+/// the welcome mail. Returns the user, or None for an unknown, used or expired link.
+pub async fn activate(
+    db: &DatabaseConnection,
+    m: &MailCtx<'_>,
+    l: &LinkCtx<'_>,
+    token: &str,
+) -> Result<Option<entity::user::Model>, Error> {
+    let Some(user_id) = links::redeem(l.store, l.hasher, Purpose::Activation, token)
+        .await
+        .map_err(store_err)?
+    else {
+        return Ok(None);
+    };
+    let txn = db.begin().await?;
+    let Some(user) = repo::mark_verified(&txn, user_id).await? else {
+        return Ok(None);
+    };
+    let rendered = mail::render(
+        m.theme,
+        m.issuer,
+        &user.email,
+        "welcome",
+        serde_json::json!({ "login": format!("{}/login", m.issuer_id) }),
+    )
+    .map_err(|e| Error::Hashing(e.to_string()))?;
+    mail::enqueue(&txn, &rendered)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?;
+    crate::audit::record(
+        &txn,
+        crate::audit::Event {
+            actor: "user",
+            user_id: Some(user.id),
+            kind: "user.activated",
+            ip: None,
+            detail: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(user))
+}

@@ -1,0 +1,366 @@
+//! Signup, activation (the mailed link opens a confirmation page; only its POST consumes
+//! the link, so mail scanners cannot burn it) and resending the activation mail. Answers
+//! are the same whether or not an address has an account.
+
+use std::time::Duration;
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::login::safe_next;
+use crate::accounts::signup::{self, LinkCtx, MailCtx};
+use crate::accounts::{Email, Error};
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::ClientIp;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Renders `template` with a CSRF token added to `ctx`.
+pub fn page(state: &AppState, jar: CookieJar, status: StatusCode, template: &str, mut ctx: Value) -> Response {
+    let (jar, csrf) = cookies::csrf(state.config(), jar);
+    if let Value::Object(m) = &mut ctx {
+        m.insert("csrf".into(), csrf.into());
+    }
+    match state.theme().render(template, ctx) {
+        Ok(html) => (
+            status,
+            jar,
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            Html(html),
+        )
+            .into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+/// The generic message page.
+pub fn message(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Response {
+    let link = link.map(|(href, label)| json!({ "href": href, "label": label }));
+    page(
+        state,
+        jar,
+        status,
+        "templates/message.html",
+        json!({ "title": title, "message": text, "link": link }),
+    )
+}
+
+pub fn mail_ctx(state: &AppState) -> MailCtx<'_> {
+    MailCtx {
+        theme: state.theme(),
+        issuer: &state.config().issuer,
+        issuer_id: &state.config().issuer_id,
+    }
+}
+
+fn link_ctx(state: &AppState, ttl_secs: u64) -> LinkCtx<'_> {
+    LinkCtx {
+        store: state.store(),
+        hasher: state.token_hasher(),
+        ttl: Duration::from_secs(ttl_secs),
+    }
+}
+
+/// Counts a mail-sending request per IP and per address; true when over the limit.
+pub async fn over_mail_limit(
+    state: &AppState,
+    kind: &str,
+    ip: std::net::IpAddr,
+    email: &str,
+) -> Result<bool, crate::store::StoreError> {
+    let limit = state.config().accounts.mail_requests_per_hour;
+    let by_ip = state.store().incr(&format!("{kind}-ip:{ip}"), HOUR).await?;
+    let who = state.token_hasher().hash(&email.trim().to_lowercase());
+    let by_address = state.store().incr(&format!("{kind}-addr:{who}"), HOUR).await?;
+    // Per IP a little more room: several people may share an address.
+    Ok(by_ip > limit * 4 || by_address > limit)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<NextQuery>) -> Response {
+    let next = q.next.as_deref().and_then(safe_next);
+    page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/signup.html",
+        json!({ "email": "", "errors": {}, "next": next }),
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SignupForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+    csrf: Option<String>,
+    next: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    form: Result<Form<SignupForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The signup form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let next = f.next.as_deref().and_then(safe_next);
+    let again = |jar, errors: Value, error: Option<&str>, status| {
+        page(
+            &state,
+            jar,
+            status,
+            "templates/signup.html",
+            json!({ "email": f.email, "errors": errors, "error": error, "next": next }),
+        )
+    };
+    match over_mail_limit(&state, "signup", ip, &f.email).await {
+        Ok(true) => {
+            return again(
+                jar,
+                json!({}),
+                Some("Too many attempts. Try again in an hour."),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+        }
+        Ok(false) => {}
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    }
+    let email = match Email::parse(&f.email) {
+        Ok(e) => e,
+        Err(e) => {
+            return again(
+                jar,
+                json!({ "email": e.to_string() }),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    if f.password != f.password_confirm {
+        return again(
+            jar,
+            json!({ "password_confirm": "The passwords do not match." }),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    let c = state.config();
+    let result = signup::signup(
+        state.db(),
+        state.passwords(),
+        &c.password,
+        &mail_ctx(&state),
+        &link_ctx(&state, c.accounts.activation_ttl_secs),
+        email,
+        SecretString::from(f.password.clone()),
+    )
+    .await;
+    match result {
+        Ok(()) => message(
+            &state,
+            jar,
+            StatusCode::OK,
+            "Check your inbox",
+            "We sent a link to confirm your email address. Open it to activate your account.",
+            None,
+        ),
+        Err(Error::Password(e)) => again(
+            jar,
+            json!({ "password": e.to_string() }),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenForm {
+    token: Option<String>,
+    csrf: Option<String>,
+}
+
+const LINK_EXPIRED: &str = "This link has expired or was already used.";
+
+pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    let live = crate::accounts::links::peek(
+        state.store(),
+        state.token_hasher(),
+        crate::accounts::links::Purpose::Activation,
+        &token,
+    )
+    .await;
+    match live {
+        Ok(Some(_)) => page(
+            &state,
+            jar,
+            StatusCode::OK,
+            "templates/confirm_link.html",
+            json!({
+                "title": "Confirm your email address",
+                "message": "Press the button to activate your account.",
+                "action": "/signup/activate",
+                "token": token,
+                "button": "Activate my account",
+            }),
+        ),
+        Ok(None) => message(
+            &state,
+            jar,
+            StatusCode::GONE,
+            "Link expired",
+            LINK_EXPIRED,
+            Some(("/signup/resend", "Send a new link")),
+        ),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+pub async fn activate_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let c = state.config();
+    match signup::activate(
+        state.db(),
+        &mail_ctx(&state),
+        &link_ctx(&state, c.accounts.activation_ttl_secs),
+        &f.token.unwrap_or_default(),
+    )
+    .await
+    {
+        Ok(Some(_)) => Redirect::to("/login?activated=1").into_response(),
+        Ok(None) => message(
+            &state,
+            jar,
+            StatusCode::GONE,
+            "Link expired",
+            LINK_EXPIRED,
+            Some(("/signup/resend", "Send a new link")),
+        ),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+fn resend_form(state: &AppState, jar: CookieJar, status: StatusCode, email: &str, error: Option<&str>) -> Response {
+    page(
+        state,
+        jar,
+        status,
+        "templates/email_form.html",
+        json!({
+            "title": "Resend the activation link",
+            "message": "Enter the address you signed up with.",
+            "action": "/signup/resend",
+            "button": "Send a new link",
+            "email": email,
+            "error": error,
+        }),
+    )
+}
+
+pub async fn resend_show(State(state): State<AppState>, jar: CookieJar) -> Response {
+    resend_form(&state, jar, StatusCode::OK, "", None)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    csrf: Option<String>,
+}
+
+pub async fn resend_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    match over_mail_limit(&state, "resend", ip, &f.email).await {
+        Ok(true) => {
+            return resend_form(
+                &state,
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                &f.email,
+                Some("Too many requests. Try again in an hour."),
+            );
+        }
+        Ok(false) => {}
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    }
+    let Ok(email) = Email::parse(&f.email) else {
+        return resend_form(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &f.email,
+            Some("Enter a valid email address."),
+        );
+    };
+    let c = state.config();
+    if let Err(e) = signup::resend(
+        state.db(),
+        &mail_ctx(&state),
+        &link_ctx(&state, c.accounts.activation_ttl_secs),
+        &email,
+    )
+    .await
+    {
+        return PageError::Internal(e.to_string()).render(state.theme());
+    }
+    message(
+        &state,
+        jar,
+        StatusCode::OK,
+        "Check your inbox",
+        "If an account with this address is waiting for activation, we sent it a new link.",
+        None,
+    )
+}

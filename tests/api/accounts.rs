@@ -1,0 +1,229 @@
+//! Hosted account flows, with every link taken from the mail received by a real SMTP
+//! listener: signup, activation, resend, and answers that do not reveal accounts.
+
+use std::time::Duration;
+
+use crate::helpers::flow::{self, browser, input, location};
+use crate::helpers::smtp::{Received, SmtpSink};
+use crate::helpers::{Options, TestApp};
+
+const GOOD: &str = "quiet lantern mossy harbor";
+
+async fn app_with_mail() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_SMTP_URL", sink.url())).await;
+    (app, sink)
+}
+
+/// The first `{issuer}/...` link in a mail, made relative to the app.
+fn link_in(m: &Received, path: &str) -> String {
+    let body = m.decoded();
+    let start = body
+        .find(&format!("http://127.0.0.1:8080{path}"))
+        .unwrap_or_else(|| panic!("no {path} link in {body}"));
+    let rest = &body[start + "http://127.0.0.1:8080".len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .unwrap_or(rest.len());
+    rest[..end].replace("&amp;", "&")
+}
+
+async fn signup(app: &TestApp, b: &reqwest::Client, email: &str, pw: &str, confirm: &str) -> reqwest::Response {
+    let html = b.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("email", email),
+        ("password", pw),
+        ("password_confirm", confirm),
+        ("csrf", &input(&html, "csrf").unwrap()),
+    ];
+    b.post(app.url("/signup")).form(&form).send().await.unwrap()
+}
+
+async fn post_token_form(app: &TestApp, b: &reqwest::Client, link: &str) -> reqwest::Response {
+    let page = b.get(app.url(link)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "confirmation page for {link}");
+    let html = page.text().await.unwrap();
+    let action = if link.starts_with("/signup") {
+        "/signup/activate"
+    } else {
+        "/password/reset/confirm"
+    };
+    let form = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("token", input(&html, "token").unwrap()),
+    ];
+    b.post(app.url(action)).form(&form).send().await.unwrap()
+}
+
+fn subjects(msgs: &[Received]) -> Vec<String> {
+    msgs.iter().map(|m| m.header("Subject").unwrap_or_default()).collect()
+}
+
+#[tokio::test]
+async fn signup_activation_by_mailed_link_then_login() {
+    let (app, sink) = app_with_mail().await;
+    let b = browser();
+    let r = signup(&app, &b, "New.User@example.com", GOOD, GOOD).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Check your inbox"));
+    let msgs = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(msgs[0].to, vec!["<New.User@example.com>".to_string()]);
+    assert_eq!(subjects(&msgs), ["Confirm your email address for Gatehouse"]);
+    let link = link_in(&msgs[0], "/signup/activate?token=");
+
+    // Not yet: login explains and offers a resend.
+    let r = flow::login(&app, &b, "/login", "new.user@example.com", GOOD).await;
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("not verified") && html.contains("/signup/resend"),
+        "{html}"
+    );
+
+    // Opening the link shows a confirmation; only the POST activates.
+    let r = post_token_form(&app, &b, &link).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/login?activated=1");
+    let msgs = sink.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        msgs[1].header("Subject").as_deref(),
+        Some("Your Gatehouse account is ready")
+    );
+    let page = b
+        .get(app.url("/login?activated=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your email address is confirmed"));
+    let r = flow::login(&app, &b, "/login", "NEW.USER@example.com", GOOD).await;
+    assert_eq!(r.status(), 303, "case-insensitive login after activation");
+
+    // The link works once.
+    let again = b.get(app.url(&link)).send().await.unwrap();
+    assert_eq!(again.status(), 410);
+}
+
+#[tokio::test]
+async fn signup_validation_keeps_the_email_and_names_the_field() {
+    let (app, _sink) = app_with_mail().await;
+    let b = browser();
+    let r = signup(&app, &b, "typo@example.com", GOOD, "something else entirely").await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("The passwords do not match.") && html.contains("value=\"typo@example.com\""),
+        "{html}"
+    );
+    assert!(html.contains("aria-describedby=\"confirm-error\""));
+    assert!(!html.contains("something else entirely"), "passwords are not echoed");
+    let r = signup(&app, &b, "weak@example.com", "password123", "password123").await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("too easy to guess"));
+    let r = signup(&app, &b, "not-an-email", GOOD, GOOD).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("is not a valid email address"));
+    // No CSRF token.
+    let r = b
+        .post(app.url("/signup"))
+        .form(&[
+            ("email", "x@example.com"),
+            ("password", GOOD),
+            ("password_confirm", GOOD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn signup_and_resend_answer_the_same_for_existing_and_unknown_addresses() {
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "taken@example.com").await;
+    let b = browser();
+    let fresh = signup(&app, &b, "fresh@example.com", GOOD, GOOD).await;
+    let taken = signup(&app, &b, "TAKEN@example.com", GOOD, GOOD).await;
+    assert_eq!(fresh.status(), taken.status());
+    let (fresh, taken) = (fresh.text().await.unwrap(), taken.text().await.unwrap());
+    let strip = |h: &str| h.lines().filter(|l| !l.contains("csrf")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(&fresh), strip(&taken), "identical pages");
+    let msgs = sink.wait_for(2, Duration::from_secs(10)).await;
+    let taken_mail = msgs.iter().find(|m| m.to[0].contains("taken@")).unwrap();
+    assert!(
+        taken_mail
+            .header("Subject")
+            .unwrap()
+            .starts_with("Someone tried to sign up"),
+        "the owner is told instead"
+    );
+
+    // Resend: unknown, verified and unverified addresses get the same page; only the
+    // unverified one gets mail.
+    let resend = |email: &'static str| {
+        let b = b.clone();
+        let app = &app;
+        async move {
+            let html = b
+                .get(app.url("/signup/resend"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let r = b
+                .post(app.url("/signup/resend"))
+                .form(&[("email", email), ("csrf", &input(&html, "csrf").unwrap())])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let a = resend("nobody@example.com").await;
+    let v = resend("taken@example.com").await;
+    let u = resend("fresh@example.com").await;
+    assert_eq!(a.0, 200);
+    assert_eq!(strip(&a.1), strip(&v.1));
+    assert_eq!(strip(&a.1), strip(&u.1));
+    let msgs = sink.wait_for(3, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = if msgs.len() == 3 { sink.messages().await } else { msgs };
+    assert_eq!(
+        msgs.len(),
+        3,
+        "one more mail, to the unverified address: {:?}",
+        subjects(&msgs)
+    );
+    assert_eq!(msgs[2].to, vec!["<fresh@example.com>".to_string()]);
+}
+
+#[tokio::test]
+async fn resend_is_rate_limited() {
+    let (app, _sink) = app_with_mail().await;
+    let b = browser();
+    let html = b
+        .get(app.url("/signup/resend"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input(&html, "csrf").unwrap();
+    let mut last = 0;
+    for _ in 0..6 {
+        last = b
+            .post(app.url("/signup/resend"))
+            .form(&[("email", "flood@example.com"), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
+}
