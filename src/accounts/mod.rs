@@ -4,6 +4,7 @@
 pub mod links;
 pub mod password;
 pub mod repo;
+pub mod reset;
 pub mod sessions;
 pub mod signup;
 pub mod types;

@@ -139,3 +139,17 @@ pub async fn set_password_hash(db: &impl ConnectionTrait, id: Uuid, hash: String
     .await
     .map(|_| ())
 }
+
+/// Revokes every refresh token of a user.
+pub async fn revoke_all_refresh_tokens(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
+    let res = entity::refresh_token::Entity::update_many()
+        .set(entity::refresh_token::ActiveModel {
+            revoked_at: Set(Some(chrono::Utc::now())),
+            ..Default::default()
+        })
+        .filter(entity::refresh_token::Column::UserId.eq(id))
+        .filter(entity::refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}

@@ -38,8 +38,44 @@ pub async fn create(
 ) -> Result<String, StoreError> {
     let token = random_token::<32>();
     let value = serde_json::to_vec(session).unwrap_or_default();
-    store.put(&key(hasher, &token), &value, ttl).await?;
+    let session_key = key(hasher, &token);
+    store.put(&session_key, &value, ttl).await?;
+    // Index the user's sessions, so they can all be ended (password reset).
+    let index = format!("user-sessions:{}", session.user_id);
+    let mut keys: Vec<String> = store
+        .get(&index)
+        .await?
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default();
+    keys.retain(|k| k != &session_key);
+    keys.push(session_key);
+    if keys.len() > 100 {
+        keys.drain(..keys.len() - 100);
+    }
+    store
+        .put(&index, &serde_json::to_vec(&keys).unwrap_or_default(), ttl)
+        .await?;
     Ok(token)
+}
+
+/// Ends every session of `user_id`; returns the ended sessions (for back-channel logout).
+pub async fn destroy_all(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
+    let keys: Vec<String> = store
+        .take(&format!("user-sessions:{user_id}"))
+        .await?
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default();
+    let mut ended = Vec::new();
+    for k in keys {
+        if let Some(s) = store
+            .take(&k)
+            .await?
+            .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
+        {
+            ended.push(s);
+        }
+    }
+    Ok(ended)
 }
 
 /// The session of a cookie value, if it exists.

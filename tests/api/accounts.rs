@@ -227,3 +227,132 @@ async fn resend_is_rate_limited() {
     }
     assert_eq!(last, 429);
 }
+
+#[tokio::test]
+async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
+    use crate::helpers::flow::{authorize_url, query, token};
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "forgetful@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
+    // A session and a refresh token from before the reset.
+    let old = browser();
+    let back = flow::authorize(&app, &old, &authorize_url(&c, &[]), "forgetful@example.com").await;
+    let t: serde_json::Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+
+    let b = browser();
+    let ask = |email: &'static str| {
+        let b = b.clone();
+        let app = &app;
+        async move {
+            let html = b
+                .get(app.url("/password/reset"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let r = b
+                .post(app.url("/password/reset"))
+                .form(&[("email", email), ("csrf", &input(&html, "csrf").unwrap())])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let unknown = ask("nobody@example.com").await;
+    let known = ask("Forgetful@Example.com").await;
+    assert_eq!(unknown.0, 200);
+    let strip = |h: &str| h.lines().filter(|l| !l.contains("csrf")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(&unknown.1), strip(&known.1), "identical answers");
+    let msgs = sink.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let msgs = if msgs.len() == 1 { sink.messages().await } else { msgs };
+    assert_eq!(msgs.len(), 1, "no mail to an address without an account");
+    assert_eq!(
+        msgs[0].header("Subject").as_deref(),
+        Some("Reset your Gatehouse password")
+    );
+    let link = link_in(&msgs[0], "/password/reset/confirm?token=");
+
+    let html = b.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    let csrf = input(&html, "csrf").unwrap();
+    let tok = input(&html, "token").unwrap();
+    let submit = |pw: &'static str, confirm: &'static str| {
+        let b = b.clone();
+        let (csrf, tok) = (csrf.clone(), tok.clone());
+        let app = &app;
+        async move {
+            b.post(app.url("/password/reset/confirm"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("token", tok.as_str()),
+                    ("password", pw),
+                    ("password_confirm", confirm),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(submit(GOOD, "different").await.status(), 422);
+    let weak = submit("password123", "password123").await;
+    assert_eq!(weak.status(), 422, "the policy applies");
+    assert!(weak.text().await.unwrap().contains("too easy to guess"));
+    let ok = submit(GOOD, GOOD).await;
+    assert_eq!(ok.status(), 303, "a refused password left the link usable");
+    assert_eq!(location(&ok), "/login?reset=1");
+    let msgs = sink.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        msgs[1].header("Subject").as_deref(),
+        Some("Your Gatehouse password was changed")
+    );
+
+    // The link is spent; the old password no longer works, the new one does.
+    assert_eq!(submit(GOOD, GOOD).await.status(), 410);
+    assert_eq!(
+        flow::login(&app, &browser(), "/login", "forgetful@example.com", flow::PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        flow::login(&app, &browser(), "/login", "forgetful@example.com", GOOD)
+            .await
+            .status(),
+        303
+    );
+    // The old browser's session and the old refresh token are gone.
+    let r = old
+        .get(app.url(&authorize_url(&c, &[("prompt", "none")])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "login_required");
+    let refreshed: serde_json::Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(refreshed["error"], "invalid_grant");
+}

@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::PageError;
 
 pub mod login;
+pub mod reset;
 pub mod signup;
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +25,11 @@ pub fn router() -> Router<AppState> {
             get(signup::activate_show).post(signup::activate_submit),
         )
         .route("/signup/resend", get(signup::resend_show).post(signup::resend_submit))
+        .route("/password/reset", get(reset::request_show).post(reset::request_submit))
+        .route(
+            "/password/reset/confirm",
+            get(reset::confirm_show).post(reset::confirm_submit),
+        )
 }
 
 async fn landing(State(state): State<AppState>) -> Response {

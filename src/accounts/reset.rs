@@ -1,0 +1,112 @@
+//! Password reset by mailed link. The request answers the same, in the same time, for
+//! any address: the link is created and mailed off the request path, and an address
+//! without an account gets no mail at all. Setting the new password ends every session
+//! and refresh token of the user and sends a notice.
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::links::{self, Purpose};
+use super::signup::{LinkCtx, MailCtx};
+use super::{Email, Error, PasswordHasher, password, repo};
+use crate::config::PasswordPolicy;
+use crate::mail;
+
+/// Prepares and queues the reset mail for `email` if it has an active account.
+pub async fn request(
+    db: &sea_orm::DatabaseConnection,
+    m: &MailCtx<'_>,
+    l: &LinkCtx<'_>,
+    email: &Email,
+) -> Result<(), Error> {
+    let Some(user) = repo::find_by_email(db, email).await? else {
+        return Ok(());
+    };
+    if user.deleted_at.is_some() || user.email_verified_at.is_none() {
+        return Ok(());
+    }
+    let token = links::issue(l.store, l.hasher, Purpose::PasswordReset, user.id, l.ttl)
+        .await
+        .map_err(|e| Error::Hashing(format!("store: {e}")))?;
+    let link = format!("{}/password/reset/confirm?token={token}", m.issuer_id);
+    let minutes = l.ttl.as_secs().div_ceil(60);
+    let rendered = mail::render(
+        m.theme,
+        m.issuer,
+        &user.email,
+        "password_reset",
+        serde_json::json!({ "link": link, "minutes": minutes }),
+    )
+    .map_err(|e| Error::Hashing(e.to_string()))?;
+    mail::enqueue(db, &rendered)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?;
+    Ok(())
+}
+
+/// The user a live reset link is for.
+pub async fn peek(l: &LinkCtx<'_>, token: &str) -> Result<Option<Uuid>, Error> {
+    links::peek(l.store, l.hasher, Purpose::PasswordReset, token)
+        .await
+        .map_err(|e| Error::Hashing(format!("store: {e}")))
+}
+
+/// Sets a new password with a reset link. Returns the user's id, or None when the link
+/// is unknown, used or expired. The policy is checked before the link is consumed, so a
+/// refused password leaves the link usable.
+#[allow(clippy::too_many_arguments)]
+pub async fn confirm(
+    db: &sea_orm::DatabaseConnection,
+    hasher: &PasswordHasher,
+    policy: &PasswordPolicy,
+    m: &MailCtx<'_>,
+    l: &LinkCtx<'_>,
+    token: &str,
+    new_password: SecretString,
+) -> Result<Option<Uuid>, Error> {
+    let Some(user_id) = peek(l, token).await? else {
+        return Ok(None);
+    };
+    let Some((user, _)) = repo::find_with_profile(db, user_id).await? else {
+        return Ok(None);
+    };
+    password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&new_password), &user.email)?;
+    let hash = hasher
+        .hash(new_password)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?;
+    if links::redeem(l.store, l.hasher, Purpose::PasswordReset, token)
+        .await
+        .map_err(|e| Error::Hashing(format!("store: {e}")))?
+        != Some(user_id)
+    {
+        return Ok(None);
+    }
+    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    repo::set_password_hash(&txn, user.id, hash).await?;
+    repo::revoke_all_refresh_tokens(&txn, user.id).await?;
+    let rendered = mail::render(
+        m.theme,
+        m.issuer,
+        &user.email,
+        "password_changed",
+        serde_json::json!({ "reset": format!("{}/password/reset", m.issuer_id) }),
+    )
+    .map_err(|e| Error::Hashing(e.to_string()))?;
+    mail::enqueue(&txn, &rendered)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?;
+    crate::audit::record(
+        &txn,
+        crate::audit::Event {
+            actor: "user",
+            user_id: Some(user.id),
+            kind: "user.password_reset",
+            ip: None,
+            detail: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(user.id))
+}

@@ -1,0 +1,216 @@
+//! Password reset pages: request (same answer and timing for every address), and the
+//! mailed link's set-new-password form (only its POST consumes the link).
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::signup::{mail_ctx, message, over_mail_limit, page};
+use crate::accounts::signup::LinkCtx;
+use crate::accounts::{Email, Error, reset};
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::ClientIp;
+
+fn link_ctx(state: &AppState) -> LinkCtx<'_> {
+    LinkCtx {
+        store: state.store(),
+        hasher: state.token_hasher(),
+        ttl: std::time::Duration::from_secs(state.config().accounts.reset_ttl_secs),
+    }
+}
+
+fn request_form(state: &AppState, jar: CookieJar, status: StatusCode, email: &str, error: Option<&str>) -> Response {
+    page(
+        state,
+        jar,
+        status,
+        "templates/email_form.html",
+        json!({
+            "title": "Reset your password",
+            "message": "Enter your account's email address and we will mail you a link to choose a new password.",
+            "action": "/password/reset",
+            "button": "Send the link",
+            "email": email,
+            "error": error,
+        }),
+    )
+}
+
+pub async fn request_show(State(state): State<AppState>, jar: CookieJar) -> Response {
+    request_form(&state, jar, StatusCode::OK, "", None)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    csrf: Option<String>,
+}
+
+pub async fn request_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    match over_mail_limit(&state, "reset", ip, &f.email).await {
+        Ok(true) => {
+            return request_form(
+                &state,
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                &f.email,
+                Some("Too many requests. Try again in an hour."),
+            );
+        }
+        Ok(false) => {}
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    }
+    let Ok(email) = Email::parse(&f.email) else {
+        return request_form(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &f.email,
+            Some("Enter a valid email address."),
+        );
+    };
+    // Off the request path, so the answer takes the same time whether or not the
+    // address has an account.
+    let worker = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = reset::request(worker.db(), &mail_ctx(&worker), &link_ctx(&worker), &email).await {
+            tracing::warn!(error = %e, "password reset mail could not be prepared");
+        }
+    });
+    message(
+        &state,
+        jar,
+        StatusCode::OK,
+        "Check your inbox",
+        "If an account uses this address, we sent it a link to choose a new password.",
+        None,
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+fn password_form(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    token: &str,
+    errors: serde_json::Value,
+) -> Response {
+    page(
+        state,
+        jar,
+        status,
+        "templates/password_form.html",
+        json!({ "token": token, "errors": errors }),
+    )
+}
+
+fn expired(state: &AppState, jar: CookieJar) -> Response {
+    message(
+        state,
+        jar,
+        StatusCode::GONE,
+        "Link expired",
+        "This link has expired or was already used.",
+        Some(("/password/reset", "Ask for a new link")),
+    )
+}
+
+pub async fn confirm_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    match reset::peek(&link_ctx(&state), &token).await {
+        Ok(Some(_)) => password_form(&state, jar, StatusCode::OK, &token, json!({})),
+        Ok(None) => expired(&state, jar),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct PasswordForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+    csrf: Option<String>,
+}
+
+pub async fn confirm_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    if f.password != f.password_confirm {
+        return password_form(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &f.token,
+            json!({ "password_confirm": "The passwords do not match." }),
+        );
+    }
+    let result = reset::confirm(
+        state.db(),
+        state.passwords(),
+        &state.config().password,
+        &mail_ctx(&state),
+        &link_ctx(&state),
+        &f.token,
+        SecretString::from(f.password.clone()),
+    )
+    .await;
+    match result {
+        Ok(Some(user_id)) => {
+            // Every session of the user ends, this browser's too.
+            match crate::accounts::sessions::destroy_all(state.store(), user_id).await {
+                Ok(ended) => {
+                    for s in ended {
+                        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &s).await {
+                            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sessions could not be ended after a password reset"),
+            }
+            let jar = cookies::clear_session(state.config(), jar);
+            (jar, Redirect::to("/login?reset=1")).into_response()
+        }
+        Ok(None) => expired(&state, jar),
+        Err(Error::Password(e)) => password_form(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &f.token,
+            json!({ "password": e.to_string() }),
+        ),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
