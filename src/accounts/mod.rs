@@ -27,6 +27,8 @@ pub enum Error {
     Password(#[from] PasswordPolicyError),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    #[error("the current password is not correct")]
+    WrongPassword,
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }
@@ -86,4 +88,55 @@ pub async fn create_user(
     .await?;
     txn.commit().await?;
     Ok(user)
+}
+
+/// Changes a password after checking the current one, and mails a notice.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    policy: &crate::config::PasswordPolicy,
+    m: &signup::MailCtx<'_>,
+    user_id: uuid::Uuid,
+    current: secrecy::SecretString,
+    new: secrecy::SecretString,
+) -> Result<(), Error> {
+    let Some((user, _)) = repo::find_with_profile(db, user_id).await? else {
+        return Err(Error::WrongPassword);
+    };
+    let stored = user.password_hash.clone().unwrap_or_default();
+    if !hasher
+        .verify(current, stored)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?
+    {
+        return Err(Error::WrongPassword);
+    }
+    password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&new), &user.email)?;
+    let hash = hasher.hash(new).await.map_err(|e| Error::Hashing(e.to_string()))?;
+    let txn = db.begin().await?;
+    repo::set_password_hash(&txn, user.id, hash).await?;
+    let rendered = crate::mail::render(
+        m.theme,
+        m.issuer,
+        &user.email,
+        "password_changed",
+        serde_json::json!({ "reset": format!("{}/password/reset", m.issuer_id) }),
+    )
+    .map_err(|e| Error::Hashing(e.to_string()))?;
+    crate::mail::enqueue(&txn, &rendered)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?;
+    audit::record(
+        &txn,
+        audit::Event {
+            actor: "user",
+            user_id: Some(user.id),
+            kind: "user.password_changed",
+            ip: None,
+            detail: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }

@@ -356,3 +356,90 @@ async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
     .unwrap();
     assert_eq!(refreshed["error"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn account_pages_need_a_session_and_password_change_needs_the_current_one() {
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "owner@example.com").await;
+    let b = browser();
+    // Without a session: to the login page, coming back afterwards.
+    let r = b.get(app.url("/account/password")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/login?next=%2Faccount%2Fpassword");
+    let r = flow::login(&app, &b, "/login", "owner@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/account", "login lands on the profile");
+    let html = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("owner@example.com"));
+
+    // A second session elsewhere.
+    let other = browser();
+    flow::login(&app, &other, "/login", "owner@example.com", flow::PASSWORD).await;
+
+    let change = |current: &'static str, new: &'static str, others: bool| {
+        let b = b.clone();
+        let app = &app;
+        async move {
+            let html = b
+                .get(app.url("/account/password"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = input(&html, "csrf").unwrap();
+            let mut form = vec![
+                ("csrf", csrf.as_str()),
+                ("current", current),
+                ("password", new),
+                ("password_confirm", new),
+            ];
+            if others {
+                form.push(("sign_out_others", "yes"));
+            }
+            let r = b.post(app.url("/account/password")).form(&form).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = change("wrong current password", GOOD, false).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("The current password is not correct."));
+    let (status, html) = change(flow::PASSWORD, "password123", false).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("too easy to guess"));
+    let (status, _) = change(flow::PASSWORD, GOOD, true).await;
+    assert_eq!(status, 200);
+    let msgs = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        msgs[0].header("Subject").as_deref(),
+        Some("Your Gatehouse password was changed")
+    );
+    // This browser stays signed in; the other one is signed out.
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 200);
+    assert_eq!(other.get(app.url("/account")).send().await.unwrap().status(), 303);
+    assert_eq!(
+        flow::login(&app, &browser(), "/login", "owner@example.com", GOOD)
+            .await
+            .status(),
+        303
+    );
+
+    // Signing out.
+    let html = b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[("csrf", input(&html, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 303);
+    // Logout without the CSRF token is refused.
+    let r = other
+        .post(app.url("/logout"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}

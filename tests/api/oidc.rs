@@ -608,7 +608,7 @@ async fn login_errors_are_generic_and_the_form_is_csrf_protected() {
     // Correct login sets an HttpOnly, SameSite=Lax session cookie and lands on the start page.
     let ok = flow::login(&app, &b, "/login", "dave@example.com", flow::PASSWORD).await;
     assert_eq!(ok.status(), 303);
-    assert_eq!(location(&ok), "/");
+    assert_eq!(location(&ok), "/account");
     let cookie = ok
         .headers()
         .get_all("set-cookie")

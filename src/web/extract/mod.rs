@@ -2,5 +2,6 @@
 
 pub mod client_ip;
 pub mod oauth_form;
+pub mod session;
 
 pub use client_ip::ClientIp;

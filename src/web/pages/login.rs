@@ -231,7 +231,7 @@ pub async fn submit(
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
         ),
         (None, Some(n)) => n.to_string(),
-        (None, None) => "/".to_string(),
+        (None, None) => "/account".to_string(),
     };
     (jar, Redirect::to(&target)).into_response()
 }

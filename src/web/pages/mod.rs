@@ -9,6 +9,7 @@ use axum::routing::get;
 use super::AppState;
 use super::error::PageError;
 
+pub mod account;
 pub mod login;
 pub mod reset;
 pub mod signup;
@@ -26,6 +27,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/signup/resend", get(signup::resend_show).post(signup::resend_submit))
         .route("/password/reset", get(reset::request_show).post(reset::request_submit))
+        .route("/account", get(account::overview))
+        .route(
+            "/account/password",
+            get(account::password_show).post(account::password_submit),
+        )
+        .route("/logout", get(account::logout_show).post(account::logout_submit))
         .route(
             "/password/reset/confirm",
             get(reset::confirm_show).post(reset::confirm_submit),

@@ -1,0 +1,39 @@
+//! The signed-in user of a page. Pages that need one take [`SignedIn`]; without a session
+//! the browser is sent to `/login?next=<this page>`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+
+use crate::accounts::sessions::{self, Session};
+use crate::web::AppState;
+use crate::web::cookies;
+
+/// A browser with a live session, and its cookie value.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let login = || {
+            let here = parts.uri.path_and_query().map_or("/account", |p| p.as_str());
+            let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            Redirect::to(&format!("/login?next={next}")).into_response()
+        };
+        let Some(token) = cookies::session(state.config(), &jar) else {
+            return Err(login());
+        };
+        match sessions::load(state.store(), state.token_hasher(), &token).await {
+            Ok(Some(session)) => Ok(Self { session, token }),
+            Ok(None) => Err(login()),
+            Err(e) => Err(crate::web::error::PageError::Internal(e.to_string()).render(state.theme())),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The account pages: the profile overview (where login lands by default), password
+//! change, and signing out.
+
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::signup::{mail_ctx, message, page};
+use crate::accounts::{Error, sessions};
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::session::SignedIn;
+
+pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+    let (user, profile) = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let name: Vec<String> = profile
+        .as_ref()
+        .map(|p| {
+            [p.given_name.clone(), p.family_name.clone()]
+                .into_iter()
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default();
+    page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/account.html",
+        json!({
+            "email": user.email,
+            "name": name.join(" "),
+            "verified": user.email_verified_at.is_some(),
+            "member_since": user.created_at.format("%Y-%m-%d").to_string(),
+        }),
+    )
+}
+
+pub async fn password_show(State(state): State<AppState>, jar: CookieJar, _me: SignedIn) -> Response {
+    page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/change_password.html",
+        json!({ "errors": {} }),
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ChangeForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+    sign_out_others: Option<String>,
+    csrf: Option<String>,
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    form: Result<Form<ChangeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let again = |jar, errors: serde_json::Value| {
+        page(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "templates/change_password.html",
+            json!({ "errors": errors }),
+        )
+    };
+    if f.password != f.password_confirm {
+        return again(jar, json!({ "password_confirm": "The passwords do not match." }));
+    }
+    let result = crate::accounts::change_password(
+        state.db(),
+        state.passwords(),
+        &state.config().password,
+        &mail_ctx(&state),
+        me.session.user_id,
+        SecretString::from(f.current.clone()),
+        SecretString::from(f.password.clone()),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            if f.sign_out_others.is_some() {
+                match sessions::destroy_all(state.store(), me.session.user_id).await {
+                    Ok(ended) => {
+                        for s in ended.iter().filter(|s| s.sid != me.session.sid) {
+                            let _ = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await;
+                        }
+                    }
+                    Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+                }
+                // This browser stays signed in, with a fresh session.
+                let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
+                match sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await {
+                    Ok(token) => {
+                        let jar = cookies::set_session(state.config(), jar, token);
+                        return message(
+                            &state,
+                            jar,
+                            StatusCode::OK,
+                            "Password changed",
+                            "Your password was changed and your other sessions were signed out.",
+                            Some(("/account", "Back to your account")),
+                        );
+                    }
+                    Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+                }
+            }
+            message(
+                &state,
+                jar,
+                StatusCode::OK,
+                "Password changed",
+                "Your password was changed.",
+                Some(("/account", "Back to your account")),
+            )
+        }
+        Err(Error::WrongPassword) => again(jar, json!({ "current": "The current password is not correct." })),
+        Err(Error::Password(e)) => again(jar, json!({ "password": e.to_string() })),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+pub async fn logout_show(State(state): State<AppState>, jar: CookieJar) -> Response {
+    page(&state, jar, StatusCode::OK, "templates/logout.html", json!({}))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+pub async fn logout_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    if let Some(token) = cookies::session(state.config(), &jar)
+        && let Ok(Some(session)) = sessions::load(state.store(), state.token_hasher(), &token).await
+    {
+        let _ = sessions::destroy(state.store(), state.token_hasher(), &token).await;
+        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &session).await {
+            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+        }
+    }
+    let jar = cookies::clear_session(state.config(), jar);
+    (jar, Redirect::to("/")).into_response()
+}
