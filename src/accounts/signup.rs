@@ -29,6 +29,9 @@ pub struct LinkCtx<'a> {
     pub store: &'a Store,
     pub hasher: &'a TokenHasher,
     pub ttl: Duration,
+    /// Extra query parameters for the link (already encoded), to continue where the
+    /// user came from: `next=…` or `authreq=…`.
+    pub carry: String,
 }
 
 fn store_err(e: crate::store::StoreError) -> Error {
@@ -42,7 +45,12 @@ async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid) -> Res
     let token = links::issue(l.store, l.hasher, Purpose::Activation, user_id, l.ttl)
         .await
         .map_err(store_err)?;
-    Ok(format!("{}/signup/activate?token={token}", m.issuer_id))
+    let carry = if l.carry.is_empty() {
+        String::new()
+    } else {
+        format!("&{}", l.carry)
+    };
+    Ok(format!("{}/signup/activate?token={token}{carry}", m.issuer_id))
 }
 
 /// Queues the activation mail carrying `link`.

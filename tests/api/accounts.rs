@@ -48,10 +48,15 @@ async fn post_token_form(app: &TestApp, b: &reqwest::Client, link: &str) -> reqw
     } else {
         "/password/reset/confirm"
     };
-    let form = [
+    let mut form = vec![
         ("csrf", input(&html, "csrf").unwrap()),
         ("token", input(&html, "token").unwrap()),
     ];
+    for carried in ["authreq", "next"] {
+        if let Some(v) = input(&html, carried) {
+            form.push((carried, v));
+        }
+    }
     b.post(app.url(action)).form(&form).send().await.unwrap()
 }
 
@@ -442,4 +447,45 @@ async fn account_pages_need_a_session_and_password_change_needs_the_current_one(
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn signing_up_from_a_relying_party_returns_to_it() {
+    use crate::helpers::flow::{authorize_url, query};
+    let (app, sink) = app_with_mail().await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    let r = b.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+    let login = location(&r);
+    let html = b.get(app.url(&login)).send().await.unwrap().text().await.unwrap();
+    let start = html
+        .find("href=\"/signup?authreq=")
+        .expect("signup link carries the request");
+    let signup_url = html[start + 6..].split('"').next().unwrap().to_string();
+    let html = b.get(app.url(&signup_url)).send().await.unwrap().text().await.unwrap();
+    let authreq = input(&html, "authreq").expect("hidden authreq");
+    let form = [
+        ("email", "rp-signup@example.com"),
+        ("password", GOOD),
+        ("password_confirm", GOOD),
+        ("csrf", &input(&html, "csrf").unwrap()),
+        ("authreq", &authreq),
+    ];
+    assert_eq!(
+        b.post(app.url("/signup")).form(&form).send().await.unwrap().status(),
+        200
+    );
+    let msgs = sink.wait_for(1, Duration::from_secs(10)).await;
+    let link = link_in(&msgs[0], "/signup/activate?token=");
+    assert!(link.contains("authreq="), "{link}");
+    let r = post_token_form(&app, &b, &link).await;
+    let to_login = location(&r);
+    assert!(to_login.starts_with("/login?activated=1&authreq="), "{to_login}");
+    let r = flow::login(&app, &b, &to_login, "rp-signup@example.com", GOOD).await;
+    assert!(
+        location(&r).starts_with("/oauth2/authorize/resume"),
+        "login resumes the request"
+    );
+    let back = flow::authorize(&app, &b, &location(&r), "rp-signup@example.com").await;
+    assert!(query(&back).contains_key("code"), "{back}");
 }

@@ -22,6 +22,7 @@ fn link_ctx(state: &AppState) -> LinkCtx<'_> {
         store: state.store(),
         hasher: state.token_hasher(),
         ttl: std::time::Duration::from_secs(state.config().accounts.reset_ttl_secs),
+        carry: String::new(),
     }
 }
 

@@ -67,11 +67,26 @@ pub fn mail_ctx(state: &AppState) -> MailCtx<'_> {
     }
 }
 
-fn link_ctx(state: &AppState, ttl_secs: u64) -> LinkCtx<'_> {
+fn link_ctx(state: &AppState, ttl_secs: u64, carry: String) -> LinkCtx<'_> {
     LinkCtx {
         store: state.store(),
         hasher: state.token_hasher(),
         ttl: Duration::from_secs(ttl_secs),
+        carry,
+    }
+}
+
+/// Where to continue after activation and login: the pending authorization request, or a
+/// local `next` path, as query parameters.
+fn carry(authreq: Option<&str>, next: Option<&str>) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    match (
+        authreq.filter(|a| !a.is_empty() && a.len() <= 64),
+        next.and_then(safe_next),
+    ) {
+        (Some(a), _) => format!("authreq={}", enc(a)),
+        (None, Some(n)) => format!("next={}", enc(n)),
+        (None, None) => String::new(),
     }
 }
 
@@ -93,6 +108,7 @@ pub async fn over_mail_limit(
 #[derive(Debug, Deserialize, Default)]
 pub struct NextQuery {
     next: Option<String>,
+    authreq: Option<String>,
 }
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<NextQuery>) -> Response {
@@ -102,7 +118,7 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query
         jar,
         StatusCode::OK,
         "templates/signup.html",
-        json!({ "email": "", "errors": {}, "next": next }),
+        json!({ "email": "", "errors": {}, "next": next, "authreq": q.authreq }),
     )
 }
 
@@ -116,6 +132,7 @@ pub struct SignupForm {
     password_confirm: String,
     csrf: Option<String>,
     next: Option<String>,
+    authreq: Option<String>,
 }
 
 pub async fn submit(
@@ -137,7 +154,7 @@ pub async fn submit(
             jar,
             status,
             "templates/signup.html",
-            json!({ "email": f.email, "errors": errors, "error": error, "next": next }),
+            json!({ "email": f.email, "errors": errors, "error": error, "next": next, "authreq": f.authreq }),
         )
     };
     match over_mail_limit(&state, "signup", ip, &f.email).await {
@@ -177,7 +194,11 @@ pub async fn submit(
         state.passwords(),
         &c.password,
         &mail_ctx(&state),
-        &link_ctx(&state, c.accounts.activation_ttl_secs),
+        &link_ctx(
+            &state,
+            c.accounts.activation_ttl_secs,
+            carry(f.authreq.as_deref(), next),
+        ),
         email,
         SecretString::from(f.password.clone()),
     )
@@ -204,12 +225,16 @@ pub async fn submit(
 #[derive(Debug, Deserialize, Default)]
 pub struct TokenQuery {
     token: Option<String>,
+    next: Option<String>,
+    authreq: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 pub struct TokenForm {
     token: Option<String>,
     csrf: Option<String>,
+    next: Option<String>,
+    authreq: Option<String>,
 }
 
 const LINK_EXPIRED: &str = "This link has expired or was already used.";
@@ -235,6 +260,8 @@ pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(
                 "action": "/signup/activate",
                 "token": token,
                 "button": "Activate my account",
+                "next": q.next.as_deref().and_then(safe_next),
+                "authreq": q.authreq,
             }),
         ),
         Ok(None) => message(
@@ -261,15 +288,11 @@ pub async fn activate_submit(
         return PageError::Csrf.render(state.theme());
     }
     let c = state.config();
-    match signup::activate(
-        state.db(),
-        &mail_ctx(&state),
-        &link_ctx(&state, c.accounts.activation_ttl_secs),
-        &f.token.unwrap_or_default(),
-    )
-    .await
-    {
-        Ok(Some(_)) => Redirect::to("/login?activated=1").into_response(),
+    let then = carry(f.authreq.as_deref(), f.next.as_deref());
+    let links = link_ctx(&state, c.accounts.activation_ttl_secs, String::new());
+    match signup::activate(state.db(), &mail_ctx(&state), &links, &f.token.unwrap_or_default()).await {
+        Ok(Some(_)) if then.is_empty() => Redirect::to("/login?activated=1").into_response(),
+        Ok(Some(_)) => Redirect::to(&format!("/login?activated=1&{then}")).into_response(),
         Ok(None) => message(
             &state,
             jar,
@@ -348,7 +371,7 @@ pub async fn resend_submit(
     if let Err(e) = signup::resend(
         state.db(),
         &mail_ctx(&state),
-        &link_ctx(&state, c.accounts.activation_ttl_secs),
+        &link_ctx(&state, c.accounts.activation_ttl_secs, String::new()),
         &email,
     )
     .await
