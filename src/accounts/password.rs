@@ -76,6 +76,17 @@ impl PasswordHasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
+    /// Whether a stored PHC hash was made with the current algorithm and parameters.
+    pub fn is_current(&self, hash: &str) -> bool {
+        let want = format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost()
+        );
+        hash.starts_with(&want)
+    }
+
     /// Hashes a password into a PHC string.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;

@@ -33,10 +33,16 @@ pub fn session(config: &Config, jar: &CookieJar) -> Option<String> {
     jar.get(&name(config, "gh_session")).map(|c| c.value().to_string())
 }
 
-/// Sets the session cookie.
-pub fn set_session(config: &Config, jar: CookieJar, token: String) -> CookieJar {
+/// Sets the session cookie: persistent for `tokens.session_secs` when `remember`, else a
+/// browser-session cookie (the server-side session still expires on its own).
+pub fn set_session(config: &Config, jar: CookieJar, token: String, remember: bool) -> CookieJar {
     let ttl = i64::try_from(config.tokens.session_secs).unwrap_or(86_400);
-    jar.add(build(config, "gh_session", token, ttl))
+    let mut c = build(config, "gh_session", token, ttl);
+    if !remember {
+        c.set_max_age(None);
+        c.unset_expires();
+    }
+    jar.add(c)
 }
 
 /// Removes the session cookie.

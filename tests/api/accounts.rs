@@ -489,3 +489,83 @@ async fn signing_up_from_a_relying_party_returns_to_it() {
     let back = flow::authorize(&app, &b, &location(&r), "rp-signup@example.com").await;
     assert!(query(&back).contains_key("code"), "{back}");
 }
+
+#[tokio::test]
+async fn keep_me_signed_in_throttle_wait_and_rehash_on_login() {
+    use sea_orm::EntityTrait;
+    let (app, _sink) = app_with_mail().await;
+    // A hash made with other argon2 parameters than the server's (m=64,t=1).
+    let old_params = gatehouse::accounts::PasswordHasher::new(&gatehouse::config::Argon2Config {
+        memory_kib: 32,
+        iterations: 2,
+        parallelism: 1,
+        max_concurrent: 1,
+    })
+    .unwrap();
+    let user = gatehouse::accounts::create_user(
+        app.state.db(),
+        &old_params,
+        &app.state.config().password,
+        gatehouse::accounts::NewUser {
+            email: gatehouse::accounts::Email::parse("legacy@example.com").unwrap(),
+            password: Some(secrecy::SecretString::from(flow::PASSWORD)),
+            verified: true,
+            superuser: false,
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    assert!(user.password_hash.as_deref().unwrap().contains("m=32,t=2,p=1"));
+
+    let b = browser();
+    let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("email", "legacy@example.com"),
+        ("password", flow::PASSWORD),
+        ("csrf", &input(&html, "csrf").unwrap()),
+        ("remember", "yes"),
+    ];
+    let r = b.post(app.url("/login")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("gh_session="))
+        .unwrap();
+    assert!(cookie.contains("Max-Age="), "persistent when asked: {cookie}");
+    let stored = entity::user::Entity::find_by_id(user.id)
+        .one(app.state.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.password_hash.unwrap().contains("m=64,t=1,p=1"),
+        "re-hashed with the current parameters"
+    );
+
+    // Without "keep me signed in": a cookie that ends with the browser.
+    let r = flow::login(&app, &browser(), "/login", "legacy@example.com", flow::PASSWORD).await;
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("gh_session="))
+        .unwrap();
+    assert!(!cookie.contains("Max-Age=") && !cookie.contains("Expires="), "{cookie}");
+
+    // Throttling says how long to wait.
+    let t = browser();
+    let mut last = String::new();
+    for _ in 0..11 {
+        last = flow::login(&app, &t, "/login", "someone@example.com", "wrong wrong wrong")
+            .await
+            .text()
+            .await
+            .unwrap();
+    }
+    assert!(last.contains("Try again in 15 minutes."), "{last}");
+}

@@ -116,7 +116,7 @@ pub async fn password_submit(
                 let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
                 match sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await {
                     Ok(token) => {
-                        let jar = cookies::set_session(state.config(), jar, token);
+                        let jar = cookies::set_session(state.config(), jar, token, false);
                         return message(
                             &state,
                             jar,

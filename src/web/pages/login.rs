@@ -61,6 +61,8 @@ pub struct LoginForm {
     csrf: Option<String>,
     authreq: Option<String>,
     next: Option<String>,
+    /// "Keep me signed in": a persistent cookie instead of one that ends with the browser.
+    remember: Option<String>,
 }
 
 struct View<'a> {
@@ -163,20 +165,30 @@ pub async fn submit(
         "login-acct:{}",
         state.token_hasher().hash(&f.email.trim().to_lowercase())
     );
+    // Which window, if any, is exhausted: its length is the wait we announce.
     let over = async {
         let limits = &state.config().accounts;
         let by_ip = state.store().incr(&format!("login-ip:{ip}"), IP_WINDOW).await?;
         let by_account = state.store().incr(&account_key, ACCOUNT_WINDOW).await?;
-        Ok::<bool, crate::store::StoreError>(by_ip > limits.login_ip_limit || by_account > limits.login_account_limit)
+        Ok::<Option<Duration>, crate::store::StoreError>(if by_account > limits.login_account_limit {
+            Some(ACCOUNT_WINDOW)
+        } else if by_ip > limits.login_ip_limit {
+            Some(IP_WINDOW)
+        } else {
+            None
+        })
     }
     .await;
     match over {
-        Ok(true) => {
+        Ok(Some(wait)) => {
             tracing::warn!(%ip, "login throttled");
-            let v = view("Too many sign-in attempts. Wait a few minutes and try again.");
-            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, v).await;
+            let text = format!(
+                "Too many sign-in attempts. Try again in {} minutes.",
+                wait.as_secs() / 60
+            );
+            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, view(&text)).await;
         }
-        Ok(false) => {}
+        Ok(None) => {}
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     }
     if f.password.is_empty() || f.password.len() > 4096 {
@@ -195,7 +207,7 @@ pub async fn submit(
     };
     let verified = state
         .passwords()
-        .verify(SecretString::from(f.password.clone()), hash)
+        .verify(SecretString::from(f.password.clone()), hash.clone())
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
@@ -224,7 +236,18 @@ pub async fn submit(
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
     let _ = crate::accounts::repo::touch_last_login(state.db(), user.id).await;
-    let jar = cookies::set_session(state.config(), jar, token);
+    // Parameters changed since this hash was made: re-hash transparently.
+    if !state.passwords().is_current(&hash) {
+        match state.passwords().hash(SecretString::from(f.password.clone())).await {
+            Ok(new) => {
+                if let Err(e) = crate::accounts::repo::set_password_hash(state.db(), user.id, new).await {
+                    tracing::warn!(error = %e, "password re-hash not stored");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "password re-hash failed"),
+        }
+    }
+    let jar = cookies::set_session(state.config(), jar, token, f.remember.is_some());
     let target = match (authreq, next) {
         (Some(id), _) => format!(
             "/oauth2/authorize/resume?authreq={}",
