@@ -3,6 +3,7 @@
 
 pub mod links;
 pub mod password;
+pub mod profile;
 pub mod repo;
 pub mod reset;
 pub mod sessions;

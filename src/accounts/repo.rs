@@ -153,3 +153,26 @@ pub async fn revoke_all_refresh_tokens(db: &impl ConnectionTrait, id: Uuid) -> R
         .await?;
     Ok(res.rows_affected)
 }
+
+/// Replaces the editable profile claims of a user.
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    p: &super::profile::ProfileInput,
+) -> Result<(), DbErr> {
+    user_profile::ActiveModel {
+        user_id: Set(id),
+        given_name: Set(p.given_name.clone()),
+        family_name: Set(p.family_name.clone()),
+        nickname: Set(p.nickname.clone()),
+        preferred_username: Set(p.preferred_username.clone()),
+        locale: Set(p.locale.clone()),
+        zoneinfo: Set(p.zoneinfo.clone()),
+        birthdate: Set(p.birthdate.clone()),
+        updated_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
+}

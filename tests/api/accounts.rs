@@ -569,3 +569,116 @@ async fn keep_me_signed_in_throttle_wait_and_rehash_on_login() {
     }
     assert!(last.contains("Try again in 15 minutes."), "{last}");
 }
+
+#[tokio::test]
+async fn profile_edit_validates_fields_and_feeds_the_claims() {
+    use crate::helpers::flow::{authorize_url, query, token};
+    let (app, _sink) = app_with_mail().await;
+    flow::user(&app, "ada@example.com").await;
+    flow::user(&app, "taken-name@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "ada@example.com", flow::PASSWORD).await;
+    let save = |pairs: Vec<(&'static str, &'static str)>| {
+        let b = b.clone();
+        let app = &app;
+        async move {
+            let html = b
+                .get(app.url("/account/edit"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = input(&html, "csrf").unwrap();
+            let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+            form.extend(pairs.iter().copied());
+            let r = b.post(app.url("/account/edit")).form(&form).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.headers().get("location").map(|v| v.to_str().unwrap().to_string()),
+                r.text().await.unwrap(),
+            )
+        }
+    };
+    // The other user takes a username first.
+    let other = browser();
+    flow::login(&app, &other, "/login", "taken-name@example.com", flow::PASSWORD).await;
+    let html = other
+        .get(app.url("/account/edit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    other
+        .post(app.url("/account/edit"))
+        .form(&[
+            ("csrf", input(&html, "csrf").unwrap().as_str()),
+            ("preferred_username", "lovelace"),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    let (status, _, html) = save(vec![
+        ("given_name", "Ada"),
+        ("birthdate", "not a date"),
+        ("zoneinfo", "Mars"),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("Use a past date as YYYY-MM-DD.") && html.contains("zoneinfo-error"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Ada\""), "typed values are kept");
+    assert!(html.contains("aria-describedby=\"birthdate-error\""));
+    let (status, _, html) = save(vec![("preferred_username", "Lovelace")]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("This username is taken."));
+    let (status, loc, _) = save(vec![
+        ("given_name", "Ada"),
+        ("family_name", "Lovelace"),
+        ("preferred_username", "ada"),
+        ("locale", "en-GB"),
+        ("zoneinfo", "Europe/London"),
+        ("birthdate", "1815-12-10"),
+    ])
+    .await;
+    assert_eq!((status, loc.as_deref()), (303, Some("/account")));
+    let html = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Ada Lovelace"));
+
+    // Relying parties see the profile through the profile scope.
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "ada@example.com").await;
+    let t: serde_json::Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let u: serde_json::Value = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["name"], "Ada Lovelace");
+    assert_eq!(u["preferred_username"], "ada");
+    assert_eq!(u["birthdate"], "1815-12-10");
+    assert_eq!(u["zoneinfo"], "Europe/London");
+}

@@ -41,6 +41,7 @@ pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedI
             "name": name.join(" "),
             "verified": user.email_verified_at.is_some(),
             "member_since": user.created_at.format("%Y-%m-%d").to_string(),
+            "username": profile.as_ref().and_then(|p| p.preferred_username.clone()),
         }),
     )
 }
@@ -174,4 +175,92 @@ pub async fn logout_submit(
     }
     let jar = cookies::clear_session(state.config(), jar);
     (jar, Redirect::to("/")).into_response()
+}
+
+const PROFILE_FIELDS: &[(&str, &str, &str)] = &[
+    ("given_name", "Given name", "given-name"),
+    ("family_name", "Family name", "family-name"),
+    ("nickname", "Nickname", "nickname"),
+    ("preferred_username", "Username", "username"),
+    ("locale", "Language (e.g. en-GB)", "language"),
+    ("zoneinfo", "Time zone (e.g. Europe/Paris)", "off"),
+    ("birthdate", "Birth date (YYYY-MM-DD)", "bday"),
+];
+
+fn profile_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    values: &std::collections::BTreeMap<String, String>,
+    errors: &std::collections::BTreeMap<&'static str, String>,
+) -> Response {
+    let fields: Vec<_> = PROFILE_FIELDS
+        .iter()
+        .map(|(name, label, auto)| {
+            json!({
+                "name": name,
+                "label": label,
+                "autocomplete": auto,
+                "value": values.get(*name).cloned().unwrap_or_default(),
+                "error": errors.get(name),
+            })
+        })
+        .collect();
+    page(
+        state,
+        jar,
+        status,
+        "templates/account_edit.html",
+        json!({ "fields": fields }),
+    )
+}
+
+pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+    let profile = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+        Ok(Some((_, p))) => p,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let mut values = std::collections::BTreeMap::new();
+    if let Some(p) = profile {
+        for (k, v) in [
+            ("given_name", p.given_name),
+            ("family_name", p.family_name),
+            ("nickname", p.nickname),
+            ("preferred_username", p.preferred_username),
+            ("locale", p.locale),
+            ("zoneinfo", p.zoneinfo),
+            ("birthdate", p.birthdate),
+        ] {
+            if let Some(v) = v {
+                values.insert(k.to_string(), v);
+            }
+        }
+    }
+    profile_page(&state, jar, StatusCode::OK, &values, &Default::default())
+}
+
+pub async fn edit_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    form: Result<Form<std::collections::BTreeMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(raw)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, raw.get("csrf").map(String::as_str)) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let input = match crate::accounts::profile::parse(&raw) {
+        Ok(p) => p,
+        Err(errors) => return profile_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &raw, &errors),
+    };
+    match crate::accounts::profile::save(state.db(), me.session.user_id, &input).await {
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(crate::accounts::profile::SaveError::Fields(errors)) => {
+            profile_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &raw, &errors)
+        }
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
 }

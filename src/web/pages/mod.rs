@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/signup/resend", get(signup::resend_show).post(signup::resend_submit))
         .route("/password/reset", get(reset::request_show).post(reset::request_submit))
         .route("/account", get(account::overview))
+        .route("/account/edit", get(account::edit_show).post(account::edit_submit))
         .route(
             "/account/password",
             get(account::password_show).post(account::password_submit),
