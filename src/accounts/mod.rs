@@ -2,6 +2,7 @@
 //! repository. Knows nothing of HTTP.
 
 pub mod links;
+pub mod notify;
 pub mod password;
 pub mod profile;
 pub mod repo;

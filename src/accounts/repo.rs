@@ -176,3 +176,16 @@ pub async fn update_profile(
     .await
     .map(|_| ())
 }
+
+/// Sets whether the user gets a mail at each login.
+pub async fn set_login_notifications(db: &impl ConnectionTrait, id: Uuid, on: bool) -> Result<(), DbErr> {
+    user_preference::ActiveModel {
+        user_id: Set(id),
+        login_notifications: Set(on),
+        updated_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
+}

@@ -60,6 +60,22 @@ async fn post_token_form(app: &TestApp, b: &reqwest::Client, link: &str) -> reqw
     b.post(app.url(action)).form(&form).send().await.unwrap()
 }
 
+/// Waits for a mail with `subject`; returns it.
+async fn wait_subject(sink: &SmtpSink, subject: &str) -> Received {
+    for _ in 0..200 {
+        if let Some(m) = sink
+            .messages()
+            .await
+            .into_iter()
+            .find(|m| m.header("Subject").as_deref() == Some(subject))
+        {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no mail {subject:?}; got {:?}", subjects(&sink.messages().await));
+}
+
 fn subjects(msgs: &[Received]) -> Vec<String> {
     msgs.iter().map(|m| m.header("Subject").unwrap_or_default()).collect()
 }
@@ -283,15 +299,20 @@ async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
     assert_eq!(unknown.0, 200);
     let strip = |h: &str| h.lines().filter(|l| !l.contains("csrf")).collect::<Vec<_>>().join("\n");
     assert_eq!(strip(&unknown.1), strip(&known.1), "identical answers");
-    let msgs = sink.wait_for(1, Duration::from_secs(10)).await;
+    let reset_mail = wait_subject(&sink, "Reset your Gatehouse password").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let msgs = if msgs.len() == 1 { sink.messages().await } else { msgs };
-    assert_eq!(msgs.len(), 1, "no mail to an address without an account");
-    assert_eq!(
-        msgs[0].header("Subject").as_deref(),
-        Some("Reset your Gatehouse password")
+    let all = sink.messages().await;
+    assert!(
+        all.iter().all(|m| !m.to[0].contains("nobody@")),
+        "no mail to an address without an account"
     );
-    let link = link_in(&msgs[0], "/password/reset/confirm?token=");
+    assert_eq!(
+        all.iter()
+            .filter(|m| m.header("Subject").as_deref() == Some("Reset your Gatehouse password"))
+            .count(),
+        1
+    );
+    let link = link_in(&reset_mail, "/password/reset/confirm?token=");
 
     let html = b.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
     let csrf = input(&html, "csrf").unwrap();
@@ -320,11 +341,7 @@ async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
     let ok = submit(GOOD, GOOD).await;
     assert_eq!(ok.status(), 303, "a refused password left the link usable");
     assert_eq!(location(&ok), "/login?reset=1");
-    let msgs = sink.wait_for(2, Duration::from_secs(10)).await;
-    assert_eq!(
-        msgs[1].header("Subject").as_deref(),
-        Some("Your Gatehouse password was changed")
-    );
+    wait_subject(&sink, "Your Gatehouse password was changed").await;
 
     // The link is spent; the old password no longer works, the new one does.
     assert_eq!(submit(GOOD, GOOD).await.status(), 410);
@@ -414,11 +431,7 @@ async fn account_pages_need_a_session_and_password_change_needs_the_current_one(
     assert!(html.contains("too easy to guess"));
     let (status, _) = change(flow::PASSWORD, GOOD, true).await;
     assert_eq!(status, 200);
-    let msgs = sink.wait_for(1, Duration::from_secs(10)).await;
-    assert_eq!(
-        msgs[0].header("Subject").as_deref(),
-        Some("Your Gatehouse password was changed")
-    );
+    wait_subject(&sink, "Your Gatehouse password was changed").await;
     // This browser stays signed in; the other one is signed out.
     assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 200);
     assert_eq!(other.get(app.url("/account")).send().await.unwrap().status(), 303);
@@ -681,4 +694,65 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
     assert_eq!(u["preferred_username"], "ada");
     assert_eq!(u["birthdate"], "1815-12-10");
     assert_eq!(u["zoneinfo"], "Europe/London");
+}
+
+#[tokio::test]
+async fn login_notifications_are_mailed_unless_turned_off() {
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "watchful@example.com").await;
+    let b = browser();
+    let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let chrome =
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+    let form = [
+        ("email", "watchful@example.com"),
+        ("password", flow::PASSWORD),
+        ("csrf", &input(&html, "csrf").unwrap()),
+    ];
+    let r = b
+        .post(app.url("/login"))
+        .header("user-agent", chrome)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let m = wait_subject(&sink, "New sign-in to your Gatehouse account").await;
+    let body = m.decoded();
+    assert!(body.contains("Browser: Chrome 126"), "{body}");
+    assert!(body.contains("Operating system: Linux"), "{body}");
+    assert!(body.contains("IP address: 127.0.0.1"), "{body}");
+    assert!(body.contains("Approximate location: unknown"), "{body}");
+    assert!(body.contains("/account/security"), "{body}");
+
+    // Turning them off shows a warning, and the next login sends nothing.
+    let html = b
+        .get(app.url("/account/security"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("name=\"login_notifications\" value=\"on\" checked"),
+        "on by default"
+    );
+    let r = b
+        .post(app.url("/account/security"))
+        .form(&[("csrf", input(&html, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("notifications-warning"), "{html}");
+    flow::login(&app, &browser(), "/login", "watchful@example.com", flow::PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let count = sink
+        .messages()
+        .await
+        .iter()
+        .filter(|m| m.header("Subject").as_deref() == Some("New sign-in to your Gatehouse account"))
+        .count();
+    assert_eq!(count, 1);
 }

@@ -264,3 +264,48 @@ pub async fn edit_submit(
         Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
     }
 }
+
+pub async fn security_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+    let on = match crate::accounts::repo::preferences(state.db(), me.session.user_id).await {
+        Ok(p) => p.is_none_or(|p| p.login_notifications),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/account_security.html",
+        json!({ "login_notifications": on, "saved": false }),
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SecurityForm {
+    login_notifications: Option<String>,
+    csrf: Option<String>,
+}
+
+pub async fn security_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    form: Result<Form<SecurityForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let on = f.login_notifications.is_some();
+    if let Err(e) = crate::accounts::repo::set_login_notifications(state.db(), me.session.user_id, on).await {
+        return PageError::Internal(e.to_string()).render(state.theme());
+    }
+    page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/account_security.html",
+        json!({ "login_notifications": on, "saved": true }),
+    )
+}

@@ -137,6 +137,7 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -236,6 +237,13 @@ pub async fn submit(
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
     let _ = crate::accounts::repo::touch_last_login(state.db(), user.id).await;
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Err(e) = crate::accounts::notify::login(state.db(), &super::signup::mail_ctx(&state), &user, ua, ip).await {
+        tracing::warn!(error = %e, "login notification not queued");
+    }
     // Parameters changed since this hash was made: re-hash transparently.
     if !state.passwords().is_current(&hash) {
         match state.passwords().hash(SecretString::from(f.password.clone())).await {

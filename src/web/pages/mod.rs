@@ -30,6 +30,10 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::overview))
         .route("/account/edit", get(account::edit_show).post(account::edit_submit))
         .route(
+            "/account/security",
+            get(account::security_show).post(account::security_submit),
+        )
+        .route(
             "/account/password",
             get(account::password_show).post(account::password_submit),
         )
