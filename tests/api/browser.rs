@@ -109,3 +109,61 @@ async fn authorization_code_flow_in_a_real_browser() {
     assert!(q.contains_key("code"), "{body}");
     assert_eq!(q["state"], "st-123");
 }
+
+#[tokio::test]
+async fn signup_activation_login_profile_and_password_in_a_real_browser() {
+    let Some(browser) = Browser::start("accounts").await else {
+        return;
+    };
+    let sink = crate::helpers::smtp::SmtpSink::start().await;
+    let app = TestApp::spawn_with(crate::helpers::Options::default().set("GATEHOUSE_SMTP_URL", sink.url())).await;
+    let pw = "quiet lantern mossy harbor";
+
+    browser.goto(&app.url("/signup")).await;
+    browser.screenshot("signup").await;
+    browser.type_into("#email", "chromium@example.com").await;
+    browser.type_into("#password", pw).await;
+    browser.type_into("#password_confirm", pw).await;
+    browser.click("button[type=submit]").await;
+    browser.find("#message").await;
+    assert!(browser.source().await.contains("Check your inbox"));
+
+    // The link from the received mail.
+    let msgs = sink.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let body = msgs[0].decoded();
+    let start = body
+        .find("http://127.0.0.1:8080/signup/activate?token=")
+        .expect("activation link");
+    let rest = &body[start + "http://127.0.0.1:8080".len()..];
+    let link = &rest[..rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .unwrap_or(rest.len())];
+    browser.goto(&app.url(link)).await;
+    browser.screenshot("activate").await;
+    browser.click("button[type=submit]").await;
+    browser.find("form[action='/login']").await;
+    assert!(browser.source().await.contains("Your email address is confirmed"));
+
+    browser.type_into("#email", "chromium@example.com").await;
+    browser.type_into("#password", pw).await;
+    browser.click("button[type=submit]").await;
+    browser.find("#account-email").await;
+    browser.screenshot("account").await;
+
+    browser.goto(&app.url("/account/edit")).await;
+    browser.type_into("#given_name", "Chromy").await;
+    browser.type_into("#family_name", "Browser").await;
+    browser.screenshot("edit").await;
+    browser.click("button[type=submit]").await;
+    browser.find("#account-email").await;
+    assert!(browser.source().await.contains("Chromy Browser"));
+
+    browser.goto(&app.url("/account/password")).await;
+    browser.type_into("#current", pw).await;
+    browser.type_into("#password", "brand new tidal compass").await;
+    browser.type_into("#password_confirm", "brand new tidal compass").await;
+    browser.click("button[type=submit]").await;
+    browser.find("#message").await;
+    browser.screenshot("password-changed").await;
+    assert!(browser.source().await.contains("Your password was changed"));
+}
