@@ -14,6 +14,7 @@ use crate::store::{Store, StoreError};
 pub enum Purpose {
     Activation,
     PasswordReset,
+    EmailChange,
 }
 
 impl Purpose {
@@ -21,6 +22,7 @@ impl Purpose {
         match self {
             Self::Activation => "activate",
             Self::PasswordReset => "reset",
+            Self::EmailChange => "email",
         }
     }
 }
@@ -72,4 +74,41 @@ pub async fn redeem(
         return Ok(None);
     }
     Ok(parse(store.take(&key(hasher, purpose, token)).await?))
+}
+
+/// Creates a link token carrying `user_id` and a value (the new address of an email
+/// change).
+pub async fn issue_with(
+    store: &Store,
+    hasher: &TokenHasher,
+    purpose: Purpose,
+    user_id: Uuid,
+    value: &str,
+    ttl: Duration,
+) -> Result<String, StoreError> {
+    let token = random_token::<32>();
+    store.put(&key(hasher, purpose, &token), format!("{user_id} {value}").as_bytes(), ttl).await?;
+    Ok(token)
+}
+
+fn parse_with(v: Option<Vec<u8>>) -> Option<(Uuid, String)> {
+    let s = String::from_utf8(v?).ok()?;
+    let (id, value) = s.split_once(' ')?;
+    Some((id.parse().ok()?, value.to_string()))
+}
+
+/// The user and value of a live token, without consuming it.
+pub async fn peek_with(store: &Store, hasher: &TokenHasher, purpose: Purpose, token: &str) -> Result<Option<(Uuid, String)>, StoreError> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    Ok(parse_with(store.get(&key(hasher, purpose, token)).await?))
+}
+
+/// Consumes a token carrying a value.
+pub async fn redeem_with(store: &Store, hasher: &TokenHasher, purpose: Purpose, token: &str) -> Result<Option<(Uuid, String)>, StoreError> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    Ok(parse_with(store.take(&key(hasher, purpose, token)).await?))
 }

@@ -1,6 +1,7 @@
 //! Local accounts: parsed input types, the password policy and hashing, and the users
 //! repository. Knows nothing of HTTP.
 
+pub mod email_change;
 pub mod links;
 pub mod notify;
 pub mod password;

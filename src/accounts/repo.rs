@@ -189,3 +189,20 @@ pub async fn set_login_notifications(db: &impl ConnectionTrait, id: Uuid, on: bo
     .await
     .map(|_| ())
 }
+
+/// Moves a user to a new (verified) address; returns the old one.
+pub async fn change_email(db: &impl ConnectionTrait, id: Uuid, new: &Email) -> Result<Option<String>, DbErr> {
+    let Some(u) = user::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
+    let now = chrono::Utc::now();
+    user::ActiveModel {
+        id: Set(id),
+        email: Set(new.as_str().to_string()),
+        email_canonical: Set(new.canonical()),
+        email_verified_at: Set(Some(now)),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(Some(u.email))
+}

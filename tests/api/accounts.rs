@@ -756,3 +756,54 @@ async fn login_notifications_are_mailed_unless_turned_off() {
         .count();
     assert_eq!(count, 1);
 }
+
+#[tokio::test]
+async fn email_change_is_confirmed_by_the_new_address_and_told_to_the_old() {
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "old@example.com").await;
+    flow::user(&app, "occupied@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "old@example.com", flow::PASSWORD).await;
+    let ask = |email: &'static str, pw: &'static str| {
+        let b = b.clone();
+        let app = &app;
+        async move {
+            let html = b.get(app.url("/account/email")).send().await.unwrap().text().await.unwrap();
+            let r = b
+                .post(app.url("/account/email"))
+                .form(&[("email", email), ("password", pw), ("csrf", &input(&html, "csrf").unwrap())])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = ask("new@example.com", "wrong password").await;
+    assert_eq!(status, 422);
+    assert!(html.contains("The password is not correct."));
+    // An address of another account: the same answer, its owner is told, nothing changes.
+    let (s1, taken) = ask("occupied@example.com", flow::PASSWORD).await;
+    let (s2, fresh) = ask("new@example.com", flow::PASSWORD).await;
+    assert_eq!((s1, s2), (200, 200));
+    let strip = |h: &str| h.lines().filter(|l| !l.contains("csrf")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(&taken), strip(&fresh));
+    let confirm_mail = wait_subject(&sink, "Confirm your new email address for Gatehouse").await;
+    assert_eq!(confirm_mail.to, vec!["<new@example.com>".to_string()]);
+    let notice = wait_subject(&sink, "Someone tried to sign up with your address at Gatehouse").await;
+    assert_eq!(notice.to, vec!["<occupied@example.com>".to_string()]);
+
+    // Until confirmed, the old address stays in force.
+    assert!(b.get(app.url("/account")).send().await.unwrap().text().await.unwrap().contains("old@example.com"));
+    let link = link_in(&confirm_mail, "/account/email/confirm?token=");
+    let html = b.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    let form = [("csrf", input(&html, "csrf").unwrap()), ("token", input(&html, "token").unwrap())];
+    let r = b.post(app.url("/account/email/confirm")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("new@example.com"));
+    let told = wait_subject(&sink, "The email address of your Gatehouse account was changed").await;
+    assert_eq!(told.to, vec!["<old@example.com>".to_string()]);
+    // Sign in with the new address; the old one is gone; the link is spent.
+    assert_eq!(flow::login(&app, &browser(), "/login", "new@example.com", flow::PASSWORD).await.status(), 303);
+    assert_eq!(flow::login(&app, &browser(), "/login", "old@example.com", flow::PASSWORD).await.status(), 401);
+    assert_eq!(b.get(app.url(&link)).send().await.unwrap().status(), 410);
+}

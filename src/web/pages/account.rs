@@ -1,7 +1,7 @@
 //! The account pages: the profile overview (where login lands by default), password
 //! change, and signing out.
 
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -308,4 +308,138 @@ pub async fn security_submit(
         "templates/account_security.html",
         json!({ "login_notifications": on, "saved": true }),
     )
+}
+
+fn email_page(state: &AppState, jar: CookieJar, status: StatusCode, current: &str, new: &str, errors: serde_json::Value) -> Response {
+    page(state, jar, status, "templates/account_email.html", json!({ "current": current, "new": new, "errors": errors }))
+}
+
+pub async fn email_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+    match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+        Ok(Some((u, _))) => email_page(&state, jar, StatusCode::OK, &u.email, "", json!({})),
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    csrf: Option<String>,
+}
+
+pub async fn email_submit(
+    State(state): State<AppState>,
+    crate::web::extract::ClientIp(ip): crate::web::extract::ClientIp,
+    jar: CookieJar,
+    me: SignedIn,
+    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else { return PageError::BadRequest("The form was malformed.".into()).render(state.theme()) };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let current = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+        Ok(Some((u, _))) => u.email,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    match super::signup::over_mail_limit(&state, "email-change", ip, &f.email).await {
+        Ok(true) => {
+            return email_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, &current, &f.email, json!({ "email": "Too many requests. Try again in an hour." }));
+        }
+        Ok(false) => {}
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    }
+    let new = match crate::accounts::Email::parse(&f.email) {
+        Ok(e) => e,
+        Err(e) => return email_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &current, &f.email, json!({ "email": e.to_string() })),
+    };
+    let ttl = std::time::Duration::from_secs(state.config().accounts.activation_ttl_secs);
+    let result = crate::accounts::email_change::request(
+        state.db(),
+        state.store(),
+        state.token_hasher(),
+        state.passwords(),
+        &mail_ctx(&state),
+        me.session.user_id,
+        SecretString::from(f.password.clone()),
+        &new,
+        ttl,
+    )
+    .await;
+    match result {
+        Ok(()) => message(
+            &state,
+            jar,
+            StatusCode::OK,
+            "Check your new inbox",
+            "We sent a confirmation link to the new address. Your account keeps its current address until you open it.",
+            Some(("/account", "Back to your account")),
+        ),
+        Err(Error::WrongPassword) => email_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &current, &f.email, json!({ "password": "The password is not correct." })),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenForm {
+    token: Option<String>,
+    csrf: Option<String>,
+}
+
+fn email_link_expired(state: &AppState, jar: CookieJar) -> Response {
+    message(state, jar, StatusCode::GONE, "Link expired", "This link has expired or was already used.", Some(("/account/email", "Start again")))
+}
+
+pub async fn email_confirm_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    match crate::accounts::email_change::peek(state.store(), state.token_hasher(), &token).await {
+        Ok(Some(new)) => page(
+            &state,
+            jar,
+            StatusCode::OK,
+            "templates/confirm_link.html",
+            json!({
+                "title": "Confirm your new email address",
+                "message": format!("Use {new} for your account from now on?"),
+                "action": "/account/email/confirm",
+                "token": token,
+                "button": "Confirm",
+            }),
+        ),
+        Ok(None) => email_link_expired(&state, jar),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+pub async fn email_confirm_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else { return PageError::BadRequest("The form was malformed.".into()).render(state.theme()) };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    match crate::accounts::email_change::confirm(state.db(), state.store(), state.token_hasher(), &mail_ctx(&state), &f.token.unwrap_or_default()).await {
+        Ok(Some(new)) => message(
+            &state,
+            jar,
+            StatusCode::OK,
+            "Email address changed",
+            &format!("Your account now uses {new}."),
+            Some(("/account", "Go to your account")),
+        ),
+        Ok(None) => email_link_expired(&state, jar),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
 }
