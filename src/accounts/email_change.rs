@@ -33,9 +33,15 @@ pub async fn request(
     new_email: &Email,
     ttl: Duration,
 ) -> Result<(), Error> {
-    let Some((user, _)) = repo::find_with_profile(db, user_id).await? else { return Err(Error::WrongPassword) };
+    let Some((user, _)) = repo::find_with_profile(db, user_id).await? else {
+        return Err(Error::WrongPassword);
+    };
     let stored = user.password_hash.clone().unwrap_or_default();
-    if !passwords.verify(password, stored).await.map_err(|e| Error::Hashing(e.to_string()))? {
+    if !passwords
+        .verify(password, stored)
+        .await
+        .map_err(|e| Error::Hashing(e.to_string()))?
+    {
         return Err(Error::WrongPassword);
     }
     if new_email.canonical() == user.email_canonical {
@@ -43,44 +49,96 @@ pub async fn request(
     }
     if repo::find_by_email(db, new_email).await?.is_some() {
         let ctx = serde_json::json!({ "login": format!("{}/login", m.issuer_id), "reset": format!("{}/password/reset", m.issuer_id) });
-        let rendered = mail::render(m.theme, m.issuer, new_email.as_str(), "account_exists", ctx).map_err(|e| Error::Hashing(e.to_string()))?;
-        mail::enqueue(db, &rendered).await.map_err(|e| Error::Hashing(e.to_string()))?;
+        let rendered = mail::render(m.theme, m.issuer, new_email.as_str(), "account_exists", ctx)
+            .map_err(|e| Error::Hashing(e.to_string()))?;
+        mail::enqueue(db, &rendered)
+            .await
+            .map_err(|e| Error::Hashing(e.to_string()))?;
         return Ok(());
     }
-    let token = links::issue_with(store, token_hasher, Purpose::EmailChange, user.id, new_email.as_str(), ttl).await.map_err(store_err)?;
+    let token = links::issue_with(
+        store,
+        token_hasher,
+        Purpose::EmailChange,
+        user.id,
+        new_email.as_str(),
+        ttl,
+    )
+    .await
+    .map_err(store_err)?;
     let link = format!("{}/account/email/confirm?token={token}", m.issuer_id);
     let hours = ttl.as_secs().div_ceil(3600);
-    let rendered = mail::render(m.theme, m.issuer, new_email.as_str(), "email_change", serde_json::json!({ "link": link, "hours": hours, "old": user.email }))
+    let rendered = mail::render(
+        m.theme,
+        m.issuer,
+        new_email.as_str(),
+        "email_change",
+        serde_json::json!({ "link": link, "hours": hours, "old": user.email }),
+    )
+    .map_err(|e| Error::Hashing(e.to_string()))?;
+    mail::enqueue(db, &rendered)
+        .await
         .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(db, &rendered).await.map_err(|e| Error::Hashing(e.to_string()))?;
     Ok(())
 }
 
 /// The new address a live confirmation link is for.
 pub async fn peek(store: &Store, token_hasher: &TokenHasher, token: &str) -> Result<Option<String>, Error> {
-    Ok(links::peek_with(store, token_hasher, Purpose::EmailChange, token).await.map_err(store_err)?.map(|(_, e)| e))
+    Ok(links::peek_with(store, token_hasher, Purpose::EmailChange, token)
+        .await
+        .map_err(store_err)?
+        .map(|(_, e)| e))
 }
 
 /// Applies a confirmed change. Returns the new address, or None for a dead link or an
 /// address taken meanwhile.
-pub async fn confirm(db: &DatabaseConnection, store: &Store, token_hasher: &TokenHasher, m: &MailCtx<'_>, token: &str) -> Result<Option<String>, Error> {
-    let Some((user_id, new)) = links::redeem_with(store, token_hasher, Purpose::EmailChange, token).await.map_err(store_err)? else {
+pub async fn confirm(
+    db: &DatabaseConnection,
+    store: &Store,
+    token_hasher: &TokenHasher,
+    m: &MailCtx<'_>,
+    token: &str,
+) -> Result<Option<String>, Error> {
+    let Some((user_id, new)) = links::redeem_with(store, token_hasher, Purpose::EmailChange, token)
+        .await
+        .map_err(store_err)?
+    else {
         return Ok(None);
     };
-    let Ok(new_email) = Email::parse(&new) else { return Ok(None) };
+    let Ok(new_email) = Email::parse(&new) else {
+        return Ok(None);
+    };
     let txn = db.begin().await?;
     let Some(old) = repo::change_email(&txn, user_id, &new_email).await.or_else(|e| {
-        if repo::is_unique_violation(&e) { Ok(None) } else { Err(e) }
+        if repo::is_unique_violation(&e) {
+            Ok(None)
+        } else {
+            Err(e)
+        }
     })?
     else {
         return Ok(None);
     };
-    let rendered = mail::render(m.theme, m.issuer, &old, "email_changed_notice", serde_json::json!({ "new": new_email.as_str(), "reset": format!("{}/password/reset", m.issuer_id) }))
+    let rendered = mail::render(
+        m.theme,
+        m.issuer,
+        &old,
+        "email_changed_notice",
+        serde_json::json!({ "new": new_email.as_str(), "reset": format!("{}/password/reset", m.issuer_id) }),
+    )
+    .map_err(|e| Error::Hashing(e.to_string()))?;
+    mail::enqueue(&txn, &rendered)
+        .await
         .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(&txn, &rendered).await.map_err(|e| Error::Hashing(e.to_string()))?;
     crate::audit::record(
         &txn,
-        crate::audit::Event { actor: "user", user_id: Some(user_id), kind: "user.email_changed", ip: None, detail: Some(serde_json::json!({ "old": old })) },
+        crate::audit::Event {
+            actor: "user",
+            user_id: Some(user_id),
+            kind: "user.email_changed",
+            ip: None,
+            detail: Some(serde_json::json!({ "old": old })),
+        },
     )
     .await?;
     txn.commit().await?;

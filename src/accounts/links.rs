@@ -87,7 +87,13 @@ pub async fn issue_with(
     ttl: Duration,
 ) -> Result<String, StoreError> {
     let token = random_token::<32>();
-    store.put(&key(hasher, purpose, &token), format!("{user_id} {value}").as_bytes(), ttl).await?;
+    store
+        .put(
+            &key(hasher, purpose, &token),
+            format!("{user_id} {value}").as_bytes(),
+            ttl,
+        )
+        .await?;
     Ok(token)
 }
 
@@ -98,7 +104,12 @@ fn parse_with(v: Option<Vec<u8>>) -> Option<(Uuid, String)> {
 }
 
 /// The user and value of a live token, without consuming it.
-pub async fn peek_with(store: &Store, hasher: &TokenHasher, purpose: Purpose, token: &str) -> Result<Option<(Uuid, String)>, StoreError> {
+pub async fn peek_with(
+    store: &Store,
+    hasher: &TokenHasher,
+    purpose: Purpose,
+    token: &str,
+) -> Result<Option<(Uuid, String)>, StoreError> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
@@ -106,7 +117,12 @@ pub async fn peek_with(store: &Store, hasher: &TokenHasher, purpose: Purpose, to
 }
 
 /// Consumes a token carrying a value.
-pub async fn redeem_with(store: &Store, hasher: &TokenHasher, purpose: Purpose, token: &str) -> Result<Option<(Uuid, String)>, StoreError> {
+pub async fn redeem_with(
+    store: &Store,
+    hasher: &TokenHasher,
+    purpose: Purpose,
+    token: &str,
+) -> Result<Option<(Uuid, String)>, StoreError> {
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }

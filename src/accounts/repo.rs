@@ -109,9 +109,14 @@ pub async fn touch_last_login(db: &impl ConnectionTrait, id: Uuid) -> Result<(),
     .map(|_| ())
 }
 
-/// Marks the email verified and the account active; returns the user.
+/// Marks the email verified and the account active; returns the user (None for an
+/// unknown or deleted one).
 pub async fn mark_verified(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<user::Model>, DbErr> {
-    let Some(u) = user::Entity::find_by_id(id).one(db).await? else {
+    let Some(u) = user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+    else {
         return Ok(None);
     };
     let now = chrono::Utc::now();
@@ -125,6 +130,19 @@ pub async fn mark_verified(db: &impl ConnectionTrait, id: Uuid) -> Result<Option
     .update(db)
     .await?;
     Ok(Some(updated))
+}
+
+/// Sets (or clears) the password hash.
+pub async fn set_password(db: &impl ConnectionTrait, id: Uuid, hash: Option<String>) -> Result<(), DbErr> {
+    user::ActiveModel {
+        id: Set(id),
+        password_hash: Set(hash),
+        updated_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
 }
 
 /// Replaces the password hash.
@@ -192,7 +210,9 @@ pub async fn set_login_notifications(db: &impl ConnectionTrait, id: Uuid, on: bo
 
 /// Moves a user to a new (verified) address; returns the old one.
 pub async fn change_email(db: &impl ConnectionTrait, id: Uuid, new: &Email) -> Result<Option<String>, DbErr> {
-    let Some(u) = user::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
+    let Some(u) = user::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
     let now = chrono::Utc::now();
     user::ActiveModel {
         id: Set(id),

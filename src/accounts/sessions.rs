@@ -23,6 +23,10 @@ pub struct Session {
     /// second (`prompt=login`).
     #[serde(default)]
     pub auth_time_ms: i64,
+    /// When this session record was created (Unix ms); sessions created before the
+    /// user's revocation time (see [`revoke_all_before_now`]) are dead.
+    #[serde(default)]
+    pub created_ms: i64,
 }
 
 fn key(hasher: &TokenHasher, token: &str) -> String {
@@ -37,7 +41,10 @@ pub async fn create(
     ttl: Duration,
 ) -> Result<String, StoreError> {
     let token = random_token::<32>();
-    let value = serde_json::to_vec(session).unwrap_or_default();
+    let mut session = session.clone();
+    // Strictly after any revocation time recorded in this millisecond.
+    session.created_ms = chrono::Utc::now().timestamp_millis() + 1;
+    let value = serde_json::to_vec(&session).unwrap_or_default();
     let session_key = key(hasher, &token);
     store.put(&session_key, &value, ttl).await?;
     // Index the user's sessions, so they can all be ended (password reset).
@@ -83,10 +90,37 @@ pub async fn load(store: &Store, hasher: &TokenHasher, token: &str) -> Result<Op
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    Ok(store
+    let Some(session) = store
         .get(&key(hasher, token))
         .await?
-        .and_then(|v| serde_json::from_slice(&v).ok()))
+        .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
+    else {
+        return Ok(None);
+    };
+    let revoked_before = store
+        .get(&format!("user-sessions-revoked:{}", session.user_id))
+        .await?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse::<i64>().ok());
+    if revoked_before.is_some_and(|t| session.created_ms < t) {
+        let _ = store.delete(&key(hasher, token)).await;
+        return Ok(None);
+    }
+    Ok(Some(session))
+}
+
+/// Ends, at once and for certain, every session of `user_id` created before now: later
+/// loads of them fail whatever the session index holds. `ttl` is the session lifetime
+/// (older sessions have expired anyway).
+pub async fn revoke_all_before_now(store: &Store, user_id: Uuid, ttl: Duration) -> Result<(), StoreError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .put(
+            &format!("user-sessions-revoked:{user_id}"),
+            now.to_string().as_bytes(),
+            ttl,
+        )
+        .await
 }
 
 /// Ends a session.
@@ -106,6 +140,7 @@ pub fn start(user_id: Uuid, amr: &[&str]) -> Session {
         user_id,
         auth_time: now.timestamp(),
         auth_time_ms: now.timestamp_millis(),
+        created_ms: now.timestamp_millis(),
         amr: amr.iter().map(|s| (*s).to_string()).collect(),
         sid: new_sid(),
     }
@@ -156,7 +191,7 @@ mod tests {
         let hasher = crate::crypto::MasterKey::generate().token_hasher();
         let s = start(Uuid::now_v7(), &["pwd"]);
         let token = create(&store, &hasher, &s, Duration::from_secs(60)).await.unwrap();
-        assert_eq!(load(&store, &hasher, &token).await.unwrap(), Some(s));
+        assert_eq!(load(&store, &hasher, &token).await.unwrap().map(|l| l.sid), Some(s.sid));
         assert!(
             !mem.0.lock().unwrap().keys().any(|k| k.contains(&token)),
             "raw token stored"

@@ -41,10 +41,20 @@ fn store_err(e: crate::store::StoreError) -> Error {
 /// Creates an activation link for `user_id` (in the store, before any database
 /// transaction: on SQLite the store shares the database, whose writer the transaction
 /// would hold).
-async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid) -> Result<String, Error> {
-    let token = links::issue(l.store, l.hasher, Purpose::Activation, user_id, l.ttl)
-        .await
-        .map_err(store_err)?;
+/// The link carries the password hash chosen with it (`-` for none): activation sets
+/// that password, so whoever controls the mailbox decides the password, not whoever
+/// signed up with the address first.
+async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid, hash: Option<&str>) -> Result<String, Error> {
+    let token = links::issue_with(
+        l.store,
+        l.hasher,
+        Purpose::Activation,
+        user_id,
+        hash.unwrap_or("-"),
+        l.ttl,
+    )
+    .await
+    .map_err(store_err)?;
     let carry = if l.carry.is_empty() {
         String::new()
     } else {
@@ -107,12 +117,12 @@ pub async fn signup(
                 .map_err(|e| Error::Hashing(e.to_string()))?;
         }
         Some(u) => {
-            let link = activation_link(m, l, u.id).await?;
+            let link = activation_link(m, l, u.id, Some(&hash)).await?;
             queue_activation(db, m, l, &u.email, &link).await?;
         }
         None => {
             let id = Uuid::now_v7();
-            let link = activation_link(m, l, id).await?;
+            let link = activation_link(m, l, id, Some(&hash)).await?;
             let new = NewUser {
                 email: email.clone(),
                 password: None,
@@ -150,21 +160,30 @@ pub async fn resend(db: &DatabaseConnection, m: &MailCtx<'_>, l: &LinkCtx<'_>, e
         && u.email_verified_at.is_none()
         && u.deleted_at.is_none()
     {
-        let link = activation_link(m, l, u.id).await?;
+        // No password comes with a resend: activating through it clears the stored one,
+        // which may have been chosen by someone else signing up with this address.
+        let link = activation_link(m, l, u.id, None).await?;
         queue_activation(db, m, l, &u.email, &link).await?;
     }
     Ok(())
 }
 
-/// Consumes an activation token: verifies the address, activates the account and queues
-/// the welcome mail. Returns the user, or None for an unknown, used or expired link.
+/// Whether an activated account still needs a password (activated by a resent link).
+pub struct Activated {
+    pub user: entity::user::Model,
+    pub needs_password: bool,
+}
+
+/// Consumes an activation token: verifies the address, activates the account, sets the
+/// password that came with the link (or clears it), and queues the welcome mail. None for
+/// an unknown, used or expired link.
 pub async fn activate(
     db: &DatabaseConnection,
     m: &MailCtx<'_>,
     l: &LinkCtx<'_>,
     token: &str,
-) -> Result<Option<entity::user::Model>, Error> {
-    let Some(user_id) = links::redeem(l.store, l.hasher, Purpose::Activation, token)
+) -> Result<Option<Activated>, Error> {
+    let Some((user_id, hash)) = links::redeem_with(l.store, l.hasher, Purpose::Activation, token)
         .await
         .map_err(store_err)?
     else {
@@ -174,6 +193,8 @@ pub async fn activate(
     let Some(user) = repo::mark_verified(&txn, user_id).await? else {
         return Ok(None);
     };
+    let needs_password = hash == "-";
+    repo::set_password(&txn, user.id, (!needs_password).then_some(hash)).await?;
     let rendered = mail::render(
         m.theme,
         m.issuer,
@@ -197,5 +218,5 @@ pub async fn activate(
     )
     .await?;
     txn.commit().await?;
-    Ok(Some(user))
+    Ok(Some(Activated { user, needs_password }))
 }

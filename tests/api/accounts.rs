@@ -768,10 +768,21 @@ async fn email_change_is_confirmed_by_the_new_address_and_told_to_the_old() {
         let b = b.clone();
         let app = &app;
         async move {
-            let html = b.get(app.url("/account/email")).send().await.unwrap().text().await.unwrap();
+            let html = b
+                .get(app.url("/account/email"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             let r = b
                 .post(app.url("/account/email"))
-                .form(&[("email", email), ("password", pw), ("csrf", &input(&html, "csrf").unwrap())])
+                .form(&[
+                    ("email", email),
+                    ("password", pw),
+                    ("csrf", &input(&html, "csrf").unwrap()),
+                ])
                 .send()
                 .await
                 .unwrap();
@@ -793,17 +804,141 @@ async fn email_change_is_confirmed_by_the_new_address_and_told_to_the_old() {
     assert_eq!(notice.to, vec!["<occupied@example.com>".to_string()]);
 
     // Until confirmed, the old address stays in force.
-    assert!(b.get(app.url("/account")).send().await.unwrap().text().await.unwrap().contains("old@example.com"));
+    assert!(
+        b.get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("old@example.com")
+    );
     let link = link_in(&confirm_mail, "/account/email/confirm?token=");
     let html = b.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
-    let form = [("csrf", input(&html, "csrf").unwrap()), ("token", input(&html, "token").unwrap())];
-    let r = b.post(app.url("/account/email/confirm")).form(&form).send().await.unwrap();
+    let form = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("token", input(&html, "token").unwrap()),
+    ];
+    let r = b
+        .post(app.url("/account/email/confirm"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("new@example.com"));
     let told = wait_subject(&sink, "The email address of your Gatehouse account was changed").await;
     assert_eq!(told.to, vec!["<old@example.com>".to_string()]);
     // Sign in with the new address; the old one is gone; the link is spent.
-    assert_eq!(flow::login(&app, &browser(), "/login", "new@example.com", flow::PASSWORD).await.status(), 303);
-    assert_eq!(flow::login(&app, &browser(), "/login", "old@example.com", flow::PASSWORD).await.status(), 401);
+    assert_eq!(
+        flow::login(&app, &browser(), "/login", "new@example.com", flow::PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        flow::login(&app, &browser(), "/login", "old@example.com", flow::PASSWORD)
+            .await
+            .status(),
+        401
+    );
     assert_eq!(b.get(app.url(&link)).send().await.unwrap().status(), 410);
+}
+
+#[tokio::test]
+async fn whoever_holds_the_mailbox_sets_the_password() {
+    let (app, sink) = app_with_mail().await;
+    // Someone else signs up with the victim's address first.
+    let attacker = browser();
+    signup(
+        &app,
+        &attacker,
+        "victim@example.com",
+        "attacker chosen secret phrase",
+        "attacker chosen secret phrase",
+    )
+    .await;
+    // The victim signs up too and activates from the second mail.
+    let victim = browser();
+    signup(&app, &victim, "victim@example.com", GOOD, GOOD).await;
+    let msgs = sink.wait_for(2, Duration::from_secs(10)).await;
+    let link = link_in(&msgs[1], "/signup/activate?token=");
+    assert_eq!(
+        post_token_form(&app, &victim, &link).await.status(),
+        303,
+        "the victim's own link"
+    );
+    assert_eq!(
+        flow::login(&app, &browser(), "/login", "victim@example.com", GOOD)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        flow::login(
+            &app,
+            &browser(),
+            "/login",
+            "victim@example.com",
+            "attacker chosen secret phrase"
+        )
+        .await
+        .status(),
+        401,
+        "the first signup's password is gone"
+    );
+
+    // Activating through a resent link (no password with it) asks for a new password.
+    signup(
+        &app,
+        &browser(),
+        "second@example.com",
+        "attacker chosen secret phrase",
+        "attacker chosen secret phrase",
+    )
+    .await;
+    let b = browser();
+    let html = b
+        .get(app.url("/signup/resend"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    b.post(app.url("/signup/resend"))
+        .form(&[
+            ("email", "second@example.com"),
+            ("csrf", &input(&html, "csrf").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let resent = crate::helpers::eventually(Duration::from_secs(10), "the resent activation mail", || async {
+        let to_second: Vec<Received> = sink
+            .messages()
+            .await
+            .into_iter()
+            .filter(|m| m.to[0].contains("second@"))
+            .collect();
+        (to_second.len() >= 2).then(|| to_second[1].clone())
+    })
+    .await;
+    let link = link_in(&resent, "/signup/activate?token=");
+    let r = post_token_form(&app, &b, &link).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Choose a password"));
+    assert_eq!(
+        flow::login(
+            &app,
+            &browser(),
+            "/login",
+            "second@example.com",
+            "attacker chosen secret phrase"
+        )
+        .await
+        .status(),
+        401
+    );
 }

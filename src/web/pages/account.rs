@@ -92,6 +92,9 @@ pub async fn password_submit(
     if f.password != f.password_confirm {
         return again(jar, json!({ "password_confirm": "The passwords do not match." }));
     }
+    if let Some(r) = too_many_password_checks(&state, me.session.user_id).await {
+        return r;
+    }
     let result = crate::accounts::change_password(
         state.db(),
         state.passwords(),
@@ -105,6 +108,13 @@ pub async fn password_submit(
     match result {
         Ok(()) => {
             if f.sign_out_others.is_some() {
+                let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
+                if let Err(e) = sessions::revoke_all_before_now(state.store(), me.session.user_id, ttl).await {
+                    return PageError::Internal(e.to_string()).render(state.theme());
+                }
+                if let Err(e) = crate::accounts::repo::revoke_all_refresh_tokens(state.db(), me.session.user_id).await {
+                    return PageError::Internal(e.to_string()).render(state.theme());
+                }
                 match sessions::destroy_all(state.store(), me.session.user_id).await {
                     Ok(ended) => {
                         for s in ended.iter().filter(|s| s.sid != me.session.sid) {
@@ -142,6 +152,31 @@ pub async fn password_submit(
         Err(Error::WrongPassword) => again(jar, json!({ "current": "The current password is not correct." })),
         Err(Error::Password(e)) => again(jar, json!({ "password": e.to_string() })),
         Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+/// Current-password checks count like logins: a stolen session cannot guess the password
+/// (or burn argon2) without limit.
+async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Option<Response> {
+    let limit = state.config().accounts.login_account_limit;
+    match state
+        .store()
+        .incr(
+            &format!("password-check:{user_id}"),
+            std::time::Duration::from_secs(900),
+        )
+        .await
+    {
+        Ok(n) if n > limit => Some(message(
+            state,
+            CookieJar::new(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many password attempts. Try again in 15 minutes.",
+            Some(("/account", "Back to your account")),
+        )),
+        Ok(_) => None,
+        Err(e) => Some(PageError::Internal(e.to_string()).render(state.theme())),
     }
 }
 
@@ -310,8 +345,21 @@ pub async fn security_submit(
     )
 }
 
-fn email_page(state: &AppState, jar: CookieJar, status: StatusCode, current: &str, new: &str, errors: serde_json::Value) -> Response {
-    page(state, jar, status, "templates/account_email.html", json!({ "current": current, "new": new, "errors": errors }))
+fn email_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    current: &str,
+    new: &str,
+    errors: serde_json::Value,
+) -> Response {
+    page(
+        state,
+        jar,
+        status,
+        "templates/account_email.html",
+        json!({ "current": current, "new": new, "errors": errors }),
+    )
 }
 
 pub async fn email_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
@@ -338,7 +386,9 @@ pub async fn email_submit(
     me: SignedIn,
     form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else { return PageError::BadRequest("The form was malformed.".into()).render(state.theme()) };
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
     if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
         return PageError::Csrf.render(state.theme());
     }
@@ -349,15 +399,34 @@ pub async fn email_submit(
     };
     match super::signup::over_mail_limit(&state, "email-change", ip, &f.email).await {
         Ok(true) => {
-            return email_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, &current, &f.email, json!({ "email": "Too many requests. Try again in an hour." }));
+            return email_page(
+                &state,
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                &current,
+                &f.email,
+                json!({ "email": "Too many requests. Try again in an hour." }),
+            );
         }
         Ok(false) => {}
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     }
     let new = match crate::accounts::Email::parse(&f.email) {
         Ok(e) => e,
-        Err(e) => return email_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &current, &f.email, json!({ "email": e.to_string() })),
+        Err(e) => {
+            return email_page(
+                &state,
+                jar,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &current,
+                &f.email,
+                json!({ "email": e.to_string() }),
+            );
+        }
     };
+    if let Some(r) = too_many_password_checks(&state, me.session.user_id).await {
+        return r;
+    }
     let ttl = std::time::Duration::from_secs(state.config().accounts.activation_ttl_secs);
     let result = crate::accounts::email_change::request(
         state.db(),
@@ -380,7 +449,14 @@ pub async fn email_submit(
             "We sent a confirmation link to the new address. Your account keeps its current address until you open it.",
             Some(("/account", "Back to your account")),
         ),
-        Err(Error::WrongPassword) => email_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &current, &f.email, json!({ "password": "The password is not correct." })),
+        Err(Error::WrongPassword) => email_page(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &current,
+            &f.email,
+            json!({ "password": "The password is not correct." }),
+        ),
         Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
     }
 }
@@ -397,10 +473,21 @@ pub struct TokenForm {
 }
 
 fn email_link_expired(state: &AppState, jar: CookieJar) -> Response {
-    message(state, jar, StatusCode::GONE, "Link expired", "This link has expired or was already used.", Some(("/account/email", "Start again")))
+    message(
+        state,
+        jar,
+        StatusCode::GONE,
+        "Link expired",
+        "This link has expired or was already used.",
+        Some(("/account/email", "Start again")),
+    )
 }
 
-pub async fn email_confirm_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+pub async fn email_confirm_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     let token = q.token.unwrap_or_default();
     match crate::accounts::email_change::peek(state.store(), state.token_hasher(), &token).await {
         Ok(Some(new)) => page(
@@ -426,11 +513,21 @@ pub async fn email_confirm_submit(
     jar: CookieJar,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else { return PageError::BadRequest("The form was malformed.".into()).render(state.theme()) };
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
     if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
         return PageError::Csrf.render(state.theme());
     }
-    match crate::accounts::email_change::confirm(state.db(), state.store(), state.token_hasher(), &mail_ctx(&state), &f.token.unwrap_or_default()).await {
+    match crate::accounts::email_change::confirm(
+        state.db(),
+        state.store(),
+        state.token_hasher(),
+        &mail_ctx(&state),
+        &f.token.unwrap_or_default(),
+    )
+    .await
+    {
         Ok(Some(new)) => message(
             &state,
             jar,

@@ -38,7 +38,10 @@ pub fn router() -> Router<AppState> {
             get(account::password_show).post(account::password_submit),
         )
         .route("/account/email", get(account::email_show).post(account::email_submit))
-        .route("/account/email/confirm", get(account::email_confirm_show).post(account::email_confirm_submit))
+        .route(
+            "/account/email/confirm",
+            get(account::email_confirm_show).post(account::email_confirm_submit),
+        )
         .route("/logout", get(account::logout_show).post(account::logout_submit))
         .route(
             "/password/reset/confirm",

@@ -190,7 +190,12 @@ pub async fn confirm_submit(
     .await;
     match result {
         Ok(Some(user_id)) => {
-            // Every session of the user ends, this browser's too.
+            // Every session of the user ends, this browser's too: by time first (certain),
+            // then one by one (to tell their relying parties).
+            let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
+            if let Err(e) = crate::accounts::sessions::revoke_all_before_now(state.store(), user_id, ttl).await {
+                return PageError::Internal(e.to_string()).render(state.theme());
+            }
             match crate::accounts::sessions::destroy_all(state.store(), user_id).await {
                 Ok(ended) => {
                     for s in ended {

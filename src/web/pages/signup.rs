@@ -241,7 +241,7 @@ const LINK_EXPIRED: &str = "This link has expired or was already used.";
 
 pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
-    let live = crate::accounts::links::peek(
+    let live = crate::accounts::links::peek_with(
         state.store(),
         state.token_hasher(),
         crate::accounts::links::Purpose::Activation,
@@ -291,6 +291,14 @@ pub async fn activate_submit(
     let then = carry(f.authreq.as_deref(), f.next.as_deref());
     let links = link_ctx(&state, c.accounts.activation_ttl_secs, String::new());
     match signup::activate(state.db(), &mail_ctx(&state), &links, &f.token.unwrap_or_default()).await {
+        Ok(Some(a)) if a.needs_password => message(
+            &state,
+            jar,
+            StatusCode::OK,
+            "Your account is active",
+            "Your email address is confirmed. Choose a password to sign in.",
+            Some(("/password/reset", "Choose a password")),
+        ),
         Ok(Some(_)) if then.is_empty() => Redirect::to("/login?activated=1").into_response(),
         Ok(Some(_)) => Redirect::to(&format!("/login?activated=1&{then}")).into_response(),
         Ok(None) => message(
@@ -367,17 +375,21 @@ pub async fn resend_submit(
             Some("Enter a valid email address."),
         );
     };
-    let c = state.config();
-    if let Err(e) = signup::resend(
-        state.db(),
-        &mail_ctx(&state),
-        &link_ctx(&state, c.accounts.activation_ttl_secs, String::new()),
-        &email,
-    )
-    .await
-    {
-        return PageError::Internal(e.to_string()).render(state.theme());
-    }
+    // Off the request path, so the answer takes the same time for every address.
+    let worker = state.clone();
+    tokio::spawn(async move {
+        let ttl = worker.config().accounts.activation_ttl_secs;
+        if let Err(e) = signup::resend(
+            worker.db(),
+            &mail_ctx(&worker),
+            &link_ctx(&worker, ttl, String::new()),
+            &email,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "activation mail could not be prepared");
+        }
+    });
     message(
         &state,
         jar,
