@@ -55,12 +55,21 @@ async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid, hash: 
     )
     .await
     .map_err(store_err)?;
+    // Only the newest link of a user works: an older one may carry someone else's password.
+    l.store
+        .put(&latest_key(user_id), l.hasher.hash(&token).as_bytes(), l.ttl)
+        .await
+        .map_err(store_err)?;
     let carry = if l.carry.is_empty() {
         String::new()
     } else {
         format!("&{}", l.carry)
     };
     Ok(format!("{}/signup/activate?token={token}{carry}", m.issuer_id))
+}
+
+fn latest_key(user_id: Uuid) -> String {
+    format!("activation-latest:{user_id}")
 }
 
 /// Queues the activation mail carrying `link`.
@@ -189,6 +198,10 @@ pub async fn activate(
     else {
         return Ok(None);
     };
+    let latest = l.store.get(&latest_key(user_id)).await.map_err(store_err)?;
+    if latest.as_deref() != Some(l.hasher.hash(token).as_bytes()) {
+        return Ok(None);
+    }
     let txn = db.begin().await?;
     let Some(user) = repo::mark_verified(&txn, user_id).await? else {
         return Ok(None);
