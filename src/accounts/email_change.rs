@@ -56,7 +56,7 @@ pub async fn request(
             .map_err(|e| Error::Hashing(e.to_string()))?;
         return Ok(());
     }
-    let token = links::issue_with(
+    let token = links::issue(
         store,
         token_hasher,
         Purpose::EmailChange,
@@ -84,7 +84,7 @@ pub async fn request(
 
 /// The new address a live confirmation link is for.
 pub async fn peek(store: &Store, token_hasher: &TokenHasher, token: &str) -> Result<Option<String>, Error> {
-    Ok(links::peek_with(store, token_hasher, Purpose::EmailChange, token)
+    Ok(links::peek(store, token_hasher, Purpose::EmailChange, token)
         .await
         .map_err(store_err)?
         .map(|(_, e)| e))
@@ -99,7 +99,7 @@ pub async fn confirm(
     m: &MailCtx<'_>,
     token: &str,
 ) -> Result<Option<String>, Error> {
-    let Some((user_id, new)) = links::redeem_with(store, token_hasher, Purpose::EmailChange, token)
+    let Some((user_id, new)) = links::redeem(store, token_hasher, Purpose::EmailChange, token)
         .await
         .map_err(store_err)?
     else {

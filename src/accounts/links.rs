@@ -31,54 +31,9 @@ fn key(hasher: &TokenHasher, purpose: Purpose, token: &str) -> String {
     format!("link:{}:{}", purpose.prefix(), hasher.hash(token))
 }
 
-/// Creates a link token for `user_id`.
+/// Creates a link token carrying `user_id` and a value (the password hash chosen with an
+/// activation link, the new address of an email change; `-` for none).
 pub async fn issue(
-    store: &Store,
-    hasher: &TokenHasher,
-    purpose: Purpose,
-    user_id: Uuid,
-    ttl: Duration,
-) -> Result<String, StoreError> {
-    let token = random_token::<32>();
-    store
-        .put(&key(hasher, purpose, &token), user_id.to_string().as_bytes(), ttl)
-        .await?;
-    Ok(token)
-}
-
-fn parse(v: Option<Vec<u8>>) -> Option<Uuid> {
-    v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok())
-}
-
-/// The user of a live token, without consuming it (to show a confirmation page).
-pub async fn peek(
-    store: &Store,
-    hasher: &TokenHasher,
-    purpose: Purpose,
-    token: &str,
-) -> Result<Option<Uuid>, StoreError> {
-    if token.is_empty() || token.len() > 128 {
-        return Ok(None);
-    }
-    Ok(parse(store.get(&key(hasher, purpose, token)).await?))
-}
-
-/// Consumes a token: of concurrent uses exactly one gets the user.
-pub async fn redeem(
-    store: &Store,
-    hasher: &TokenHasher,
-    purpose: Purpose,
-    token: &str,
-) -> Result<Option<Uuid>, StoreError> {
-    if token.is_empty() || token.len() > 128 {
-        return Ok(None);
-    }
-    Ok(parse(store.take(&key(hasher, purpose, token)).await?))
-}
-
-/// Creates a link token carrying `user_id` and a value (the new address of an email
-/// change).
-pub async fn issue_with(
     store: &Store,
     hasher: &TokenHasher,
     purpose: Purpose,
@@ -104,7 +59,7 @@ fn parse_with(v: Option<Vec<u8>>) -> Option<(Uuid, String)> {
 }
 
 /// The user and value of a live token, without consuming it.
-pub async fn peek_with(
+pub async fn peek(
     store: &Store,
     hasher: &TokenHasher,
     purpose: Purpose,
@@ -117,7 +72,7 @@ pub async fn peek_with(
 }
 
 /// Consumes a token carrying a value.
-pub async fn redeem_with(
+pub async fn redeem(
     store: &Store,
     hasher: &TokenHasher,
     purpose: Purpose,

@@ -25,7 +25,7 @@ pub async fn request(
     if user.deleted_at.is_some() || user.email_verified_at.is_none() {
         return Ok(());
     }
-    let token = links::issue(l.store, l.hasher, Purpose::PasswordReset, user.id, l.ttl)
+    let token = links::issue(l.store, l.hasher, Purpose::PasswordReset, user.id, "-", l.ttl)
         .await
         .map_err(|e| Error::Hashing(format!("store: {e}")))?;
     let link = format!("{}/password/reset/confirm?token={token}", m.issuer_id);
@@ -48,6 +48,7 @@ pub async fn request(
 pub async fn peek(l: &LinkCtx<'_>, token: &str) -> Result<Option<Uuid>, Error> {
     links::peek(l.store, l.hasher, Purpose::PasswordReset, token)
         .await
+        .map(|v| v.map(|(id, _)| id))
         .map_err(|e| Error::Hashing(format!("store: {e}")))
 }
 
@@ -78,6 +79,7 @@ pub async fn confirm(
     if links::redeem(l.store, l.hasher, Purpose::PasswordReset, token)
         .await
         .map_err(|e| Error::Hashing(format!("store: {e}")))?
+        .map(|(id, _)| id)
         != Some(user_id)
     {
         return Ok(None);

@@ -45,7 +45,7 @@ fn store_err(e: crate::store::StoreError) -> Error {
 /// that password, so whoever controls the mailbox decides the password, not whoever
 /// signed up with the address first.
 async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid, hash: Option<&str>) -> Result<String, Error> {
-    let token = links::issue_with(
+    let token = links::issue(
         l.store,
         l.hasher,
         Purpose::Activation,
@@ -192,7 +192,7 @@ pub async fn activate(
     l: &LinkCtx<'_>,
     token: &str,
 ) -> Result<Option<Activated>, Error> {
-    let Some((user_id, hash)) = links::redeem_with(l.store, l.hasher, Purpose::Activation, token)
+    let Some((user_id, hash)) = links::redeem(l.store, l.hasher, Purpose::Activation, token)
         .await
         .map_err(store_err)?
     else {

@@ -241,7 +241,7 @@ const LINK_EXPIRED: &str = "This link has expired or was already used.";
 
 pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
-    let live = crate::accounts::links::peek_with(
+    let live = crate::accounts::links::peek(
         state.store(),
         state.token_hasher(),
         crate::accounts::links::Purpose::Activation,
