@@ -27,6 +27,12 @@ pub struct Session {
     /// user's revocation time (see [`revoke_all_before_now`]) are dead.
     #[serde(default)]
     pub created_ms: i64,
+    /// "Chrome 126 on Linux", for the session list.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// The client IP at login.
+    #[serde(default)]
+    pub ip: Option<String>,
 }
 
 fn key(hasher: &TokenHasher, token: &str) -> String {
@@ -63,6 +69,56 @@ pub async fn create(
         .put(&index, &serde_json::to_vec(&keys).unwrap_or_default(), ttl)
         .await?;
     Ok(token)
+}
+
+/// The live sessions of `user_id`, newest first.
+pub async fn list(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
+    let keys: Vec<String> = store
+        .get(&format!("user-sessions:{user_id}"))
+        .await?
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default();
+    let revoked_before = store
+        .get(&format!("user-sessions-revoked:{user_id}"))
+        .await?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for k in keys {
+        if let Some(s) = store
+            .get(&k)
+            .await?
+            .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
+            && s.created_ms >= revoked_before
+        {
+            out.push(s);
+        }
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
+    Ok(out)
+}
+
+/// Ends the session of `user_id` whose public id is `sid`; returns it.
+pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<Option<Session>, StoreError> {
+    let keys: Vec<String> = store
+        .get(&format!("user-sessions:{user_id}"))
+        .await?
+        .and_then(|v| serde_json::from_slice(&v).ok())
+        .unwrap_or_default();
+    for k in keys {
+        if let Some(s) = store
+            .get(&k)
+            .await?
+            .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
+            && s.sid == sid
+            && s.user_id == user_id
+        {
+            store.delete(&k).await?;
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
 }
 
 /// Ends every session of `user_id`; returns the ended sessions (for back-channel logout).
@@ -141,6 +197,8 @@ pub fn start(user_id: Uuid, amr: &[&str]) -> Session {
         auth_time: now.timestamp(),
         auth_time_ms: now.timestamp_millis(),
         created_ms: now.timestamp_millis(),
+        device: None,
+        ip: None,
         amr: amr.iter().map(|s| (*s).to_string()).collect(),
         sid: new_sid(),
     }

@@ -114,3 +114,44 @@ pub async fn save_consent(db: &impl ConnectionTrait, user: Uuid, client: &str, s
     .await
     .map(|_| ())
 }
+
+/// The applications a user has consented to, with their names.
+pub async fn consents_of(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+) -> Result<Vec<(entity::client::Model, Vec<String>)>, DbErr> {
+    let rows = consent::Entity::find()
+        .filter(consent::Column::UserId.eq(user))
+        .all(db)
+        .await?;
+    let mut out = Vec::new();
+    for c in rows {
+        if let Some(client) = entity::client::Entity::find_by_id(c.client_id.clone()).one(db).await? {
+            out.push((client, crate::clients::strings(&c.scopes)));
+        }
+    }
+    Ok(out)
+}
+
+/// Withdraws a user's consent to a client and revokes the refresh tokens it holds for them.
+pub async fn revoke_consent(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    consent::Entity::delete_by_id((user, client.to_string()))
+        .exec(db)
+        .await?;
+    refresh_token::Entity::update_many()
+        .set(refresh_token::ActiveModel {
+            revoked_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .filter(refresh_token::Column::UserId.eq(user))
+        .filter(refresh_token::Column::ClientId.eq(client))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

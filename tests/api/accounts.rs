@@ -950,3 +950,103 @@ async fn whoever_holds_the_mailbox_sets_the_password() {
         401
     );
 }
+
+#[tokio::test]
+async fn security_page_lists_sessions_and_applications_and_revokes_them() {
+    use crate::helpers::flow::{authorize_url, query, token};
+    let (app, _sink) = app_with_mail().await;
+    flow::user(&app, "careful@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
+    let a = browser();
+    let back = flow::authorize(&app, &a, &authorize_url(&c, &[]), "careful@example.com").await;
+    let t: serde_json::Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let b = browser();
+    flow::login(&app, &b, "/login", "careful@example.com", flow::PASSWORD).await;
+    let c3 = browser();
+    flow::login(&app, &c3, "/login", "careful@example.com", flow::PASSWORD).await;
+
+    let html = a
+        .get(app.url("/account/security"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("data-sid=").count(), 3, "three sessions listed");
+    assert_eq!(html.matches("this browser").count(), 1);
+    assert!(html.contains("Example RP"), "the connected application is listed");
+    let csrf = input(&html, "csrf").unwrap();
+
+    // Sign out one other session by its id (B's is the newest, listed first).
+    let first_sid = html
+        .split("data-sid=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = a
+        .post(app.url("/account/security/sessions"))
+        .form(&[("csrf", csrf.as_str()), ("sid", first_sid.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let signed_out = [&b, &c3];
+    let mut still_in = 0;
+    for br in signed_out {
+        if br.get(app.url("/account")).send().await.unwrap().status() == 200 {
+            still_in += 1;
+        }
+    }
+    assert_eq!(still_in, 1, "exactly one of the other two was signed out");
+    // Everywhere else: the remaining other session goes, this one stays.
+    let r = a
+        .post(app.url("/account/security/sessions"))
+        .form(&[("csrf", csrf.as_str()), ("others", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 303);
+    assert_eq!(c3.get(app.url("/account")).send().await.unwrap().status(), 303);
+    assert_eq!(a.get(app.url("/account")).send().await.unwrap().status(), 200);
+
+    // Removing the application's access revokes its refresh token and its consent.
+    let r = a
+        .post(app.url("/account/security/apps"))
+        .form(&[("csrf", csrf.as_str()), ("client_id", c.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("No application has access"));
+    let refreshed: serde_json::Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(refreshed["error"], "invalid_grant");
+    let r = a.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
+    assert!(location(&r).starts_with("/consent"), "consent is asked again");
+}

@@ -300,18 +300,47 @@ pub async fn edit_submit(
     }
 }
 
-pub async fn security_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
-    let on = match crate::accounts::repo::preferences(state.db(), me.session.user_id).await {
+async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: Option<&str>) -> Response {
+    let user = me.session.user_id;
+    let on = match crate::accounts::repo::preferences(state.db(), user).await {
         Ok(p) => p.is_none_or(|p| p.login_notifications),
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
+    let sessions = match sessions::list(state.store(), user).await {
+        Ok(list) => list,
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let sessions: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "sid": s.sid,
+                "device": s.device.clone().unwrap_or_else(|| "unknown device".into()),
+                "ip": s.ip.clone().unwrap_or_else(|| "unknown".into()),
+                "since": chrono::DateTime::from_timestamp_millis(s.created_ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                "current": s.sid == me.session.sid,
+            })
+        })
+        .collect();
+    let apps = match crate::oidc::repo::consents_of(state.db(), user).await {
+        Ok(a) => a,
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let apps: Vec<_> = apps
+        .iter()
+        .map(|(c, scopes)| json!({ "client_id": c.id, "name": c.name, "scopes": scopes.join(" ") }))
+        .collect();
     page(
-        &state,
+        state,
         jar,
         StatusCode::OK,
         "templates/account_security.html",
-        json!({ "login_notifications": on, "saved": false }),
+        json!({ "login_notifications": on, "saved": saved, "sessions": sessions, "apps": apps }),
     )
+}
+
+pub async fn security_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+    security_page(&state, jar, &me, None).await
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -336,13 +365,88 @@ pub async fn security_submit(
     if let Err(e) = crate::accounts::repo::set_login_notifications(state.db(), me.session.user_id, on).await {
         return PageError::Internal(e.to_string()).render(state.theme());
     }
-    page(
-        &state,
-        jar,
-        StatusCode::OK,
-        "templates/account_security.html",
-        json!({ "login_notifications": on, "saved": true }),
-    )
+    security_page(&state, jar, &me, Some("Your settings are saved.")).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SessionForm {
+    sid: Option<String>,
+    others: Option<String>,
+    csrf: Option<String>,
+}
+
+/// Signs out one session, or every session but this one.
+pub async fn sessions_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    form: Result<Form<SessionForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    let user = me.session.user_id;
+    let ended: Vec<sessions::Session> = if f.others.is_some() {
+        let all = match sessions::list(state.store(), user).await {
+            Ok(l) => l,
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        };
+        let mut ended = Vec::new();
+        for s in all.into_iter().filter(|s| s.sid != me.session.sid) {
+            if let Ok(Some(gone)) = sessions::destroy_by_sid(state.store(), user, &s.sid).await {
+                ended.push(gone);
+            }
+        }
+        ended
+    } else if let Some(sid) = f.sid.as_deref() {
+        match sessions::destroy_by_sid(state.store(), user, sid).await {
+            Ok(g) => g.into_iter().collect(),
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        }
+    } else {
+        Vec::new()
+    };
+    for s in &ended {
+        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await {
+            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+        }
+    }
+    if ended.iter().any(|s| s.sid == me.session.sid) {
+        let jar = cookies::clear_session(state.config(), jar);
+        return (jar, Redirect::to("/login")).into_response();
+    }
+    security_page(&state, jar, &me, Some("Signed out.")).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct AppForm {
+    client_id: Option<String>,
+    csrf: Option<String>,
+}
+
+/// Withdraws the consent given to an application and revokes its refresh tokens.
+pub async fn apps_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    form: Result<Form<AppForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
+    };
+    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
+        return PageError::Csrf.render(state.theme());
+    }
+    if let Some(client) = f.client_id.as_deref().filter(|c| c.len() <= 256)
+        && let Err(e) =
+            crate::oidc::repo::revoke_consent(state.db(), me.session.user_id, client, chrono::Utc::now()).await
+    {
+        return PageError::Internal(e.to_string()).render(state.theme());
+    }
+    security_page(&state, jar, &me, Some("Access withdrawn.")).await
 }
 
 fn email_page(

@@ -230,7 +230,14 @@ pub async fn submit(
         }
         let _ = sessions::destroy(state.store(), state.token_hasher(), &old).await;
     }
-    let session = sessions::start(user.id, &["pwd"]);
+    let mut session = sessions::start(user.id, &["pwd"]);
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let d = crate::accounts::notify::device(ua);
+    session.device = Some(format!("{} on {}", d.browser, d.os));
+    session.ip = Some(ip.to_string());
     let ttl = Duration::from_secs(state.config().tokens.session_secs);
     let token = match sessions::create(state.store(), state.token_hasher(), &session, ttl).await {
         Ok(t) => t,

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::AppState;
 use super::error::PageError;
@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
             get(account::password_show).post(account::password_submit),
         )
         .route("/account/email", get(account::email_show).post(account::email_submit))
+        .route("/account/security/sessions", post(account::sessions_submit))
+        .route("/account/security/apps", post(account::apps_submit))
         .route(
             "/account/email/confirm",
             get(account::email_confirm_show).post(account::email_confirm_submit),
