@@ -65,6 +65,54 @@ pub struct RawConfig {
     pub access_token_alg: String,
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
+    pub captcha: CaptchaConfig,
+}
+
+/// A reCAPTCHA-compatible robot check (Google reCAPTCHA v2, hCaptcha, Cloudflare
+/// Turnstile) on signup, login, password reset and resending activation.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct CaptchaConfig {
+    pub enabled: bool,
+    pub site_key: String,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// Where answers are verified (server to server).
+    pub verify_url: String,
+    /// The provider's widget script.
+    pub script_url: String,
+    /// The form field the widget fills in.
+    pub response_field: String,
+    /// The CSS class the widget attaches to.
+    pub widget_class: String,
+    /// Origins the widget loads scripts and frames from, added to the CSP.
+    #[serde(deserialize_with = "string_or_list")]
+    pub csp_sources: Vec<String>,
+}
+
+impl std::fmt::Debug for CaptchaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptchaConfig")
+            .field("enabled", &self.enabled)
+            .field("verify_url", &self.verify_url)
+            .finish()
+    }
+}
+
+impl Default for CaptchaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            site_key: String::new(),
+            secret: None,
+            secret_file: None,
+            verify_url: "https://www.google.com/recaptcha/api/siteverify".into(),
+            script_url: "https://www.google.com/recaptcha/api.js".into(),
+            response_field: "g-recaptcha-response".into(),
+            widget_class: "g-recaptcha".into(),
+            csp_sources: vec!["https://www.google.com".into(), "https://www.gstatic.com".into()],
+        }
+    }
 }
 
 /// Account flows: link lifetimes and throttling thresholds.
@@ -134,6 +182,9 @@ impl RawConfig {
         if raw.secret_key.is_some() {
             raw.secret_key = Some("[redacted]".into());
         }
+        if raw.captcha.secret.is_some() {
+            raw.captcha.secret = Some("[redacted]".into());
+        }
         raw
     }
 }
@@ -174,6 +225,7 @@ impl Default for RawConfig {
             access_token_alg: "ES256".into(),
             keys: KeysConfig::default(),
             accounts: AccountsConfig::default(),
+            captcha: CaptchaConfig::default(),
         }
     }
 }
@@ -277,6 +329,18 @@ pub enum SecretKeySource {
     Ephemeral,
 }
 
+/// An enabled robot check.
+#[derive(Debug, Clone)]
+pub struct Captcha {
+    pub site_key: String,
+    pub secret: SecretString,
+    pub verify_url: Url,
+    pub script_url: Url,
+    pub response_field: String,
+    pub widget_class: String,
+    pub csp_sources: Vec<String>,
+}
+
 /// Which header a trusted proxy states the client address in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForwardedHeader {
@@ -321,6 +385,8 @@ pub struct Config {
     pub access_token_alg: crate::crypto::signing::Alg,
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
+    /// The robot check, with its secret resolved (None when disabled).
+    pub captcha: Option<Captcha>,
     /// The layered values this configuration was validated from (for `config check`).
     pub raw: RawConfig,
 }
@@ -700,6 +766,48 @@ impl Config {
                 return Err(o.invalid(key, v, "must be greater than 0"));
             }
         }
+        let cc = &raw.captcha;
+        let captcha = if cc.enabled {
+            let secret = resolve_secret(o, "captcha.secret", cc.secret.clone(), &cc.secret_file)?
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| o.invalid("captcha.secret", "", "must be set when captcha.enabled is true"))?;
+            if cc.site_key.trim().is_empty() {
+                return Err(o.invalid("captcha.site_key", "", "must be set when captcha.enabled is true"));
+            }
+            let url = |key: &str, v: &str| {
+                Url::parse(v)
+                    .ok()
+                    .filter(|u| u.scheme() == "https" || (u.scheme() == "http" && is_loopback_url(u)))
+                    .ok_or_else(|| o.invalid(key, v, "is not an https URL (http only on loopback)"))
+            };
+            Some(Captcha {
+                site_key: cc.site_key.trim().to_string(),
+                secret: SecretString::from(secret),
+                verify_url: url("captcha.verify_url", &cc.verify_url)?,
+                script_url: url("captcha.script_url", &cc.script_url)?,
+                response_field: cc.response_field.clone(),
+                widget_class: cc.widget_class.clone(),
+                csp_sources: cc
+                    .csp_sources
+                    .iter()
+                    .map(|s| {
+                        Url::parse(s)
+                            .ok()
+                            .filter(|u| u.scheme() == "https" && u.path() == "/")
+                            .map(|u| u.origin().ascii_serialization())
+                            .ok_or_else(|| {
+                                o.invalid(
+                                    "captcha.csp_sources",
+                                    s,
+                                    "is not an https origin such as https://www.google.com",
+                                )
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            })
+        } else {
+            None
+        };
         let issuer_id = issuer.as_str().trim_end_matches('/').to_string();
         Ok(Config {
             issuer,
@@ -731,6 +839,7 @@ impl Config {
             access_token_alg,
             keys: raw.keys.clone(),
             accounts: raw.accounts.clone(),
+            captcha,
             raw,
         })
     }
@@ -1123,6 +1232,23 @@ mod tests {
             "GATEHOUSE_ACCESS_TOKEN_ALG: \"HS256\" is not one of: RS256, ES256, EdDSA"
         );
         assert!(err(&[("GATEHOUSE_KEYS__ROTATION_DAYS", "0")]).contains("must be at least 1"));
+        assert!(err(&[("GATEHOUSE_CAPTCHA__ENABLED", "true")]).starts_with("captcha.secret: \"\" must be set"));
+        assert!(
+            err(&[
+                ("GATEHOUSE_CAPTCHA__ENABLED", "true"),
+                ("GATEHOUSE_CAPTCHA__SECRET", "x")
+            ])
+            .starts_with("captcha.site_key")
+        );
+        assert!(
+            err(&[
+                ("GATEHOUSE_CAPTCHA__ENABLED", "true"),
+                ("GATEHOUSE_CAPTCHA__SECRET", "x"),
+                ("GATEHOUSE_CAPTCHA__SITE_KEY", "k"),
+                ("GATEHOUSE_CAPTCHA__VERIFY_URL", "http://verify.example.com/"),
+            ])
+            .contains("is not an https URL")
+        );
         assert!(err(&[("GATEHOUSE_TRUSTED_PROXIES", "0.0.0.0/0")]).contains("trusts every address"));
         assert!(
             err(&[("GATEHOUSE_FORWARDED_HEADER", "x-real-ip")]).contains("is not one of: x-forwarded-for, forwarded")

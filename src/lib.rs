@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod app;
 pub mod audit;
+pub mod captcha;
 pub mod cli;
 pub mod clients;
 pub mod config;

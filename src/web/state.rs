@@ -39,6 +39,8 @@ struct Inner {
     token_hasher: TokenHasher,
     passwords: PasswordHasher,
     dummy_hash: tokio::sync::OnceCell<String>,
+    http: reqwest::Client,
+    csp: String,
     startup: RwLock<Startup>,
 }
 
@@ -54,6 +56,7 @@ impl AppState {
         token_hasher: TokenHasher,
         passwords: PasswordHasher,
     ) -> Self {
+        let csp = crate::web::middleware::security_headers::csp(&config);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -65,6 +68,12 @@ impl AppState {
                 token_hasher,
                 passwords,
                 dummy_hash: tokio::sync::OnceCell::new(),
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .unwrap_or_default(),
+                csp,
                 startup: RwLock::new(Startup::Pending(None)),
             }),
         }
@@ -73,6 +82,16 @@ impl AppState {
     /// The signing key ring.
     pub fn keys(&self) -> &Arc<KeyRing> {
         &self.inner.keys
+    }
+
+    /// The HTTP client for calls Gatehouse makes (robot-check verification).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The Content-Security-Policy of pages.
+    pub fn csp(&self) -> &str {
+        &self.inner.csp
     }
 
     /// Password hashing (argon2id on the bounded blocking pool).

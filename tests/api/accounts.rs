@@ -1050,3 +1050,109 @@ async fn security_page_lists_sessions_and_applications_and_revokes_them() {
     let r = a.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
     assert!(location(&r).starts_with("/consent"), "consent is asked again");
 }
+
+#[tokio::test]
+async fn robot_check_protects_the_forms_and_fails_closed() {
+    use std::sync::{Arc, Mutex};
+    // A verifier on loopback with the reCAPTCHA siteverify contract.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let verifier = axum::Router::new().route(
+        "/siteverify",
+        axum::routing::post(move |body: String| async move {
+            log.lock().unwrap().push(body.clone());
+            let ok = body.contains("secret=s3cret") && body.contains("response=good-token");
+            axum::Json(serde_json::json!({ "success": ok }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let real = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, verifier).await });
+    let proxy = crate::helpers::proxy::Proxy::start(real, true).await;
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(
+        Options::default()
+            .set("GATEHOUSE_SMTP_URL", sink.url())
+            .set("GATEHOUSE_CAPTCHA__ENABLED", "true")
+            .set("GATEHOUSE_CAPTCHA__SITE_KEY", "site-key-123")
+            .set("GATEHOUSE_CAPTCHA__SECRET", "s3cret")
+            .set(
+                "GATEHOUSE_CAPTCHA__VERIFY_URL",
+                format!("http://127.0.0.1:{}/siteverify", proxy.addr.port()),
+            ),
+    )
+    .await;
+    flow::user(&app, "human@example.com").await;
+    let b = browser();
+    let page = b.get(app.url("/login")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(
+        csp.contains("script-src 'self' https://www.google.com https://www.gstatic.com"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-src https://www.google.com"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-sitekey=\"site-key-123\""), "{html}");
+    assert!(html.contains("recaptcha"), "the widget script is loaded");
+    let csrf = input(&html, "csrf").unwrap();
+    let login = |token: Option<&'static str>| {
+        let b = b.clone();
+        let csrf = csrf.clone();
+        let app = &app;
+        async move {
+            let mut form = vec![
+                ("email", "human@example.com"),
+                ("password", flow::PASSWORD),
+                ("csrf", csrf.as_str()),
+            ];
+            if let Some(t) = token {
+                form.push(("g-recaptcha-response", t));
+            }
+            let r = b.post(app.url("/login")).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, html) = login(None).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("Confirm that you are not a robot."));
+    let (status, html) = login(Some("bad-token")).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("The robot check failed."));
+    assert_eq!(login(Some("good-token")).await.0, 303);
+    assert!(seen.lock().unwrap().iter().any(|b| b.contains("remoteip=127.0.0.1")));
+
+    // Other forms are protected too.
+    let html = b
+        .get(app.url("/password/reset"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = b
+        .post(app.url("/password/reset"))
+        .form(&[("email", "human@example.com"), ("csrf", &input(&html, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = b.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("email", "new-human@example.com"),
+        ("password", GOOD),
+        ("password_confirm", GOOD),
+        ("csrf", &input(&html, "csrf").unwrap()),
+        ("g-recaptcha-response", "good-token"),
+    ];
+    assert_eq!(
+        b.post(app.url("/signup")).form(&form).send().await.unwrap().status(),
+        200
+    );
+
+    // The verifier unreachable: fail closed with a clear message.
+    proxy.down();
+    let (status, html) = login(Some("good-token")).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("The robot check is unavailable right now."), "{html}");
+}

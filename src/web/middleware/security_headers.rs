@@ -8,17 +8,34 @@ use axum::response::Response;
 
 use crate::web::AppState;
 
-/// No inline script or style, nothing from other origins, no framing.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// No inline script or style, nothing from other origins (but the robot-check provider's,
+/// when one is configured), no framing.
+pub fn csp(config: &crate::config::Config) -> String {
+    let extra = config
+        .captcha
+        .as_ref()
+        .map(|c| c.csp_sources.join(" "))
+        .unwrap_or_default();
+    let (script, frame) = if extra.is_empty() {
+        ("'self'".to_string(), String::new())
+    } else {
+        (format!("'self' {extra}"), format!("; frame-src {extra}"))
+    };
+    format!(
+        "default-src 'none'; script-src {script}; style-src 'self'; img-src 'self' data:; font-src 'self'; \
+connect-src 'self'; manifest-src 'self'; base-uri 'none'; frame-ancestors 'none'{frame}"
+    )
+}
 
 pub async fn apply(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(state.csp()) {
+        h.entry(header::CONTENT_SECURITY_POLICY).or_insert(v);
+    }
     let mut set = |name: header::HeaderName, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));
     };
-    set(header::CONTENT_SECURITY_POLICY, CSP);
     // Dynamic responses are not cached unless the handler says otherwise.
     set(header::CACHE_CONTROL, "no-store");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");

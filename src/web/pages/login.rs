@@ -63,6 +63,8 @@ pub struct LoginForm {
     next: Option<String>,
     /// "Keep me signed in": a persistent cookie instead of one that ends with the browser.
     remember: Option<String>,
+    #[serde(flatten)]
+    extra: std::collections::HashMap<String, String>,
 }
 
 struct View<'a> {
@@ -83,6 +85,7 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, v: View<'_
         "error": v.error,
         "notice": v.notice,
         "unverified": v.unverified,
+        "captcha": super::signup::captcha_ctx(state),
         "authreq": v.authreq,
         "next": v.next,
         "client_name": v.client_name,
@@ -160,6 +163,9 @@ pub async fn submit(
         client_name: client_name.clone(),
     };
     let generic = "Incorrect email or password.";
+    if let Err(msg) = super::signup::robot_check(&state, &f.extra, ip).await {
+        return render(&state, jar, StatusCode::BAD_REQUEST, view(&msg)).await;
+    }
 
     let email = Email::parse(&f.email).ok();
     let account_key = format!(

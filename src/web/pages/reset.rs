@@ -52,6 +52,8 @@ pub struct EmailForm {
     #[serde(default)]
     email: String,
     csrf: Option<String>,
+    #[serde(flatten)]
+    extra: std::collections::HashMap<String, String>,
 }
 
 pub async fn request_submit(
@@ -65,6 +67,9 @@ pub async fn request_submit(
     };
     if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
         return PageError::Csrf.render(state.theme());
+    }
+    if let Err(msg) = super::signup::robot_check(&state, &f.extra, ip).await {
+        return request_form(&state, jar, StatusCode::BAD_REQUEST, &f.email, Some(&msg));
     }
     match over_mail_limit(&state, "reset", ip, &f.email).await {
         Ok(true) => {

@@ -22,11 +22,37 @@ use crate::web::extract::ClientIp;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// Renders `template` with a CSRF token added to `ctx`.
+/// The robot-check widget settings for templates (null when disabled).
+pub fn captcha_ctx(state: &AppState) -> Value {
+    match &state.config().captcha {
+        Some(c) => {
+            json!({ "site_key": c.site_key, "script_url": c.script_url.as_str(), "widget_class": c.widget_class })
+        }
+        None => Value::Null,
+    }
+}
+
+/// Runs the robot check (when configured) on a submitted form; the error is the message
+/// to show.
+pub async fn robot_check(
+    state: &AppState,
+    fields: &std::collections::HashMap<String, String>,
+    ip: std::net::IpAddr,
+) -> Result<(), String> {
+    let Some(c) = &state.config().captcha else {
+        return Ok(());
+    };
+    crate::captcha::verify(state.http(), c, fields.get(&c.response_field).map(String::as_str), ip)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Renders `template` with a CSRF token (and the robot-check settings) added to `ctx`.
 pub fn page(state: &AppState, jar: CookieJar, status: StatusCode, template: &str, mut ctx: Value) -> Response {
     let (jar, csrf) = cookies::csrf(state.config(), jar);
     if let Value::Object(m) = &mut ctx {
         m.insert("csrf".into(), csrf.into());
+        m.insert("captcha".into(), captcha_ctx(state));
     }
     match state.theme().render(template, ctx) {
         Ok(html) => (
@@ -133,6 +159,8 @@ pub struct SignupForm {
     csrf: Option<String>,
     next: Option<String>,
     authreq: Option<String>,
+    #[serde(flatten)]
+    extra: std::collections::HashMap<String, String>,
 }
 
 pub async fn submit(
@@ -157,6 +185,9 @@ pub async fn submit(
             json!({ "email": f.email, "errors": errors, "error": error, "next": next, "authreq": f.authreq }),
         )
     };
+    if let Err(msg) = robot_check(&state, &f.extra, ip).await {
+        return again(jar, json!({}), Some(&msg), StatusCode::BAD_REQUEST);
+    }
     match over_mail_limit(&state, "signup", ip, &f.email).await {
         Ok(true) => {
             return again(
@@ -339,6 +370,8 @@ pub struct EmailForm {
     #[serde(default)]
     email: String,
     csrf: Option<String>,
+    #[serde(flatten)]
+    extra: std::collections::HashMap<String, String>,
 }
 
 pub async fn resend_submit(
@@ -352,6 +385,9 @@ pub async fn resend_submit(
     };
     if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
         return PageError::Csrf.render(state.theme());
+    }
+    if let Err(msg) = robot_check(&state, &f.extra, ip).await {
+        return resend_form(&state, jar, StatusCode::BAD_REQUEST, &f.email, Some(&msg));
     }
     match over_mail_limit(&state, "resend", ip, &f.email).await {
         Ok(true) => {
