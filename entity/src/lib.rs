@@ -13,5 +13,6 @@ pub mod refresh_token;
 pub mod signing_key;
 pub mod system_setting;
 pub mod user;
+pub mod user_image;
 pub mod user_preference;
 pub mod user_profile;

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_initial_schema;
 mod m20261127_000002_create_oidc_tables;
+mod m20261128_000001_create_user_image;
 
 /// The ordered list of every migration.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_initial_schema::Migration),
             Box::new(m20261127_000002_create_oidc_tables::Migration),
+            Box::new(m20261128_000001_create_user_image::Migration),
         ]
     }
 }

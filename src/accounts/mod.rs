@@ -2,6 +2,7 @@
 //! repository. Knows nothing of HTTP.
 
 pub mod email_change;
+pub mod images;
 pub mod links;
 pub mod notify;
 pub mod password;

@@ -226,3 +226,65 @@ pub async fn change_email(db: &impl ConnectionTrait, id: Uuid, new: &Email) -> R
     .await?;
     Ok(Some(u.email))
 }
+
+/// Stores an image of `user_id`, replacing the previous one of that kind; returns its id.
+pub async fn store_image(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    kind: super::images::Kind,
+    p: super::images::Processed,
+) -> Result<Uuid, DbErr> {
+    entity::user_image::Entity::delete_many()
+        .filter(entity::user_image::Column::UserId.eq(user_id))
+        .filter(entity::user_image::Column::Kind.eq(kind.as_str()))
+        .exec(db)
+        .await?;
+    let id = Uuid::now_v7();
+    let etag = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &ring::digest::digest(&ring::digest::SHA256, &p.data).as_ref()[..16],
+    );
+    entity::user_image::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        kind: Set(kind.as_str().to_string()),
+        content_type: Set(p.content_type.to_string()),
+        data: Set(p.data),
+        etag: Set(format!("\"{etag}\"")),
+        width: Set(i32::try_from(p.width).unwrap_or(0)),
+        height: Set(i32::try_from(p.height).unwrap_or(0)),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+/// An image by its public id.
+pub async fn find_image(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<entity::user_image::Model>, DbErr> {
+    entity::user_image::Entity::find_by_id(id).one(db).await
+}
+
+/// The ids of a user's current images.
+pub async fn images_of(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<(String, Uuid)>, DbErr> {
+    Ok(entity::user_image::Entity::find()
+        .filter(entity::user_image::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|i| (i.kind, i.id))
+        .collect())
+}
+
+/// Points the `picture` claim at a URL.
+pub async fn set_picture(db: &impl ConnectionTrait, id: Uuid, url: &str) -> Result<(), DbErr> {
+    user_profile::ActiveModel {
+        user_id: Set(id),
+        picture: Set(Some(url.to_string())),
+        updated_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
+}

@@ -1156,3 +1156,116 @@ async fn robot_check_protects_the_forms_and_fails_closed() {
     assert_eq!(status, 400);
     assert!(html.contains("The robot check is unavailable right now."), "{html}");
 }
+
+#[tokio::test]
+async fn profile_images_are_processed_stored_and_served_with_etags() {
+    use crate::helpers::flow::{authorize_url, query, token};
+    let (app, _sink) = app_with_mail().await;
+    flow::user(&app, "pictured@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "pictured@example.com", flow::PASSWORD).await;
+    let png = {
+        let img = image::RgbaImage::from_pixel(800, 600, image::Rgba([10, 120, 200, 255]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let upload = |kind: &'static str, bytes: Vec<u8>, name: &'static str| {
+        let b = b.clone();
+        let app = &app;
+        async move {
+            let html = b
+                .get(app.url("/account/images"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let form = reqwest::multipart::Form::new()
+                .text("csrf", input(&html, "csrf").unwrap())
+                .text("kind", kind)
+                .part("image", reqwest::multipart::Part::bytes(bytes).file_name(name));
+            let r = b.post(app.url("/account/images")).multipart(form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let (status, html) = upload(
+        "avatar",
+        b"<svg xmlns='http://www.w3.org/2000/svg'></svg>".to_vec(),
+        "x.svg",
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("This file is not an image we can read."), "{html}");
+    let (status, html) = upload("avatar", vec![0u8; 6 * 1024 * 1024], "big.png").await;
+    assert_eq!(status, 413, "{html}");
+    assert!(html.contains("at most 5 MB"));
+    let (status, _) = upload("avatar", png.clone(), "me.png").await;
+    assert_eq!(status, 303);
+    assert_eq!(upload("cover", png, "cover.png").await.0, 303);
+
+    let html = b
+        .get(app.url("/account/images"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let src = html
+        .split("id=\"avatar-current\"")
+        .next()
+        .unwrap()
+        .rsplit("src=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(src.starts_with("/images/"), "{src}");
+    let r = app.get(&src).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let served = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((served.width(), served.height()), (256, 256));
+    let r = app
+        .client
+        .get(app.url(&src))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(app.get("/images/not-a-uuid").await.status(), 404);
+
+    // The picture claim points at the avatar.
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "pictured@example.com").await;
+    let t: serde_json::Value = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back)["code"]),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let u: serde_json::Value = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["picture"], format!("http://127.0.0.1:8080{src}"));
+}

@@ -36,6 +36,7 @@ async fn entities_match_schema(conn: &DatabaseConnection) {
     RefreshToken::find().all(conn).await.expect("refresh_token");
     Consent::find().all(conn).await.expect("consent");
     BackchannelLogout::find().all(conn).await.expect("backchannel_logout");
+    UserImage::find().all(conn).await.expect("user_image");
 }
 
 async fn migrate_fresh_rerun_down_up(test_db: TestDb) {

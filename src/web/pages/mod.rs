@@ -39,6 +39,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/email", get(account::email_show).post(account::email_submit))
         .route("/account/security/sessions", post(account::sessions_submit))
+        .route(
+            "/account/images",
+            get(account::images_show)
+                .post(account::images_submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::accounts::images::MAX_BYTES + 64 * 1024,
+                )),
+        )
+        .route("/images/{id}", get(account::image))
         .route("/account/security/apps", post(account::apps_submit))
         .route(
             "/account/email/confirm",
