@@ -66,6 +66,31 @@ pub struct RawConfig {
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
     pub captcha: CaptchaConfig,
+    /// Operator-defined profile fields (`[[profile_fields]]` in the file).
+    pub profile_fields: Vec<ProfileField>,
+}
+
+/// An operator-defined profile field, edited on the profile page and released as a claim
+/// named `key` under `scope`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProfileField {
+    pub key: String,
+    pub label: String,
+    /// `text`, `number`, `date`, `select` or `boolean`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub required: bool,
+    /// The choices of a `select`.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// The scope under which the claim is released.
+    #[serde(default = "default_field_scope")]
+    pub scope: String,
+}
+
+fn default_field_scope() -> String {
+    "profile".into()
 }
 
 /// A reCAPTCHA-compatible robot check (Google reCAPTCHA v2, hCaptcha, Cloudflare
@@ -226,6 +251,7 @@ impl Default for RawConfig {
             keys: KeysConfig::default(),
             accounts: AccountsConfig::default(),
             captcha: CaptchaConfig::default(),
+            profile_fields: Vec::new(),
         }
     }
 }
@@ -387,6 +413,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// The robot check, with its secret resolved (None when disabled).
     pub captcha: Option<Captcha>,
+    pub profile_fields: Vec<ProfileField>,
     /// The layered values this configuration was validated from (for `config check`).
     pub raw: RawConfig,
 }
@@ -808,6 +835,38 @@ impl Config {
         } else {
             None
         };
+        let mut seen = BTreeSet::new();
+        for f in &raw.profile_fields {
+            let key_ok = f.key.len() <= 40
+                && f.key.starts_with(|c: char| c.is_ascii_lowercase())
+                && f.key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !key_ok || crate::oidc::claims::SUPPORTED.contains(&f.key.as_str()) || !seen.insert(f.key.clone()) {
+                return Err(o.invalid(
+                    "profile_fields.key",
+                    &f.key,
+                    "must be a new, unique name of lower-case letters, digits and _",
+                ));
+            }
+            if !matches!(f.kind.as_str(), "text" | "number" | "date" | "select" | "boolean") {
+                return Err(o.invalid(
+                    "profile_fields.type",
+                    &f.kind,
+                    "is not one of: text, number, date, select, boolean",
+                ));
+            }
+            if f.kind == "select" && f.options.is_empty() {
+                return Err(o.invalid(
+                    "profile_fields.options",
+                    &f.key,
+                    "needs at least one option for a select",
+                ));
+            }
+            if f.label.trim().is_empty() || f.scope.is_empty() || f.scope.contains(' ') {
+                return Err(o.invalid("profile_fields", &f.key, "needs a label and a single scope"));
+            }
+        }
         let issuer_id = issuer.as_str().trim_end_matches('/').to_string();
         Ok(Config {
             issuer,
@@ -840,6 +899,7 @@ impl Config {
             keys: raw.keys.clone(),
             accounts: raw.accounts.clone(),
             captcha,
+            profile_fields: raw.profile_fields.clone(),
             raw,
         })
     }
@@ -1344,6 +1404,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("GATEHOUSE_CONFIG: cannot read"), "{e}");
+    }
+
+    #[test]
+    fn profile_fields_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        let load = |toml: &str| {
+            std::fs::write(&path, toml).unwrap();
+            Config::load_from(Some(&path), env(&[]))
+                .map(|c| c.profile_fields.len())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            load("[[profile_fields]]\nkey = \"team\"\nlabel = \"Team\"\ntype = \"text\"\n"),
+            Ok(1)
+        );
+        assert!(
+            load("[[profile_fields]]\nkey = \"email\"\nlabel = \"E\"\ntype = \"text\"\n")
+                .unwrap_err()
+                .contains("must be a new, unique name")
+        );
+        assert!(
+            load("[[profile_fields]]\nkey = \"x\"\nlabel = \"X\"\ntype = \"color\"\n")
+                .unwrap_err()
+                .contains("is not one of: text")
+        );
+        assert!(
+            load("[[profile_fields]]\nkey = \"x\"\nlabel = \"X\"\ntype = \"select\"\n")
+                .unwrap_err()
+                .contains("needs at least one option")
+        );
     }
 
     #[test]

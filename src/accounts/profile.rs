@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::config::ProfileField;
 use uuid::Uuid;
 
 /// A profile as submitted; `None` clears a field.
@@ -16,18 +18,81 @@ pub struct ProfileInput {
     pub locale: Option<String>,
     pub zoneinfo: Option<String>,
     pub birthdate: Option<String>,
+    /// Operator-defined fields, by key.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Field name → message, for the form.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+pub type FieldErrors = BTreeMap<String, String>;
 
 fn clean(v: &str) -> Option<String> {
     let t = v.trim();
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// Parses the operator-defined fields of a form.
+fn parse_custom(
+    fields: &[ProfileField],
+    raw: &BTreeMap<String, String>,
+    errors: &mut FieldErrors,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        let v = raw.get(&f.key).and_then(|v| clean(v));
+        let value = match (f.kind.as_str(), v) {
+            ("boolean", v) => Some(Value::Bool(v.is_some())),
+            (_, None) => {
+                if f.required {
+                    errors.insert(f.key.clone(), format!("{} is required.", f.label));
+                }
+                None
+            }
+            ("number", Some(v)) => match v.parse::<f64>() {
+                Ok(n) if n.is_finite() => serde_json::Number::from_f64(n).map(Value::Number),
+                _ => {
+                    errors.insert(f.key.clone(), "Enter a number.".into());
+                    None
+                }
+            },
+            ("date", Some(v)) => match chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
+                Ok(_) => Some(Value::String(v)),
+                Err(_) => {
+                    errors.insert(f.key.clone(), "Use a date as YYYY-MM-DD.".into());
+                    None
+                }
+            },
+            ("select", Some(v)) => {
+                if f.options.contains(&v) {
+                    Some(Value::String(v))
+                } else {
+                    errors.insert(f.key.clone(), "Choose one of the options.".into());
+                    None
+                }
+            }
+            (_, Some(v)) => {
+                if v.chars().count() > 200 || v.chars().any(char::is_control) {
+                    errors.insert(f.key.clone(), "Use at most 200 characters.".into());
+                    None
+                } else {
+                    Some(Value::String(v))
+                }
+            }
+        };
+        if let Some(value) = value {
+            out.insert(f.key.clone(), value);
+        }
+    }
+    out
+}
+
 /// Parses raw form values into a profile, or the errors of each bad field.
 pub fn parse(raw: &BTreeMap<String, String>) -> Result<ProfileInput, FieldErrors> {
+    parse_with(&[], raw)
+}
+
+/// Parses raw form values, including the operator-defined `fields`.
+pub fn parse_with(fields: &[ProfileField], raw: &BTreeMap<String, String>) -> Result<ProfileInput, FieldErrors> {
     let get = |k: &str| raw.get(k).and_then(|v| clean(v));
     let mut errors = FieldErrors::new();
     let mut text = |key: &'static str, max: usize| {
@@ -36,7 +101,7 @@ pub fn parse(raw: &BTreeMap<String, String>) -> Result<ProfileInput, FieldErrors
             .is_some_and(|s| s.chars().count() > max || s.chars().any(char::is_control))
         {
             errors.insert(
-                key,
+                key.to_string(),
                 format!("Use at most {max} characters, without control characters."),
             );
         }
@@ -50,7 +115,7 @@ pub fn parse(raw: &BTreeMap<String, String>) -> Result<ProfileInput, FieldErrors
         !(2..=40).contains(&u.len()) || !u.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     }) {
         errors.insert(
-            "preferred_username",
+            "preferred_username".to_string(),
             "Use 2 to 40 letters, digits, dots, dashes or underscores.".into(),
         );
     }
@@ -62,14 +127,17 @@ pub fn parse(raw: &BTreeMap<String, String>) -> Result<ProfileInput, FieldErrors
             .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
         !lang_ok || !parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
     }) {
-        errors.insert("locale", "Use a language tag such as en, en-GB or pt-BR.".into());
+        errors.insert(
+            "locale".to_string(),
+            "Use a language tag such as en, en-GB or pt-BR.".into(),
+        );
     }
     let zoneinfo = get("zoneinfo");
     if zoneinfo.as_ref().is_some_and(|z| {
         z.len() > 64 || !z.contains('/') || !z.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b))
     }) {
         errors.insert(
-            "zoneinfo",
+            "zoneinfo".to_string(),
             "Use a time zone such as Europe/Paris or America/New_York.".into(),
         );
     }
@@ -77,10 +145,12 @@ pub fn parse(raw: &BTreeMap<String, String>) -> Result<ProfileInput, FieldErrors
     if let Some(d) = &birthdate
         && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_or(true, |date| date > chrono::Utc::now().date_naive())
     {
-        errors.insert("birthdate", "Use a past date as YYYY-MM-DD.".into());
+        errors.insert("birthdate".to_string(), "Use a past date as YYYY-MM-DD.".into());
     }
+    let extra = parse_custom(fields, raw, &mut errors);
     if errors.is_empty() {
         Ok(ProfileInput {
+            extra,
             given_name,
             family_name,
             nickname,
@@ -109,7 +179,7 @@ pub async fn save(db: &impl ConnectionTrait, user_id: Uuid, p: &ProfileInput) ->
         Ok(()) => Ok(()),
         Err(e) if super::repo::is_unique_violation(&e) => {
             let mut f = FieldErrors::new();
-            f.insert("preferred_username", "This username is taken.".into());
+            f.insert("preferred_username".into(), "This username is taken.".into());
             Err(SaveError::Fields(f))
         }
         Err(e) => Err(e.into()),
@@ -146,7 +216,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(
-            e.keys().copied().collect::<Vec<_>>(),
+            e.keys().cloned().collect::<Vec<_>>(),
             ["birthdate", "locale", "nickname", "preferred_username", "zoneinfo"]
         );
     }

@@ -187,6 +187,7 @@ pub async fn update_profile(
         locale: Set(p.locale.clone()),
         zoneinfo: Set(p.zoneinfo.clone()),
         birthdate: Set(p.birthdate.clone()),
+        extra: Set(Some(serde_json::Value::Object(p.extra.clone()))),
         updated_at: Set(chrono::Utc::now()),
         ..Default::default()
     }

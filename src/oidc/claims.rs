@@ -7,8 +7,21 @@ use serde_json::{Map, Value};
 use super::scope::Scopes;
 
 /// The claims of `user` released for `scope`.
-pub fn user_claims(user: &user::Model, profile: Option<&user_profile::Model>, scope: &Scopes) -> Map<String, Value> {
+pub fn user_claims(
+    user: &user::Model,
+    profile: Option<&user_profile::Model>,
+    scope: &Scopes,
+    fields: &[crate::config::ProfileField],
+) -> Map<String, Value> {
     let mut c = Map::new();
+    // Operator-defined fields, each under its own scope.
+    if let Some(extra) = profile.and_then(|p| p.extra.as_ref()).and_then(|e| e.as_object()) {
+        for f in fields.iter().filter(|f| scope.contains(&f.scope)) {
+            if let Some(v) = extra.get(&f.key) {
+                c.insert(f.key.clone(), v.clone());
+            }
+        }
+    }
     c.insert("sub".into(), user.id.to_string().into());
     if scope.contains("profile")
         && let Some(p) = profile

@@ -182,7 +182,7 @@ async fn user_tokens(
     let id_token = if g.scope.contains("openid") {
         let alg = client_alg(&client.id_token_signed_response_alg, Alg::RS256);
         let now = Utc::now().timestamp();
-        let mut c = claims::user_claims(&user, profile.as_ref(), g.scope);
+        let mut c = claims::user_claims(&user, profile.as_ref(), g.scope, &ctx.config.profile_fields);
         c.insert("iss".into(), ctx.config.issuer_id.clone().into());
         c.insert("aud".into(), client.id.clone().into());
         c.insert("azp".into(), client.id.clone().into());

@@ -226,7 +226,7 @@ async fn userinfo(
         if !user.is_active || user.deleted_at.is_some() {
             return Err(OAuthError::invalid_token("the user account is not active"));
         }
-        let body = crate::oidc::claims::user_claims(&user, profile.as_ref(), &scope);
+        let body = crate::oidc::claims::user_claims(&user, profile.as_ref(), &scope, &state.config().profile_fields);
         Ok(no_store(Json(body).into_response()))
     }
     .await;

@@ -1269,3 +1269,121 @@ async fn profile_images_are_processed_stored_and_served_with_etags() {
         .unwrap();
     assert_eq!(u["picture"], format!("http://127.0.0.1:8080{src}"));
 }
+
+#[tokio::test]
+async fn operator_defined_profile_fields_are_edited_and_released_under_their_scope() {
+    use crate::helpers::flow::{authorize_url, query, token};
+    let dir = crate::helpers::temp_dir();
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[profile_fields]]
+key = "department"
+label = "Department"
+type = "select"
+options = ["Sales", "Engineering"]
+required = true
+scope = "profile"
+
+[[profile_fields]]
+key = "employee_number"
+label = "Employee number"
+type = "number"
+scope = "hr"
+"#,
+    )
+    .unwrap();
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with(Options {
+        file: Some(file),
+        ..Options::default().set("GATEHOUSE_SMTP_URL", sink.url())
+    })
+    .await;
+    flow::user(&app, "staff@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "staff@example.com", flow::PASSWORD).await;
+    let html = b
+        .get(app.url("/account/edit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<select id=\"department\"") && html.contains("type=\"number\""),
+        "{html}"
+    );
+    let csrf = input(&html, "csrf").unwrap();
+    let save = |pairs: Vec<(&'static str, &'static str)>| {
+        let b = b.clone();
+        let csrf = csrf.clone();
+        let app = &app;
+        async move {
+            let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+            form.extend(pairs.iter().copied());
+            let r = b.post(app.url("/account/edit")).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let (status, html) = save(vec![("department", "Marketing"), ("employee_number", "12a")]).await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("Choose one of the options.") && html.contains("Enter a number."),
+        "{html}"
+    );
+    let (status, html) = save(vec![("employee_number", "42")]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("Department is required."));
+    assert_eq!(
+        save(vec![("department", "Engineering"), ("employee_number", "42")])
+            .await
+            .0,
+        303
+    );
+
+    // Released as claims under their scopes only.
+    let c = flow::client_with(&app, false, &["authorization_code"], |n| {
+        gatehouse::clients::NewClient {
+            scopes: vec!["openid".into(), "profile".into(), "hr".into()],
+            ..n
+        }
+    })
+    .await;
+    let claims_for = |scope: &'static str| {
+        let b = b.clone();
+        let c = c.clone();
+        let app = &app;
+        async move {
+            let back = flow::authorize(app, &b, &authorize_url(&c, &[("scope", scope)]), "staff@example.com").await;
+            let t: serde_json::Value = token(
+                app,
+                &c,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &query(&back)["code"]),
+                    ("redirect_uri", &c.redirect_uri),
+                ],
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            app.client
+                .get(app.url("/oauth2/userinfo"))
+                .bearer_auth(t["access_token"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let u = claims_for("openid profile").await;
+    assert_eq!(u["department"], "Engineering");
+    assert!(u.get("employee_number").is_none(), "{u}");
+    let u = claims_for("openid profile hr").await;
+    assert_eq!(u["employee_number"], 42.0);
+}

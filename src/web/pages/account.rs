@@ -228,7 +228,7 @@ fn profile_page(
     jar: CookieJar,
     status: StatusCode,
     values: &std::collections::BTreeMap<String, String>,
-    errors: &std::collections::BTreeMap<&'static str, String>,
+    errors: &std::collections::BTreeMap<String, String>,
 ) -> Response {
     let fields: Vec<_> = PROFILE_FIELDS
         .iter()
@@ -237,10 +237,23 @@ fn profile_page(
                 "name": name,
                 "label": label,
                 "autocomplete": auto,
+                "type": "text",
                 "value": values.get(*name).cloned().unwrap_or_default(),
-                "error": errors.get(name),
+                "error": errors.get(*name),
             })
         })
+        .chain(state.config().profile_fields.iter().map(|f| {
+            json!({
+                "name": f.key,
+                "label": f.label,
+                "autocomplete": "off",
+                "type": f.kind,
+                "options": f.options,
+                "required": f.required,
+                "value": values.get(&f.key).cloned().unwrap_or_default(),
+                "error": errors.get(&f.key),
+            })
+        }))
         .collect();
     page(
         state,
@@ -272,6 +285,17 @@ pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: Signed
                 values.insert(k.to_string(), v);
             }
         }
+        if let Some(extra) = p.extra.as_ref().and_then(|e| e.as_object()) {
+            for (k, v) in extra {
+                let shown = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Bool(true) => "on".into(),
+                    serde_json::Value::Bool(false) => String::new(),
+                    other => other.to_string(),
+                };
+                values.insert(k.clone(), shown);
+            }
+        }
     }
     profile_page(&state, jar, StatusCode::OK, &values, &Default::default())
 }
@@ -288,7 +312,7 @@ pub async fn edit_submit(
     if !cookies::csrf_ok(state.config(), &jar, raw.get("csrf").map(String::as_str)) {
         return PageError::Csrf.render(state.theme());
     }
-    let input = match crate::accounts::profile::parse(&raw) {
+    let input = match crate::accounts::profile::parse_with(&state.config().profile_fields, &raw) {
         Ok(p) => p,
         Err(errors) => return profile_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &raw, &errors),
     };

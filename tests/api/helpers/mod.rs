@@ -25,6 +25,8 @@ pub fn random_key() -> String {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub env: Vec<(String, String)>,
+    /// A TOML configuration file, as `GATEHOUSE_CONFIG` would name.
+    pub file: Option<PathBuf>,
     /// Use the Redis store when `GATEHOUSE_TEST_REDIS_URL` is set (default true).
     pub redis: bool,
 }
@@ -33,6 +35,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             env: Vec::new(),
+            file: None,
             redis: true,
         }
     }
@@ -120,11 +123,12 @@ impl TestApp {
         if !opts.redis {
             env.retain(|(k, _)| !k.starts_with("GATEHOUSE_REDIS"));
         }
+        let file = opts.file.clone();
         for (k, v) in opts.env {
             env.retain(|(key, _)| *key != k);
             env.push((k, v));
         }
-        let config = Config::load_from(None, env).expect("test configuration is valid");
+        let config = Config::load_from(file.as_deref(), env).expect("test configuration is valid");
         let app = App::build(config).await.expect("app builds");
         let addr = app.local_addr();
         let state = app.state();
