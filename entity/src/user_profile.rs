@@ -18,6 +18,7 @@ pub struct Model {
     pub zoneinfo: Option<String>,
     pub locale: Option<String>,
     pub picture: Option<String>,
+    pub website: Option<String>,
     pub extra: Option<Json>,
     pub updated_at: DateTimeUtc,
 }

@@ -1,4 +1,5 @@
-//! Profile images (avatar, cover), stored in the database so every instance serves them.
+//! Profile images (avatar, cover), stored in the database so every instance serves them;
+//! and the `website` profile claim.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -14,6 +15,12 @@ impl MigrationName for Migration {
 enum User {
     Table,
     Id,
+}
+
+#[derive(DeriveIden)]
+enum UserProfile {
+    Table,
+    Website,
 }
 
 #[derive(DeriveIden)]
@@ -64,10 +71,24 @@ impl MigrationTrait for Migration {
                 .unique()
                 .to_owned(),
         )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(UserProfile::Table)
+                .add_column(text_null(UserProfile::Website))
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(UserProfile::Table)
+                .drop_column(UserProfile::Website)
+                .to_owned(),
+        )
+        .await?;
         m.drop_table(Table::drop().table(UserImage::Table).to_owned()).await
     }
 }

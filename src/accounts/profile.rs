@@ -18,6 +18,8 @@ pub struct ProfileInput {
     pub locale: Option<String>,
     pub zoneinfo: Option<String>,
     pub birthdate: Option<String>,
+    /// An https (or http) URL.
+    pub website: Option<String>,
     /// Operator-defined fields, by key.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -141,6 +143,15 @@ pub fn parse_with(fields: &[ProfileField], raw: &BTreeMap<String, String>) -> Re
             "Use a time zone such as Europe/Paris or America/New_York.".into(),
         );
     }
+    let website = get("website");
+    if website.as_ref().is_some_and(|w| {
+        w.len() > 500 || !url::Url::parse(w).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host())
+    }) {
+        errors.insert(
+            "website".to_string(),
+            "Use a web address such as https://example.com.".into(),
+        );
+    }
     let birthdate = get("birthdate");
     if let Some(d) = &birthdate
         && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_or(true, |date| date > chrono::Utc::now().date_naive())
@@ -151,6 +162,7 @@ pub fn parse_with(fields: &[ProfileField], raw: &BTreeMap<String, String>) -> Re
     if errors.is_empty() {
         Ok(ProfileInput {
             extra,
+            website,
             given_name,
             family_name,
             nickname,

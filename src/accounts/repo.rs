@@ -59,6 +59,7 @@ pub async fn insert_user_as(
         zoneinfo: Set(None),
         locale: Set(None),
         picture: Set(None),
+        website: Set(None),
         extra: Set(None),
         updated_at: Set(now),
     }
@@ -187,6 +188,7 @@ pub async fn update_profile(
         locale: Set(p.locale.clone()),
         zoneinfo: Set(p.zoneinfo.clone()),
         birthdate: Set(p.birthdate.clone()),
+        website: Set(p.website.clone()),
         extra: Set(Some(serde_json::Value::Object(p.extra.clone()))),
         updated_at: Set(chrono::Utc::now()),
         ..Default::default()

@@ -39,6 +39,7 @@ pub fn user_claims(
         put("locale", &p.locale);
         put("zoneinfo", &p.zoneinfo);
         put("birthdate", &p.birthdate);
+        put("website", &p.website);
         let name: Vec<&str> = [p.given_name.as_deref(), p.family_name.as_deref()]
             .into_iter()
             .flatten()
@@ -61,7 +62,7 @@ pub fn scope_of(claim: &str) -> Option<&'static str> {
     match claim {
         "email" | "email_verified" => Some("email"),
         "name" | "given_name" | "family_name" | "nickname" | "preferred_username" | "picture" | "locale"
-        | "zoneinfo" | "birthdate" | "updated_at" => Some("profile"),
+        | "zoneinfo" | "birthdate" | "website" | "updated_at" => Some("profile"),
         _ => None,
     }
 }
@@ -88,6 +89,7 @@ pub const SUPPORTED: &[&str] = &[
     "locale",
     "zoneinfo",
     "birthdate",
+    "website",
     "updated_at",
     "email",
     "email_verified",

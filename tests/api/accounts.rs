@@ -648,6 +648,9 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
     );
     assert!(html.contains("value=\"Ada\""), "typed values are kept");
     assert!(html.contains("aria-describedby=\"birthdate-error\""));
+    let (status, _, html) = save(vec![("website", "javascript:alert(1)")]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("Use a web address"));
     let (status, _, html) = save(vec![("preferred_username", "Lovelace")]).await;
     assert_eq!(status, 422);
     assert!(html.contains("This username is taken."));
@@ -658,6 +661,7 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
         ("locale", "en-GB"),
         ("zoneinfo", "Europe/London"),
         ("birthdate", "1815-12-10"),
+        ("website", "https://ada.example.org"),
     ])
     .await;
     assert_eq!((status, loc.as_deref()), (303, Some("/account")));
@@ -694,6 +698,7 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
     assert_eq!(u["preferred_username"], "ada");
     assert_eq!(u["birthdate"], "1815-12-10");
     assert_eq!(u["zoneinfo"], "Europe/London");
+    assert_eq!(u["website"], "https://ada.example.org");
 }
 
 #[tokio::test]

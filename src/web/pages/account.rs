@@ -221,6 +221,7 @@ const PROFILE_FIELDS: &[(&str, &str, &str)] = &[
     ("locale", "Language (e.g. en-GB)", "language"),
     ("zoneinfo", "Time zone (e.g. Europe/Paris)", "off"),
     ("birthdate", "Birth date (YYYY-MM-DD)", "bday"),
+    ("website", "Website", "url"),
 ];
 
 fn profile_page(
@@ -280,6 +281,7 @@ pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: Signed
             ("locale", p.locale),
             ("zoneinfo", p.zoneinfo),
             ("birthdate", p.birthdate),
+            ("website", p.website),
         ] {
             if let Some(v) = v {
                 values.insert(k.to_string(), v);
