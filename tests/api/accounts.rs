@@ -257,20 +257,7 @@ async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
     let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
     // A session and a refresh token from before the reset.
     let old = browser();
-    let back = flow::authorize(&app, &old, &authorize_url(&c, &[]), "forgetful@example.com").await;
-    let t: serde_json::Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t = flow::code_tokens(&app, &old, &c, &[], "forgetful@example.com").await;
 
     let b = browser();
     let ask = |email: &'static str| {
@@ -585,7 +572,6 @@ async fn keep_me_signed_in_throttle_wait_and_rehash_on_login() {
 
 #[tokio::test]
 async fn profile_edit_validates_fields_and_feeds_the_claims() {
-    use crate::helpers::flow::{authorize_url, query, token};
     let (app, _sink) = app_with_mail().await;
     flow::user(&app, "ada@example.com").await;
     flow::user(&app, "taken-name@example.com").await;
@@ -670,30 +656,8 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
 
     // Relying parties see the profile through the profile scope.
     let c = flow::client(&app, false, &["authorization_code"]).await;
-    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "ada@example.com").await;
-    let t: serde_json::Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let u: serde_json::Value = app
-        .client
-        .get(app.url("/oauth2/userinfo"))
-        .bearer_auth(t["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t = flow::code_tokens(&app, &b, &c, &[], "ada@example.com").await;
+    let u = flow::userinfo(&app, t["access_token"].as_str().unwrap()).await;
     assert_eq!(u["name"], "Ada Lovelace");
     assert_eq!(u["preferred_username"], "ada");
     assert_eq!(u["birthdate"], "1815-12-10");
@@ -958,25 +922,12 @@ async fn whoever_holds_the_mailbox_sets_the_password() {
 
 #[tokio::test]
 async fn security_page_lists_sessions_and_applications_and_revokes_them() {
-    use crate::helpers::flow::{authorize_url, query, token};
+    use crate::helpers::flow::{authorize_url, token};
     let (app, _sink) = app_with_mail().await;
     flow::user(&app, "careful@example.com").await;
     let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
     let a = browser();
-    let back = flow::authorize(&app, &a, &authorize_url(&c, &[]), "careful@example.com").await;
-    let t: serde_json::Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t = flow::code_tokens(&app, &a, &c, &[], "careful@example.com").await;
     let b = browser();
     flow::login(&app, &b, "/login", "careful@example.com", flow::PASSWORD).await;
     let c3 = browser();
@@ -1164,7 +1115,6 @@ async fn robot_check_protects_the_forms_and_fails_closed() {
 
 #[tokio::test]
 async fn profile_images_are_processed_stored_and_served_with_etags() {
-    use crate::helpers::flow::{authorize_url, query, token};
     let (app, _sink) = app_with_mail().await;
     flow::user(&app, "pictured@example.com").await;
     let b = browser();
@@ -1248,30 +1198,8 @@ async fn profile_images_are_processed_stored_and_served_with_etags() {
 
     // The picture claim points at the avatar.
     let c = flow::client(&app, false, &["authorization_code"]).await;
-    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "pictured@example.com").await;
-    let t: serde_json::Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let u: serde_json::Value = app
-        .client
-        .get(app.url("/oauth2/userinfo"))
-        .bearer_auth(t["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t = flow::code_tokens(&app, &b, &c, &[], "pictured@example.com").await;
+    let u = flow::userinfo(&app, t["access_token"].as_str().unwrap()).await;
     assert_eq!(u["picture"], format!("http://127.0.0.1:8080{src}"));
 }
 

@@ -208,3 +208,45 @@ pub async fn token(app: &TestApp, c: &TestClient, form: &[(&str, &str)]) -> reqw
     };
     req.send().await.unwrap()
 }
+
+/// Runs the authorization code flow for `c` in browser `b` (signing in as `email` when
+/// needed) and redeems the code; returns the token response.
+pub async fn code_tokens(
+    app: &TestApp,
+    b: &reqwest::Client,
+    c: &TestClient,
+    extra: &[(&str, &str)],
+    email: &str,
+) -> serde_json::Value {
+    let back = authorize(app, b, &authorize_url(c, extra), email).await;
+    let code = query(&back)
+        .get("code")
+        .cloned()
+        .unwrap_or_else(|| panic!("no code in {back}"));
+    token(
+        app,
+        c,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &c.redirect_uri),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+/// The UserInfo response for an access token.
+pub async fn userinfo(app: &TestApp, access_token: &str) -> serde_json::Value {
+    app.client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
