@@ -13,7 +13,6 @@ use super::links::{self, Purpose};
 use super::signup::MailCtx;
 use super::{Email, Error, PasswordHasher, repo};
 use crate::crypto::TokenHasher;
-use crate::mail;
 use crate::store::Store;
 
 fn store_err(e: crate::store::StoreError) -> Error {
@@ -49,11 +48,7 @@ pub async fn request(
     }
     if repo::find_by_email(db, new_email).await?.is_some() {
         let ctx = serde_json::json!({ "login": format!("{}/login", m.issuer_id), "reset": format!("{}/password/reset", m.issuer_id) });
-        let rendered = mail::render(m.theme, m.issuer, new_email.as_str(), "account_exists", ctx)
-            .map_err(|e| Error::Hashing(e.to_string()))?;
-        mail::enqueue(db, &rendered)
-            .await
-            .map_err(|e| Error::Hashing(e.to_string()))?;
+        m.queue(db, new_email.as_str(), "account_exists", ctx).await?;
         return Ok(());
     }
     let token = links::issue(
@@ -68,17 +63,13 @@ pub async fn request(
     .map_err(store_err)?;
     let link = format!("{}/account/email/confirm?token={token}", m.issuer_id);
     let hours = ttl.as_secs().div_ceil(3600);
-    let rendered = mail::render(
-        m.theme,
-        m.issuer,
+    m.queue(
+        db,
         new_email.as_str(),
         "email_change",
         serde_json::json!({ "link": link, "hours": hours, "old": user.email }),
     )
-    .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(db, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    .await?;
     Ok(())
 }
 
@@ -119,17 +110,13 @@ pub async fn confirm(
     else {
         return Ok(None);
     };
-    let rendered = mail::render(
-        m.theme,
-        m.issuer,
+    m.queue(
+        &txn,
         &old,
         "email_changed_notice",
         serde_json::json!({ "new": new_email.as_str(), "reset": format!("{}/password/reset", m.issuer_id) }),
     )
-    .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(&txn, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    .await?;
     crate::audit::record(
         &txn,
         crate::audit::Event {

@@ -119,17 +119,13 @@ pub async fn change_password(
     let hash = hasher.hash(new).await.map_err(|e| Error::Hashing(e.to_string()))?;
     let txn = db.begin().await?;
     repo::set_password_hash(&txn, user.id, hash).await?;
-    let rendered = crate::mail::render(
-        m.theme,
-        m.issuer,
+    m.queue(
+        &txn,
         &user.email,
         "password_changed",
         serde_json::json!({ "reset": format!("{}/password/reset", m.issuer_id) }),
     )
-    .map_err(|e| Error::Hashing(e.to_string()))?;
-    crate::mail::enqueue(&txn, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    .await?;
     audit::record(
         &txn,
         audit::Event {

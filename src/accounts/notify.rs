@@ -77,11 +77,7 @@ pub async fn login(
         "location": "unknown",
         "security": format!("{}/account/security", m.issuer_id),
     });
-    let rendered = crate::mail::render(m.theme, m.issuer, &user.email, "login_notification", ctx)
-        .map_err(|e| Error::Hashing(e.to_string()))?;
-    crate::mail::enqueue(db, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    m.queue(db, &user.email, "login_notification", ctx).await?;
     Ok(true)
 }
 

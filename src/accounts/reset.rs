@@ -10,7 +10,6 @@ use super::links::{self, Purpose};
 use super::signup::{LinkCtx, MailCtx};
 use super::{Email, Error, PasswordHasher, password, repo};
 use crate::config::PasswordPolicy;
-use crate::mail;
 
 /// Prepares and queues the reset mail for `email` if it has an active account.
 pub async fn request(
@@ -30,17 +29,13 @@ pub async fn request(
         .map_err(|e| Error::Hashing(format!("store: {e}")))?;
     let link = format!("{}/password/reset/confirm?token={token}", m.issuer_id);
     let minutes = l.ttl.as_secs().div_ceil(60);
-    let rendered = mail::render(
-        m.theme,
-        m.issuer,
+    m.queue(
+        db,
         &user.email,
         "password_reset",
         serde_json::json!({ "link": link, "minutes": minutes }),
     )
-    .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(db, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    .await?;
     Ok(())
 }
 
@@ -87,17 +82,13 @@ pub async fn confirm(
     let txn = sea_orm::TransactionTrait::begin(db).await?;
     repo::set_password_hash(&txn, user.id, hash).await?;
     repo::revoke_all_refresh_tokens(&txn, user.id).await?;
-    let rendered = mail::render(
-        m.theme,
-        m.issuer,
+    m.queue(
+        &txn,
         &user.email,
         "password_changed",
         serde_json::json!({ "reset": format!("{}/password/reset", m.issuer_id) }),
     )
-    .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(&txn, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    .await?;
     crate::audit::record(
         &txn,
         crate::audit::Event {

@@ -24,6 +24,25 @@ pub struct MailCtx<'a> {
     pub issuer_id: &'a str,
 }
 
+impl MailCtx<'_> {
+    /// Renders `template` for `to` and puts it in the outbox through `db`, so a mail
+    /// queued inside a transaction is sent only if the transaction commits.
+    pub async fn queue(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        to: &str,
+        template: &str,
+        ctx: impl serde::Serialize,
+    ) -> Result<(), Error> {
+        let rendered =
+            mail::render(self.theme, self.issuer, to, template, ctx).map_err(|e| Error::Hashing(e.to_string()))?;
+        mail::enqueue(db, &rendered)
+            .await
+            .map_err(|e| Error::Hashing(e.to_string()))?;
+        Ok(())
+    }
+}
+
 /// Where the one-time links point.
 pub struct LinkCtx<'a> {
     pub store: &'a Store,
@@ -81,17 +100,13 @@ async fn queue_activation(
     link: &str,
 ) -> Result<(), Error> {
     let hours = l.ttl.as_secs().div_ceil(3600);
-    let rendered = mail::render(
-        m.theme,
-        m.issuer,
+    m.queue(
+        db,
         email,
         "activation",
         serde_json::json!({ "link": link, "hours": hours }),
     )
-    .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(db, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    .await?;
     Ok(())
 }
 
@@ -113,17 +128,13 @@ pub async fn signup(
         Some(u) if u.email_verified_at.is_some() => {
             let login = format!("{}/login", m.issuer_id);
             let reset = format!("{}/password/reset", m.issuer_id);
-            let rendered = mail::render(
-                m.theme,
-                m.issuer,
+            m.queue(
+                db,
                 &u.email,
                 "account_exists",
                 serde_json::json!({ "login": login, "reset": reset }),
             )
-            .map_err(|e| Error::Hashing(e.to_string()))?;
-            mail::enqueue(db, &rendered)
-                .await
-                .map_err(|e| Error::Hashing(e.to_string()))?;
+            .await?;
         }
         Some(u) => {
             let link = activation_link(m, l, u.id, Some(&hash)).await?;
@@ -208,17 +219,13 @@ pub async fn activate(
     };
     let needs_password = hash == "-";
     repo::set_password(&txn, user.id, (!needs_password).then_some(hash)).await?;
-    let rendered = mail::render(
-        m.theme,
-        m.issuer,
+    m.queue(
+        &txn,
         &user.email,
         "welcome",
         serde_json::json!({ "login": format!("{}/login", m.issuer_id) }),
     )
-    .map_err(|e| Error::Hashing(e.to_string()))?;
-    mail::enqueue(&txn, &rendered)
-        .await
-        .map_err(|e| Error::Hashing(e.to_string()))?;
+    .await?;
     crate::audit::record(
         &txn,
         crate::audit::Event {
