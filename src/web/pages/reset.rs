@@ -9,9 +9,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::signup::{mail_ctx, message, over_mail_limit, page};
+use super::signup::{EmailForm, mail_ctx, mail_request, message, page};
 use crate::accounts::signup::LinkCtx;
-use crate::accounts::{Email, Error, reset};
+use crate::accounts::{Error, reset};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
@@ -47,51 +47,15 @@ pub async fn request_show(State(state): State<AppState>, jar: CookieJar) -> Resp
     request_form(&state, jar, StatusCode::OK, "", None)
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct EmailForm {
-    #[serde(default)]
-    email: String,
-    csrf: Option<String>,
-    #[serde(flatten)]
-    extra: std::collections::HashMap<String, String>,
-}
-
 pub async fn request_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
-    if let Err(msg) = super::signup::robot_check(&state, &f.extra, ip).await {
-        return request_form(&state, jar, StatusCode::BAD_REQUEST, &f.email, Some(&msg));
-    }
-    match over_mail_limit(&state, "reset", ip, &f.email).await {
-        Ok(true) => {
-            return request_form(
-                &state,
-                jar,
-                StatusCode::TOO_MANY_REQUESTS,
-                &f.email,
-                Some("Too many requests. Try again in an hour."),
-            );
-        }
-        Ok(false) => {}
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-    }
-    let Ok(email) = Email::parse(&f.email) else {
-        return request_form(
-            &state,
-            jar,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &f.email,
-            Some("Enter a valid email address."),
-        );
+    let email = match mail_request(&state, ip, &jar, form, "reset", request_form).await {
+        Ok(email) => email,
+        Err(page) => return page,
     };
     // Off the request path, so the answer takes the same time whether or not the
     // address has an account.

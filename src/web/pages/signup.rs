@@ -365,6 +365,7 @@ pub async fn resend_show(State(state): State<AppState>, jar: CookieJar) -> Respo
     resend_form(&state, jar, StatusCode::OK, "", None)
 }
 
+/// A form that asks for a link by mail: password reset, activation resend.
 #[derive(Debug, Deserialize, Default)]
 pub struct EmailForm {
     #[serde(default)]
@@ -374,42 +375,65 @@ pub struct EmailForm {
     extra: std::collections::HashMap<String, String>,
 }
 
+/// What every "mail me a link" form checks before anything is sent: its shape, CSRF, the
+/// robot check, the mail limit and the address. `Err` is the page to answer with; `render`
+/// shows the form again with an error.
+pub async fn mail_request(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    jar: &CookieJar,
+    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+    kind: &str,
+    render: fn(&AppState, CookieJar, StatusCode, &str, Option<&str>) -> Response,
+) -> Result<Email, Response> {
+    let Ok(Form(f)) = form else {
+        return Err(PageError::BadRequest("The form was malformed.".into()).render(state.theme()));
+    };
+    if !cookies::csrf_ok(state.config(), jar, f.csrf.as_deref()) {
+        return Err(PageError::Csrf.render(state.theme()));
+    }
+    if let Err(msg) = robot_check(state, &f.extra, ip).await {
+        return Err(render(
+            state,
+            jar.clone(),
+            StatusCode::BAD_REQUEST,
+            &f.email,
+            Some(&msg),
+        ));
+    }
+    match over_mail_limit(state, kind, ip, &f.email).await {
+        Ok(true) => {
+            return Err(render(
+                state,
+                jar.clone(),
+                StatusCode::TOO_MANY_REQUESTS,
+                &f.email,
+                Some("Too many requests. Try again in an hour."),
+            ));
+        }
+        Ok(false) => {}
+        Err(e) => return Err(PageError::Internal(e.to_string()).render(state.theme())),
+    }
+    Email::parse(&f.email).map_err(|_| {
+        render(
+            state,
+            jar.clone(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &f.email,
+            Some("Enter a valid email address."),
+        )
+    })
+}
+
 pub async fn resend_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
-    if let Err(msg) = robot_check(&state, &f.extra, ip).await {
-        return resend_form(&state, jar, StatusCode::BAD_REQUEST, &f.email, Some(&msg));
-    }
-    match over_mail_limit(&state, "resend", ip, &f.email).await {
-        Ok(true) => {
-            return resend_form(
-                &state,
-                jar,
-                StatusCode::TOO_MANY_REQUESTS,
-                &f.email,
-                Some("Too many requests. Try again in an hour."),
-            );
-        }
-        Ok(false) => {}
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-    }
-    let Ok(email) = Email::parse(&f.email) else {
-        return resend_form(
-            &state,
-            jar,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &f.email,
-            Some("Enter a valid email address."),
-        );
+    let email = match mail_request(&state, ip, &jar, form, "resend", resend_form).await {
+        Ok(email) => email,
+        Err(page) => return page,
     };
     // Off the request path, so the answer takes the same time for every address.
     let worker = state.clone();
