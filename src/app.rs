@@ -44,6 +44,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("signing keys: {0}")]
     Keys(#[from] crate::keys::Error),
+    #[error(transparent)]
+    GeoIp(#[from] crate::geoip::OpenError),
 }
 
 /// Loads the master key from where the configuration says, generating it on first
@@ -129,6 +131,12 @@ impl App {
         let db = db::connect(&config).await?;
         let store = build_store(&config, &db)?;
         let theme = Theme::new(config.theme_dir.clone());
+        let geoip = match config.geoip_database.clone() {
+            Some(path) => tokio::task::spawn_blocking(move || crate::geoip::GeoIp::open(&path))
+                .await
+                .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))??,
+            None => crate::geoip::GeoIp::none(),
+        };
         let transport = Transport::from_config(&config.mail_transport)?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -140,7 +148,7 @@ impl App {
         let hasher = key.token_hasher();
         let passwords = crate::accounts::PasswordHasher::new(&config.argon2)
             .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?;
-        let state = AppState::new(config, db, store, theme, Metrics::new(), keys, hasher, passwords);
+        let state = AppState::new(config, db, store, theme, Metrics::new(), keys, hasher, passwords, geoip);
         Ok(Self {
             listener,
             state,
@@ -267,6 +275,7 @@ async fn background(
     state.set_startup(Startup::Done).await;
     tracing::info!(store = state.store().kind(), mail = transport.kind(), "database ready");
     let keys_task = tokio::spawn(state.keys().clone().maintain(state.db().clone(), stop.clone()));
+    let geoip_task = tokio::spawn(state.geoip().clone().maintain(stop.clone()));
     let logout_task = tokio::spawn(crate::oidc::backchannel::run_worker(
         state.db().clone(),
         state.keys().clone(),
@@ -308,7 +317,7 @@ async fn background(
             }
         }
     });
-    let _ = tokio::join!(mail, purge, keys_task, logout_task);
+    let _ = tokio::join!(mail, purge, keys_task, logout_task, geoip_task);
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -49,6 +49,7 @@ pub struct RawConfig {
     pub secret_key: Option<String>,
     pub secret_key_file: Option<PathBuf>,
     pub theme_dir: Option<PathBuf>,
+    pub geoip_database: Option<PathBuf>,
     pub log_format: String,
     pub log_level: String,
     #[serde(deserialize_with = "string_or_list")]
@@ -236,6 +237,7 @@ impl Default for RawConfig {
             secret_key: None,
             secret_key_file: None,
             theme_dir: None,
+            geoip_database: None,
             log_format: "text".into(),
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
@@ -397,6 +399,8 @@ pub struct Config {
     pub mail_poll_interval: Duration,
     pub secret_key: SecretKeySource,
     pub theme_dir: Option<PathBuf>,
+    /// A MaxMind DB file (City or Country) for approximate login locations.
+    pub geoip_database: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_level: String,
     pub trusted_proxies: Vec<IpNet>,
@@ -708,6 +712,15 @@ impl Config {
         {
             return Err(o.invalid("theme_dir", dir.display(), "is not a directory"));
         }
+        if let Some(f) = &raw.geoip_database
+            && !f.is_file()
+        {
+            return Err(o.invalid(
+                "geoip_database",
+                f.display(),
+                "is not a file (a GeoLite2/GeoIP2/DB-IP .mmdb)",
+            ));
+        }
 
         let a = &raw.argon2;
         if argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None).is_err() {
@@ -884,6 +897,7 @@ impl Config {
             mail_poll_interval: Duration::from_millis(raw.mail_poll_interval_ms),
             secret_key,
             theme_dir: raw.theme_dir.clone(),
+            geoip_database: raw.geoip_database.clone(),
             log_format,
             log_level: raw.log_level.clone(),
             trusted_proxies,

@@ -15,6 +15,7 @@ pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod geoip;
 pub mod keys;
 pub mod mail;
 pub mod metrics;

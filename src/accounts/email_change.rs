@@ -15,10 +15,6 @@ use super::{Email, Error, PasswordHasher, repo};
 use crate::crypto::TokenHasher;
 use crate::store::Store;
 
-fn store_err(e: crate::store::StoreError) -> Error {
-    Error::Hashing(format!("store: {e}"))
-}
-
 /// Asks to move `user_id` to `new_email` (the current password is required).
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
@@ -59,8 +55,7 @@ pub async fn request(
         new_email.as_str(),
         ttl,
     )
-    .await
-    .map_err(store_err)?;
+    .await?;
     let link = format!("{}/account/email/confirm?token={token}", m.issuer_id);
     let hours = ttl.as_secs().div_ceil(3600);
     m.queue(
@@ -76,8 +71,7 @@ pub async fn request(
 /// The new address a live confirmation link is for.
 pub async fn peek(store: &Store, token_hasher: &TokenHasher, token: &str) -> Result<Option<String>, Error> {
     Ok(links::peek(store, token_hasher, Purpose::EmailChange, token)
-        .await
-        .map_err(store_err)?
+        .await?
         .map(|(_, e)| e))
 }
 
@@ -90,10 +84,7 @@ pub async fn confirm(
     m: &MailCtx<'_>,
     token: &str,
 ) -> Result<Option<String>, Error> {
-    let Some((user_id, new)) = links::redeem(store, token_hasher, Purpose::EmailChange, token)
-        .await
-        .map_err(store_err)?
-    else {
+    let Some((user_id, new)) = links::redeem(store, token_hasher, Purpose::EmailChange, token).await? else {
         return Ok(None);
     };
     let Ok(new_email) = Email::parse(&new) else {

@@ -35,6 +35,10 @@ pub enum Error {
     WrongPassword,
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    #[error("store error: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("mail could not be queued: {0}")]
+    Mail(String),
 }
 
 /// What to create.

@@ -53,13 +53,21 @@ pub fn device(user_agent: &str) -> Device {
     }
 }
 
+/// Where a login came from.
+#[derive(Debug, Clone)]
+pub struct Seen<'a> {
+    pub device: &'a Device,
+    pub ip: std::net::IpAddr,
+    /// From the GeoIP database, when one is configured and knows the address.
+    pub location: Option<&'a str>,
+}
+
 /// Queues the login notification for `user` if they have it on.
 pub async fn login(
     db: &impl ConnectionTrait,
     m: &MailCtx<'_>,
     user: &entity::user::Model,
-    user_agent: &str,
-    ip: std::net::IpAddr,
+    seen: &Seen<'_>,
 ) -> Result<bool, Error> {
     let on = super::repo::preferences(db, user.id)
         .await?
@@ -67,14 +75,14 @@ pub async fn login(
     if !on {
         return Ok(false);
     }
-    let d = device(user_agent);
+    let d = seen.device;
     let ctx = serde_json::json!({
         "time": chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         "device": d.kind,
         "browser": d.browser,
         "os": d.os,
-        "ip": ip.to_string(),
-        "location": "unknown",
+        "ip": seen.ip.to_string(),
+        "location": seen.location.unwrap_or("unknown"),
         "security": format!("{}/account/security", m.issuer_id),
     });
     m.queue(db, &user.email, "login_notification", ctx).await?;

@@ -24,9 +24,7 @@ pub async fn request(
     if user.deleted_at.is_some() || user.email_verified_at.is_none() {
         return Ok(());
     }
-    let token = links::issue(l.store, l.hasher, Purpose::PasswordReset, user.id, "-", l.ttl)
-        .await
-        .map_err(|e| Error::Hashing(format!("store: {e}")))?;
+    let token = links::issue(l.store, l.hasher, Purpose::PasswordReset, user.id, "-", l.ttl).await?;
     let link = format!("{}/password/reset/confirm?token={token}", m.issuer_id);
     let minutes = l.ttl.as_secs().div_ceil(60);
     m.queue(
@@ -44,7 +42,7 @@ pub async fn peek(l: &LinkCtx<'_>, token: &str) -> Result<Option<Uuid>, Error> {
     links::peek(l.store, l.hasher, Purpose::PasswordReset, token)
         .await
         .map(|v| v.map(|(id, _)| id))
-        .map_err(|e| Error::Hashing(format!("store: {e}")))
+        .map_err(Error::from)
 }
 
 /// Sets a new password with a reset link. Returns the user's id, or None when the link
@@ -72,8 +70,7 @@ pub async fn confirm(
         .await
         .map_err(|e| Error::Hashing(e.to_string()))?;
     if links::redeem(l.store, l.hasher, Purpose::PasswordReset, token)
-        .await
-        .map_err(|e| Error::Hashing(format!("store: {e}")))?
+        .await?
         .map(|(id, _)| id)
         != Some(user_id)
     {

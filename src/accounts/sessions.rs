@@ -33,6 +33,44 @@ pub struct Session {
     /// The client IP at login.
     #[serde(default)]
     pub ip: Option<String>,
+    /// Approximate place of that IP ("Berlin, Germany"), when a GeoIP database is set.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// When the session was last used (Unix ms); filled in by [`list`].
+    #[serde(default, skip_serializing)]
+    pub last_seen_ms: i64,
+}
+
+/// How fine last-seen times are: a session in use costs at most one store write per
+/// this many milliseconds per instance.
+pub const SEEN_RESOLUTION_MS: i64 = 60_000;
+
+/// Remembers per process when each session's last-seen time was last written.
+#[derive(Debug, Default)]
+pub struct SeenThrottle(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+fn seen_key(sid: &str) -> String {
+    format!("session-seen:{sid}")
+}
+
+/// Records that the session `sid` was used now (at most once per
+/// [`SEEN_RESOLUTION_MS`] per instance). `ttl` is the session lifetime.
+pub async fn mark_seen(store: &Store, throttle: &SeenThrottle, sid: &str, ttl: Duration) -> Result<(), StoreError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    {
+        let mut m = throttle.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.get(sid).is_some_and(|t| now - t < SEEN_RESOLUTION_MS) {
+            return Ok(());
+        }
+        if m.len() >= 10_000 {
+            m.retain(|_, t| now - *t < SEEN_RESOLUTION_MS);
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+        }
+        m.insert(sid.to_string(), now);
+    }
+    store.put(&seen_key(sid), now.to_string().as_bytes(), ttl).await
 }
 
 fn key(hasher: &TokenHasher, token: &str) -> String {
@@ -94,6 +132,15 @@ pub async fn list(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreErr
         {
             out.push(s);
         }
+    }
+    for s in &mut out {
+        s.last_seen_ms = store
+            .get(&seen_key(&s.sid))
+            .await?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(s.created_ms)
+            .max(s.created_ms);
     }
     out.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
     Ok(out)
@@ -199,12 +246,13 @@ pub fn start(user_id: Uuid, amr: &[&str]) -> Session {
         created_ms: now.timestamp_millis(),
         device: None,
         ip: None,
+        location: None,
+        last_seen_ms: 0,
         amr: amr.iter().map(|s| (*s).to_string()).collect(),
         sid: new_sid(),
     }
 }
 
-/// Session id for a newly created session, bound to `Uuid` for tests.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +305,46 @@ mod tests {
         destroy(&store, &hasher, &token).await.unwrap();
         assert_eq!(load(&store, &hasher, &token).await.unwrap(), None);
         assert_eq!(load(&store, &hasher, "").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_busy_session_writes_its_last_seen_time_once_a_minute() {
+        let mem = std::sync::Arc::new(Mem::default());
+        let store: Store = mem.clone();
+        let hasher = crate::crypto::MasterKey::generate().token_hasher();
+        let user = Uuid::now_v7();
+        let s = start(user, &["pwd"]);
+        create(&store, &hasher, &s, Duration::from_secs(60)).await.unwrap();
+        let listed = list(&store, user).await.unwrap();
+        assert_eq!(
+            listed[0].last_seen_ms, listed[0].created_ms,
+            "never used: seen at login"
+        );
+
+        let throttle = SeenThrottle::default();
+        mark_seen(&store, &throttle, &s.sid, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let first = mem.0.lock().unwrap().get(&seen_key(&s.sid)).cloned();
+        assert!(first.is_some());
+        // An old write is overwritten only once the resolution has passed.
+        mem.0.lock().unwrap().insert(seen_key(&s.sid), b"1".to_vec());
+        mark_seen(&store, &throttle, &s.sid, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            mem.0.lock().unwrap().get(&seen_key(&s.sid)).cloned(),
+            Some(b"1".to_vec())
+        );
+        throttle.0.lock().unwrap().insert(s.sid.clone(), 0);
+        mark_seen(&store, &throttle, &s.sid, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_ne!(
+            mem.0.lock().unwrap().get(&seen_key(&s.sid)).cloned(),
+            Some(b"1".to_vec())
+        );
+        let listed = list(&store, user).await.unwrap();
+        assert!(listed[0].last_seen_ms >= listed[0].created_ms);
     }
 }

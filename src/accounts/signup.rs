@@ -35,10 +35,10 @@ impl MailCtx<'_> {
         ctx: impl serde::Serialize,
     ) -> Result<(), Error> {
         let rendered =
-            mail::render(self.theme, self.issuer, to, template, ctx).map_err(|e| Error::Hashing(e.to_string()))?;
+            mail::render(self.theme, self.issuer, to, template, ctx).map_err(|e| Error::Mail(e.to_string()))?;
         mail::enqueue(db, &rendered)
             .await
-            .map_err(|e| Error::Hashing(e.to_string()))?;
+            .map_err(|e| Error::Mail(e.to_string()))?;
         Ok(())
     }
 }
@@ -51,10 +51,6 @@ pub struct LinkCtx<'a> {
     /// Extra query parameters for the link (already encoded), to continue where the
     /// user came from: `next=…` or `authreq=…`.
     pub carry: String,
-}
-
-fn store_err(e: crate::store::StoreError) -> Error {
-    Error::Hashing(format!("store: {e}"))
 }
 
 /// Creates an activation link for `user_id` (in the store, before any database
@@ -72,13 +68,11 @@ async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid, hash: 
         hash.unwrap_or("-"),
         l.ttl,
     )
-    .await
-    .map_err(store_err)?;
+    .await?;
     // Only the newest link of a user works: an older one may carry someone else's password.
     l.store
         .put(&latest_key(user_id), l.hasher.hash(&token).as_bytes(), l.ttl)
-        .await
-        .map_err(store_err)?;
+        .await?;
     let carry = if l.carry.is_empty() {
         String::new()
     } else {
@@ -203,13 +197,10 @@ pub async fn activate(
     l: &LinkCtx<'_>,
     token: &str,
 ) -> Result<Option<Activated>, Error> {
-    let Some((user_id, hash)) = links::redeem(l.store, l.hasher, Purpose::Activation, token)
-        .await
-        .map_err(store_err)?
-    else {
+    let Some((user_id, hash)) = links::redeem(l.store, l.hasher, Purpose::Activation, token).await? else {
         return Ok(None);
     };
-    let latest = l.store.get(&latest_key(user_id)).await.map_err(store_err)?;
+    let latest = l.store.get(&latest_key(user_id)).await?;
     if latest.as_deref() != Some(l.hasher.hash(token).as_bytes()) {
         return Ok(None);
     }

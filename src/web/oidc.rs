@@ -490,7 +490,10 @@ fn deliver(state: &AppState, reply: &Reply, params: &[(&'static str, String)]) -
 async fn current_session(state: &AppState, jar: &CookieJar) -> Option<(String, Session)> {
     let token = cookies::session(state.config(), jar)?;
     match sessions::load(state.store(), state.token_hasher(), &token).await {
-        Ok(Some(s)) => Some((token, s)),
+        Ok(Some(s)) => {
+            state.mark_seen(&s).await;
+            Some((token, s))
+        }
         _ => None,
     }
 }

@@ -42,6 +42,8 @@ struct Inner {
     http: reqwest::Client,
     csp: String,
     startup: RwLock<Startup>,
+    geoip: crate::geoip::GeoIp,
+    seen: crate::accounts::sessions::SeenThrottle,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
         keys: Arc<KeyRing>,
         token_hasher: TokenHasher,
         passwords: PasswordHasher,
+        geoip: crate::geoip::GeoIp,
     ) -> Self {
         let csp = crate::web::middleware::security_headers::csp(&config);
         Self {
@@ -75,7 +78,24 @@ impl AppState {
                     .unwrap_or_default(),
                 csp,
                 startup: RwLock::new(Startup::Pending(None)),
+                geoip,
+                seen: crate::accounts::sessions::SeenThrottle::default(),
             }),
+        }
+    }
+
+    /// Approximate locations of client IPs (unknown without a database).
+    pub fn geoip(&self) -> &crate::geoip::GeoIp {
+        &self.inner.geoip
+    }
+
+    /// Records that a session was used now (throttled; failures are only logged).
+    pub async fn mark_seen(&self, session: &crate::accounts::sessions::Session) {
+        let ttl = std::time::Duration::from_secs(self.inner.config.tokens.session_secs);
+        if let Err(e) =
+            crate::accounts::sessions::mark_seen(&self.inner.store, &self.inner.seen, &session.sid, ttl).await
+        {
+            tracing::debug!(error = %e, "session last-seen time not recorded");
         }
     }
 

@@ -158,6 +158,44 @@ async fn signup_activation_login_profile_and_password_in_a_real_browser() {
     browser.find("#account-email").await;
     assert!(browser.source().await.contains("Chromy Browser"));
 
+    // An avatar, uploaded through the file input, shows on the profile.
+    let dir = crate::helpers::temp_dir();
+    let photo = dir.path().join("me.png");
+    image::RgbaImage::from_pixel(640, 480, image::Rgba([200, 60, 20, 255]))
+        .save(&photo)
+        .unwrap();
+    browser.goto(&app.url("/account/images")).await;
+    browser.upload("#avatar-file", &photo).await;
+    browser.screenshot("images").await;
+    browser.click("#avatar-file ~ button[type=submit]").await;
+    browser.find("#avatar-current").await;
+    browser.goto(&app.url("/account")).await;
+    browser.find("#account-avatar").await;
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..50 {
+        shown = browser
+            .script("const i = document.querySelector('#account-avatar'); return i.complete ? [i.naturalWidth, i.naturalHeight] : null;")
+            .await;
+        if !shown.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    browser.screenshot("avatar").await;
+    assert_eq!(
+        shown,
+        serde_json::json!([256, 256]),
+        "the browser shows the 256 × 256 avatar"
+    );
+
+    // The security tab lists this browser, as Chrome, in use now.
+    browser.goto(&app.url("/account/security")).await;
+    browser.find("#sessions li").await;
+    browser.screenshot("security").await;
+    let html = browser.source().await;
+    assert!(html.contains("this browser"), "{html}");
+    assert!(html.contains("Chrome"), "{html}");
+
     browser.goto(&app.url("/account/password")).await;
     browser.type_into("#current", pw).await;
     browser.type_into("#password", "brand new tidal compass").await;

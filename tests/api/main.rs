@@ -18,4 +18,5 @@ mod oidc;
 mod oidc_more;
 mod pages;
 mod readiness;
+mod sessions;
 mod store;

@@ -31,7 +31,10 @@ impl FromRequestParts<AppState> for SignedIn {
             return Err(login());
         };
         match sessions::load(state.store(), state.token_hasher(), &token).await {
-            Ok(Some(session)) => Ok(Self { session, token }),
+            Ok(Some(session)) => {
+                state.mark_seen(&session).await;
+                Ok(Self { session, token })
+            }
             Ok(None) => Err(login()),
             Err(e) => Err(crate::web::error::PageError::Internal(e.to_string()).render(state.theme())),
         }

@@ -327,6 +327,10 @@ pub async fn edit_submit(
     }
 }
 
+fn utc(ms: i64, format: &str) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format(format).to_string())
+}
+
 async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: Option<&str>) -> Response {
     let user = me.session.user_id;
     let on = match crate::accounts::repo::preferences(state.db(), user).await {
@@ -344,7 +348,11 @@ async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: O
                 "sid": s.sid,
                 "device": s.device.clone().unwrap_or_else(|| "unknown device".into()),
                 "ip": s.ip.clone().unwrap_or_else(|| "unknown".into()),
-                "since": chrono::DateTime::from_timestamp_millis(s.created_ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                "location": s.location,
+                "since": utc(s.created_ms, "%Y-%m-%d %H:%M UTC"),
+                "since_iso": utc(s.created_ms, "%Y-%m-%dT%H:%M:%SZ"),
+                "last_seen": utc(s.last_seen_ms, "%Y-%m-%d %H:%M UTC"),
+                "last_seen_iso": utc(s.last_seen_ms, "%Y-%m-%dT%H:%M:%SZ"),
                 "current": s.sid == me.session.sid,
             })
         })

@@ -241,20 +241,22 @@ pub async fn submit(
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let d = crate::accounts::notify::device(ua);
-    session.device = Some(format!("{} on {}", d.browser, d.os));
+    let device = crate::accounts::notify::device(ua);
+    session.device = Some(format!("{} on {}", device.browser, device.os));
     session.ip = Some(ip.to_string());
+    session.location = state.geoip().locate(ip);
     let ttl = Duration::from_secs(state.config().tokens.session_secs);
     let token = match sessions::create(state.store(), state.token_hasher(), &session, ttl).await {
         Ok(t) => t,
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
     let _ = crate::accounts::repo::touch_last_login(state.db(), user.id).await;
-    let ua = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if let Err(e) = crate::accounts::notify::login(state.db(), &super::signup::mail_ctx(&state), &user, ua, ip).await {
+    let seen = crate::accounts::notify::Seen {
+        device: &device,
+        ip,
+        location: session.location.as_deref(),
+    };
+    if let Err(e) = crate::accounts::notify::login(state.db(), &super::signup::mail_ctx(&state), &user, &seen).await {
         tracing::warn!(error = %e, "login notification not queued");
     }
     // Parameters changed since this hash was made: re-hash transparently.

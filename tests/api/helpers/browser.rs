@@ -183,6 +183,27 @@ impl Browser {
         .await;
     }
 
+    /// Chooses the file at `path` in the file input `css`.
+    pub async fn upload(&self, css: &str, path: &std::path::Path) {
+        let id = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": path.display().to_string() })),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body) in the page; returns what it returns.
+    pub async fn script(&self, script: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})))

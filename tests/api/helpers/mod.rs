@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod browser;
 pub mod flow;
+pub mod mmdb;
 pub mod proxy;
 pub mod smtp;
 
