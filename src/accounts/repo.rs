@@ -86,6 +86,32 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// A user by id.
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
+/// Replaces the password hash only if it is still `old`; false when it changed meanwhile.
+pub async fn replace_password_hash(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    old: Option<&str>,
+    new: String,
+) -> Result<bool, DbErr> {
+    let q = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, sea_orm::sea_query::Expr::value(Some(new)))
+        .col_expr(
+            user::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(user::Column::Id.eq(id));
+    let q = match old {
+        Some(h) => q.filter(user::Column::PasswordHash.eq(h)),
+        None => q.filter(user::Column::PasswordHash.is_null()),
+    };
+    Ok(q.exec(db).await?.rows_affected == 1)
+}
+
 /// A user and their profile.
 pub async fn find_with_profile(
     db: &impl ConnectionTrait,

@@ -2,6 +2,10 @@
 //! any address: the link is created and mailed off the request path, and an address
 //! without an account gets no mail at all. Setting the new password ends every session
 //! and refresh token of the user and sends a notice.
+//!
+//! A link is bound to the password it replaces (a keyed hash of the stored password
+//! hash travels with it), so once the password changes, by a reset or on the account
+//! page, every link mailed before is dead.
 
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -24,7 +28,8 @@ pub async fn request(
     if user.deleted_at.is_some() || user.email_verified_at.is_none() {
         return Ok(());
     }
-    let token = links::issue(l.store, l.hasher, Purpose::PasswordReset, user.id, "-", l.ttl).await?;
+    let bound = binding(l, &user);
+    let token = links::issue(l.store, l.hasher, Purpose::PasswordReset, user.id, &bound, l.ttl).await?;
     let link = format!("{}/password/reset/confirm?token={token}", m.issuer_id);
     let minutes = l.ttl.as_secs().div_ceil(60);
     m.queue(
@@ -37,12 +42,29 @@ pub async fn request(
     Ok(())
 }
 
-/// The user a live reset link is for.
-pub async fn peek(l: &LinkCtx<'_>, token: &str) -> Result<Option<Uuid>, Error> {
-    links::peek(l.store, l.hasher, Purpose::PasswordReset, token)
-        .await
-        .map(|v| v.map(|(id, _)| id))
-        .map_err(Error::from)
+/// What binds a link to the user's current password (none: an empty password).
+fn binding(l: &LinkCtx<'_>, user: &entity::user::Model) -> String {
+    l.hasher.hash(&format!(
+        "reset-binding:{}",
+        user.password_hash.as_deref().unwrap_or_default()
+    ))
+}
+
+/// The user a live reset link is for, if the password has not changed since it was sent.
+pub async fn peek(
+    db: &impl sea_orm::ConnectionTrait,
+    l: &LinkCtx<'_>,
+    token: &str,
+) -> Result<Option<entity::user::Model>, Error> {
+    let Some((user_id, bound)) = links::peek(l.store, l.hasher, Purpose::PasswordReset, token).await? else {
+        return Ok(None);
+    };
+    let Some(user) = repo::find_by_id(db, user_id).await? else {
+        return Ok(None);
+    };
+    let live =
+        user.deleted_at.is_none() && crate::crypto::constant_time_eq(bound.as_bytes(), binding(l, &user).as_bytes());
+    Ok(live.then_some(user))
 }
 
 /// Sets a new password with a reset link. Returns the user's id, or None when the link
@@ -58,12 +80,10 @@ pub async fn confirm(
     token: &str,
     new_password: SecretString,
 ) -> Result<Option<Uuid>, Error> {
-    let Some(user_id) = peek(l, token).await? else {
+    let Some(user) = peek(db, l, token).await? else {
         return Ok(None);
     };
-    let Some((user, _)) = repo::find_with_profile(db, user_id).await? else {
-        return Ok(None);
-    };
+    let user_id = user.id;
     password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&new_password), &user.email)?;
     let hash = hasher
         .hash(new_password)
@@ -77,7 +97,11 @@ pub async fn confirm(
         return Ok(None);
     }
     let txn = sea_orm::TransactionTrait::begin(db).await?;
-    repo::set_password_hash(&txn, user.id, hash).await?;
+    // Changed while the new one was hashed (another link, the account page): this link
+    // was bound to the old password, so it is spent and does nothing.
+    if !repo::replace_password_hash(&txn, user.id, user.password_hash.as_deref(), hash).await? {
+        return Ok(None);
+    }
     repo::revoke_all_refresh_tokens(&txn, user.id).await?;
     m.queue(
         &txn,

@@ -249,6 +249,120 @@ async fn resend_is_rate_limited() {
     assert_eq!(last, 429);
 }
 
+/// Asks for a reset link for `email` and returns it, once its mail (the `nth`, from 1) arrived.
+async fn reset_link(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize) -> String {
+    let b = browser();
+    let html = b
+        .get(app.url("/password/reset"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = b
+        .post(app.url("/password/reset"))
+        .form(&[("email", email), ("csrf", &input(&html, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for _ in 0..100 {
+        let mails: Vec<Received> = sink
+            .messages()
+            .await
+            .into_iter()
+            .filter(|m| m.header("Subject").as_deref() == Some("Reset your Gatehouse password"))
+            .collect();
+        if mails.len() >= nth {
+            return link_in(&mails[nth - 1], "/password/reset/confirm?token=");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("reset mail {nth} never arrived");
+}
+
+/// Submits a new password through a reset link; returns the status.
+async fn reset_with(app: &TestApp, link: &str, password: &str) -> u16 {
+    let b = browser();
+    let r = b.get(app.url(link)).send().await.unwrap();
+    if r.status() != 200 {
+        return r.status().as_u16();
+    }
+    let html = r.text().await.unwrap();
+    let r = b
+        .post(app.url("/password/reset/confirm"))
+        .form(&[
+            ("csrf", input(&html, "csrf").unwrap().as_str()),
+            ("token", input(&html, "token").unwrap().as_str()),
+            ("password", password),
+            ("password_confirm", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+#[tokio::test]
+async fn reset_links_die_when_the_password_changes() {
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "twice@example.com").await;
+    let first = reset_link(&app, &sink, "twice@example.com", 1).await;
+    let second = reset_link(&app, &sink, "twice@example.com", 2).await;
+    assert_ne!(first, second);
+    assert_eq!(reset_with(&app, &second, GOOD).await, 303, "the newer link works");
+    assert_eq!(
+        reset_with(&app, &first, "another calm river stone").await,
+        410,
+        "an older link died with the password it was sent for"
+    );
+
+    // A link mailed before a change on the account page dies too.
+    let third = reset_link(&app, &sink, "twice@example.com", 3).await;
+    let b = browser();
+    assert_eq!(
+        flow::login(&app, &b, "/login", "twice@example.com", GOOD)
+            .await
+            .status(),
+        303
+    );
+    let html = b
+        .get(app.url("/account/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = b
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf", input(&html, "csrf").unwrap().as_str()),
+            ("current", GOOD),
+            ("password", "brand new tidal compass"),
+            ("password_confirm", "brand new tidal compass"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(reset_with(&app, &third, "another calm river stone").await, 410);
+    assert_eq!(
+        flow::login(
+            &app,
+            &browser(),
+            "/login",
+            "twice@example.com",
+            "brand new tidal compass"
+        )
+        .await
+        .status(),
+        303,
+        "the password chosen on the account page stands"
+    );
+}
+
 #[tokio::test]
 async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
     use crate::helpers::flow::{authorize_url, query, token};

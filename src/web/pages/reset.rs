@@ -109,7 +109,7 @@ fn expired(state: &AppState, jar: CookieJar) -> Response {
 
 pub async fn confirm_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
-    match reset::peek(&link_ctx(&state), &token).await {
+    match reset::peek(state.db(), &link_ctx(&state), &token).await {
         Ok(Some(_)) => password_form(&state, jar, StatusCode::OK, &token, json!({})),
         Ok(None) => expired(&state, jar),
         Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
