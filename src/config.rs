@@ -309,7 +309,11 @@ pub struct TokenLifetimes {
     pub id_token_secs: u64,
     pub refresh_token_idle_secs: u64,
     pub refresh_token_absolute_secs: u64,
+    /// Lifetime of a session with "keep me signed in" (the longest a session lives).
     pub session_secs: u64,
+    /// Lifetime of a session without "keep me signed in" (its cookie also ends with the
+    /// browser).
+    pub browser_session_secs: u64,
 }
 
 impl Default for TokenLifetimes {
@@ -321,6 +325,7 @@ impl Default for TokenLifetimes {
             refresh_token_idle_secs: 14 * 86_400,
             refresh_token_absolute_secs: 90 * 86_400,
             session_secs: 14 * 86_400,
+            browser_session_secs: 12 * 3600,
         }
     }
 }
@@ -487,6 +492,16 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
 }
 
 impl Config {
+    /// How long a session lives in the store: `tokens.session_secs` with "keep me
+    /// signed in", else `tokens.browser_session_secs`.
+    pub fn session_ttl(&self, remember: bool) -> Duration {
+        Duration::from_secs(if remember {
+            self.tokens.session_secs
+        } else {
+            self.tokens.browser_session_secs
+        })
+    }
+
     /// Loads from the process environment (and `GATEHOUSE_CONFIG` if set).
     pub fn load() -> Result<Self, ConfigError> {
         let file = std::env::var_os("GATEHOUSE_CONFIG").map(PathBuf::from);
@@ -764,10 +779,18 @@ impl Config {
             ("tokens.id_token_secs", t.id_token_secs),
             ("tokens.refresh_token_idle_secs", t.refresh_token_idle_secs),
             ("tokens.session_secs", t.session_secs),
+            ("tokens.browser_session_secs", t.browser_session_secs),
         ] {
             if v == 0 {
                 return Err(o.invalid(key, v, "must be greater than 0"));
             }
+        }
+        if t.browser_session_secs > t.session_secs {
+            return Err(o.invalid(
+                "tokens.browser_session_secs",
+                t.browser_session_secs,
+                "must not exceed tokens.session_secs",
+            ));
         }
         if t.refresh_token_absolute_secs < t.refresh_token_idle_secs {
             return Err(o.invalid(

@@ -36,6 +36,9 @@ pub struct Session {
     /// Approximate place of that IP ("Berlin, Germany"), when a GeoIP database is set.
     #[serde(default)]
     pub location: Option<String>,
+    /// "Keep me signed in": a persistent cookie and the longer lifetime.
+    #[serde(default)]
+    pub remember: bool,
     /// When the session was last used (Unix ms); filled in by [`list`].
     #[serde(default, skip_serializing)]
     pub last_seen_ms: i64,
@@ -247,6 +250,7 @@ pub fn start(user_id: Uuid, amr: &[&str]) -> Session {
         device: None,
         ip: None,
         location: None,
+        remember: false,
         last_seen_ms: 0,
         amr: amr.iter().map(|s| (*s).to_string()).collect(),
         sid: new_sid(),

@@ -197,3 +197,87 @@ async fn the_session_list_shows_when_each_session_was_last_used() {
     assert!(after > before, "last seen moves on: {before} → {after}");
     assert!(after >= used.with_nanosecond(0).unwrap(), "{after} vs {used}");
 }
+
+async fn login_remembered(app: &TestApp, b: &reqwest::Client, email: &str) {
+    let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let r = b
+        .post(app.url("/login"))
+        .form(&[
+            ("email", email),
+            ("password", flow::PASSWORD),
+            ("csrf", &input(&html, "csrf").unwrap()),
+            ("remember", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("gh_session="))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn keep_me_signed_in_is_what_makes_a_session_last() {
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_TOKENS__BROWSER_SESSION_SECS", "2")).await;
+    flow::user(&app, "brief@example.com").await;
+    let (brief, kept) = (browser(), browser());
+    flow::login(&app, &brief, "/login", "brief@example.com", flow::PASSWORD).await;
+    login_remembered(&app, &kept, "brief@example.com").await;
+    for b in [&brief, &kept] {
+        assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = brief.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), flow::location(&r)),
+        (303, "/login?next=%2Faccount".to_string()),
+        "a session without \"keep me signed in\" ended"
+    );
+    assert_eq!(kept.get(app.url("/account")).send().await.unwrap().status(), 200);
+
+    // Signing out the other sessions on a password change keeps this one remembered.
+    let html = kept
+        .get(app.url("/account/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = kept
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf", input(&html, "csrf").unwrap().as_str()),
+            ("current", flow::PASSWORD),
+            ("password", "brand new tidal compass"),
+            ("password_confirm", "brand new tidal compass"),
+            ("sign_out_others", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = session_cookie(&r).expect("a fresh session cookie");
+    assert!(cookie.contains("Max-Age="), "still persistent: {cookie}");
+}
+
+#[tokio::test]
+async fn a_browser_session_may_not_outlive_a_remembered_one() {
+    let db = crate::helpers::TestDb::create().await;
+    let mut env = crate::helpers::base_env(&db, &crate::helpers::random_key());
+    env.push(("GATEHOUSE_TOKENS__SESSION_SECS".into(), "3600".into()));
+    env.push(("GATEHOUSE_TOKENS__BROWSER_SESSION_SECS".into(), "7200".into()));
+    let err = gatehouse::Config::load_from(None, env).expect_err("refused");
+    assert!(
+        err.to_string().contains("GATEHOUSE_TOKENS__BROWSER_SESSION_SECS")
+            && err.to_string().contains("must not exceed tokens.session_secs"),
+        "{err}"
+    );
+}

@@ -125,10 +125,10 @@ pub async fn password_submit(
                     Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
                 }
                 // This browser stays signed in, with a fresh session.
-                let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
+                let ttl = state.config().session_ttl(me.session.remember);
                 match sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await {
                     Ok(token) => {
-                        let jar = cookies::set_session(state.config(), jar, token, false);
+                        let jar = cookies::set_session(state.config(), jar, token, me.session.remember);
                         return message(
                             &state,
                             jar,

@@ -245,7 +245,8 @@ pub async fn submit(
     session.device = Some(format!("{} on {}", device.browser, device.os));
     session.ip = Some(ip.to_string());
     session.location = state.geoip().locate(ip);
-    let ttl = Duration::from_secs(state.config().tokens.session_secs);
+    session.remember = f.remember.is_some();
+    let ttl = state.config().session_ttl(session.remember);
     let token = match sessions::create(state.store(), state.token_hasher(), &session, ttl).await {
         Ok(t) => t,
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
@@ -270,7 +271,7 @@ pub async fn submit(
             Err(e) => tracing::warn!(error = %e, "password re-hash failed"),
         }
     }
-    let jar = cookies::set_session(state.config(), jar, token, f.remember.is_some());
+    let jar = cookies::set_session(state.config(), jar, token, session.remember);
     let target = match (authreq, next) {
         (Some(id), _) => format!(
             "/oauth2/authorize/resume?authreq={}",
