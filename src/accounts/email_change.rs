@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -90,7 +90,7 @@ pub async fn confirm(
     let Ok(new_email) = Email::parse(&new) else {
         return Ok(None);
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin(db).await?;
     let Some(old) = repo::change_email(&txn, user_id, &new_email).await.or_else(|e| {
         if repo::is_unique_violation(&e) {
             Ok(None)

@@ -13,7 +13,7 @@ pub mod sessions;
 pub mod signup;
 pub mod types;
 
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 
 pub use password::{PasswordHasher, PasswordPolicyError};
 pub use types::{Email, EmailError};
@@ -74,7 +74,7 @@ pub async fn create_user(
         ),
         None => None,
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin(db).await?;
     let user = match repo::insert_user(&txn, &new, hash).await {
         Ok(u) => u,
         // Lost a race with another insert of the same address.
@@ -121,7 +121,7 @@ pub async fn change_password(
     }
     password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&new), &user.email)?;
     let hash = hasher.hash(new).await.map_err(|e| Error::Hashing(e.to_string()))?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin(db).await?;
     repo::set_password_hash(&txn, user.id, hash).await?;
     m.queue(
         &txn,

@@ -96,7 +96,7 @@ pub async fn confirm(
     {
         return Ok(None);
     }
-    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    let txn = crate::db::begin(db).await?;
     // Changed while the new one was hashed (another link, the account page): this link
     // was bound to the old password, so it is spent and does nothing.
     if !repo::replace_password_hash(&txn, user.id, user.password_hash.as_deref(), hash).await? {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -143,7 +143,7 @@ pub async fn signup(
                 verified: false,
                 superuser: false,
             };
-            let txn = db.begin().await?;
+            let txn = crate::db::begin(db).await?;
             let user = match repo::insert_user_as(&txn, id, &new, Some(hash)).await {
                 Ok(u) => u,
                 // Lost a race with a signup of the same address: nothing more to do.
@@ -204,7 +204,7 @@ pub async fn activate(
     if latest.as_deref() != Some(l.hasher.hash(token).as_bytes()) {
         return Ok(None);
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin(db).await?;
     let Some(user) = repo::mark_verified(&txn, user_id).await? else {
         return Ok(None);
     };

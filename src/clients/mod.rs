@@ -7,7 +7,7 @@
 
 pub mod repo;
 
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use url::Url;
 
 use crate::audit;
@@ -233,7 +233,7 @@ pub async fn create(
     }
     let client_id = random_token::<16>();
     let secret = (!new.public && new.jwks.is_none()).then(random_token::<32>);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin(db).await?;
     let client = repo::insert(
         &txn,
         repo::ClientRow {

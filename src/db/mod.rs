@@ -53,11 +53,23 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     Database::connect(opts).await
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), waiting out other writers with the busy timeout: a deferred
+/// transaction that reads first fails with `SQLITE_BUSY_SNAPSHOT` when another writer
+/// commits before its first write. PostgreSQL ignores the mode.
+pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Applies pending migrations in one transaction. On PostgreSQL a transaction-scoped
 /// advisory lock makes concurrent starts of several instances wait for each other, so
 /// each migration runs exactly once.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = begin(db).await?;
     advisory_lock(&txn, MIGRATION_LOCK_ID).await?;
     Migrator::up(&txn, None).await?;
     txn.commit().await

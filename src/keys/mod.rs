@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -153,7 +153,7 @@ impl KeyRing {
     /// Creates a key for every algorithm that has none, active at once (first start).
     pub async fn ensure(&self, db: &DatabaseConnection) -> Result<(), Error> {
         let now = Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::db::begin(db).await?;
         // Instances starting together create one set of keys, not one each.
         crate::db::advisory_lock(&txn, 0x6b65_7973).await?;
         let published = repo::published(&txn, now).await?;
@@ -176,7 +176,7 @@ impl KeyRing {
         let now = Utc::now();
         let activates = now + self.cfg.publish;
         let mut created = Vec::new();
-        let txn = db.begin().await?;
+        let txn = crate::db::begin(db).await?;
         for alg in Alg::ALL.into_iter().filter(|a| only.is_none_or(|o| o == *a)) {
             let kid = self.create(&txn, alg, activates).await?;
             repo::retire_others(&txn, alg.as_str(), &kid, activates, activates + self.cfg.retention).await?;
@@ -193,7 +193,7 @@ impl KeyRing {
     /// no successor yet.
     pub async fn rotate_due(&self, db: &DatabaseConnection) -> Result<(), Error> {
         let now = Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::db::begin(db).await?;
         // One instance rotates; the others find the successor once they get the lock.
         crate::db::advisory_lock(&txn, 0x6b65_7973).await?;
         let published = repo::published(&txn, now).await?;

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use entity::client;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -169,7 +169,7 @@ async fn user_tokens(
     client: &client::Model,
     g: &UserGrant<'_>,
     family: Option<(Uuid, chrono::DateTime<Utc>)>,
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &impl sea_orm::ConnectionTrait,
 ) -> Result<(TokenResponse, AccessClaims, Option<Uuid>), OAuthError> {
     let Some((user, profile)) = crate::accounts::repo::find_with_profile(txn, g.user_id).await? else {
         return Err(OAuthError::invalid_grant("the user no longer exists"));
@@ -308,15 +308,18 @@ pub async fn exchange_code(
         ));
     }
     let hash = ctx.hasher.hash(code);
+    let marker_ttl = secs(ctx.config.tokens.access_token_secs.max(600));
     let Some(raw) = ctx.store.take(&format!("code:{hash}")).await? else {
         // A replay: revoke what the first use issued (RFC 6749 §4.1.2, OIDC conformance).
+        // The flag covers a first use still minting: it checks the flag after storing its
+        // marker, so one of the two always sees the other.
+        ctx.store
+            .put(&format!("code-replayed:{hash}"), b"1", marker_ttl)
+            .await?;
         if let Some(prev) = ctx.store.take(&format!("code-used:{hash}")).await?
             && let Ok(r) = serde_json::from_slice::<Redeemed>(&prev)
         {
-            revoke_access(ctx.store, &r.jti, r.exp).await?;
-            if let Some(f) = r.family {
-                repo::revoke_family(ctx.db, f, Utc::now()).await?;
-            }
+            revoke_redeemed(ctx, &r).await?;
             tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
         }
         return Err(OAuthError::invalid_grant(
@@ -348,7 +351,8 @@ pub async fn exchange_code(
         }
         (None, None) => {}
     }
-    let txn = ctx.db.begin().await?;
+    // One write (the refresh token), so no transaction: on SQLite a transaction that
+    // reads first fails when another writer commits before its first write.
     let (response, at, family) = user_tokens(
         ctx,
         client,
@@ -362,24 +366,34 @@ pub async fn exchange_code(
             sid: &grant.sid,
         },
         None,
-        &txn,
+        ctx.db,
     )
     .await?;
-    txn.commit().await?;
-    let redeemed = serde_json::to_vec(&Redeemed {
+    let redeemed = Redeemed {
         jti: at.jti,
         exp: at.exp,
         family,
-    })
-    .map_err(OAuthError::server)?;
-    ctx.store
-        .put(
-            &format!("code-used:{hash}"),
-            &redeemed,
-            secs(ctx.config.tokens.access_token_secs.max(600)),
-        )
-        .await?;
+    };
+    let marker = serde_json::to_vec(&redeemed).map_err(OAuthError::server)?;
+    ctx.store.put(&format!("code-used:{hash}"), &marker, marker_ttl).await?;
+    if ctx.store.get(&format!("code-replayed:{hash}")).await?.is_some() {
+        // Replayed while these tokens were minted: they die before anyone sees them.
+        revoke_redeemed(ctx, &redeemed).await?;
+        tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
+        return Err(OAuthError::invalid_grant(
+            "the code is invalid, expired or already used",
+        ));
+    }
     Ok(response)
+}
+
+/// Revokes the tokens a code's first use issued.
+async fn revoke_redeemed(ctx: &Ctx<'_>, r: &Redeemed) -> Result<(), OAuthError> {
+    revoke_access(ctx.store, &r.jti, r.exp).await?;
+    if let Some(f) = r.family {
+        repo::revoke_family(ctx.db, f, Utc::now()).await?;
+    }
+    Ok(())
 }
 
 /// The `refresh_token` grant with rotation (RFC 6749 §6, RFC 9700 §4.14.2).
@@ -431,7 +445,7 @@ pub async fn refresh(
         None => granted.clone(),
     };
     let user_id = row.user_id.ok_or_else(invalid)?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::db::begin(ctx.db).await?;
     if !repo::consume_refresh(&txn, row.id, now).await? {
         txn.rollback().await?;
         repo::revoke_family(ctx.db, row.family_id, now).await?;

@@ -444,6 +444,68 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
 }
 
 #[tokio::test]
+async fn a_code_replayed_concurrently_leaves_no_live_token() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "racer@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
+    let b = browser();
+    // Second consent onwards is remembered, so each round is one redirect.
+    for round in 0..6 {
+        let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "racer@example.com").await;
+        let code = query(&back)["code"].clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", c.redirect_uri.as_str()),
+        ];
+        let answers = futures_util::future::join_all((0..6).map(|_| async {
+            let r = token(&app, &c, &form).await;
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }))
+        .await;
+        let issued: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, v)| v).collect();
+        assert!(
+            issued.len() <= 1,
+            "round {round}: a code was redeemed twice: {answers:?}"
+        );
+        for (status, v) in &answers {
+            assert!(
+                *status == 200 || (*status == 400 && v["error"] == "invalid_grant"),
+                "round {round}: {status} {v}"
+            );
+        }
+        // Whoever won, the replay killed what the code gave.
+        for t in issued {
+            let i: Value = app
+                .client
+                .post(app.url("/oauth2/introspect"))
+                .basic_auth(&c.id, c.secret.as_ref())
+                .form(&[("token", t["access_token"].as_str().unwrap())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(i["active"], false, "round {round}: access token still live");
+            let rt: Value = token(
+                &app,
+                &c,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", t["refresh_token"].as_str().unwrap()),
+                ],
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+            assert_eq!(rt["error"], "invalid_grant", "round {round}: refresh token still live");
+        }
+    }
+}
+
+#[tokio::test]
 async fn pkce_is_enforced_and_downgrades_refused() {
     let app = TestApp::spawn().await;
     flow::user(&app, "carol@example.com").await;
