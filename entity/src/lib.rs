@@ -7,6 +7,7 @@ pub mod client;
 pub mod consent;
 pub mod ephemeral_counter;
 pub mod ephemeral_entry;
+pub mod ephemeral_member;
 pub mod mail_outbox;
 pub mod prelude;
 pub mod refresh_token;

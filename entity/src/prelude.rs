@@ -6,6 +6,7 @@ pub use super::client::Entity as Client;
 pub use super::consent::Entity as Consent;
 pub use super::ephemeral_counter::Entity as EphemeralCounter;
 pub use super::ephemeral_entry::Entity as EphemeralEntry;
+pub use super::ephemeral_member::Entity as EphemeralMember;
 pub use super::mail_outbox::Entity as MailOutbox;
 pub use super::refresh_token::Entity as RefreshToken;
 pub use super::signing_key::Entity as SigningKey;

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_initial_schema;
 mod m20261127_000002_create_oidc_tables;
 mod m20261128_000001_create_user_image;
+mod m20261128_000002_create_ephemeral_member;
 
 /// The ordered list of every migration.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_initial_schema::Migration),
             Box::new(m20261127_000002_create_oidc_tables::Migration),
             Box::new(m20261128_000001_create_user_image::Migration),
+            Box::new(m20261128_000002_create_ephemeral_member::Migration),
         ]
     }
 }

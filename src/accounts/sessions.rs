@@ -76,6 +76,11 @@ pub async fn mark_seen(store: &Store, throttle: &SeenThrottle, sid: &str, ttl: D
     store.put(&seen_key(sid), now.to_string().as_bytes(), ttl).await
 }
 
+/// The set of a user's session keys.
+fn index_key(user_id: Uuid) -> String {
+    format!("user-session-set:{user_id}")
+}
+
 fn key(hasher: &TokenHasher, token: &str) -> String {
     format!("session:{}", hasher.hash(token))
 }
@@ -94,46 +99,27 @@ pub async fn create(
     let value = serde_json::to_vec(&session).unwrap_or_default();
     let session_key = key(hasher, &token);
     store.put(&session_key, &value, ttl).await?;
-    // Index the user's sessions, so they can all be ended (password reset).
-    let index = format!("user-sessions:{}", session.user_id);
-    let mut keys: Vec<String> = store
-        .get(&index)
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default();
-    keys.retain(|k| k != &session_key);
-    keys.push(session_key);
-    if keys.len() > 100 {
-        keys.drain(..keys.len() - 100);
-    }
-    store
-        .put(&index, &serde_json::to_vec(&keys).unwrap_or_default(), ttl)
-        .await?;
+    // Index the user's sessions, so they can be listed and ended one by one.
+    store.add_member(&index_key(session.user_id), &session_key, ttl).await?;
     Ok(token)
 }
 
 /// The live sessions of `user_id`, newest first.
 pub async fn list(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
-    let keys: Vec<String> = store
-        .get(&format!("user-sessions:{user_id}"))
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default();
-    let revoked_before = store
-        .get(&format!("user-sessions-revoked:{user_id}"))
-        .await?
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(0);
+    let index = index_key(user_id);
+    let revoked_before = revoked_before(store, user_id).await?.unwrap_or(0);
     let mut out = Vec::new();
-    for k in keys {
-        if let Some(s) = store
+    for k in store.members(&index).await? {
+        match store
             .get(&k)
             .await?
             .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
-            && s.created_ms >= revoked_before
         {
-            out.push(s);
+            Some(s) if s.created_ms >= revoked_before => out.push(s),
+            // Ended or revoked: tidy the index.
+            _ => {
+                store.remove_member(&index, &k).await?;
+            }
         }
     }
     for s in &mut out {
@@ -151,11 +137,7 @@ pub async fn list(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreErr
 
 /// Ends the session of `user_id` whose public id is `sid`; returns it.
 pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<Option<Session>, StoreError> {
-    let keys: Vec<String> = store
-        .get(&format!("user-sessions:{user_id}"))
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default();
+    let keys = store.members(&index_key(user_id)).await?;
     for k in keys {
         if let Some(s) = store
             .get(&k)
@@ -165,6 +147,7 @@ pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<O
             && s.user_id == user_id
         {
             store.delete(&k).await?;
+            store.remove_member(&index_key(user_id), &k).await?;
             return Ok(Some(s));
         }
     }
@@ -173,11 +156,7 @@ pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<O
 
 /// Ends every session of `user_id`; returns the ended sessions (for back-channel logout).
 pub async fn destroy_all(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
-    let keys: Vec<String> = store
-        .take(&format!("user-sessions:{user_id}"))
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default();
+    let keys = store.take_members(&index_key(user_id)).await?;
     let mut ended = Vec::new();
     for k in keys {
         if let Some(s) = store
@@ -203,16 +182,27 @@ pub async fn load(store: &Store, hasher: &TokenHasher, token: &str) -> Result<Op
     else {
         return Ok(None);
     };
-    let revoked_before = store
-        .get(&format!("user-sessions-revoked:{}", session.user_id))
+    if revoked_before(store, session.user_id)
         .await?
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|s| s.parse::<i64>().ok());
-    if revoked_before.is_some_and(|t| session.created_ms < t) {
+        .is_some_and(|t| session.created_ms < t)
+    {
         let _ = store.delete(&key(hasher, token)).await;
         return Ok(None);
     }
     Ok(Some(session))
+}
+
+fn revoked_key(user_id: Uuid) -> String {
+    format!("user-sessions-revoked:{user_id}")
+}
+
+/// The user's revocation time (Unix ms): sessions created before it are dead.
+async fn revoked_before(store: &Store, user_id: Uuid) -> Result<Option<i64>, StoreError> {
+    Ok(store
+        .get(&revoked_key(user_id))
+        .await?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse::<i64>().ok()))
 }
 
 /// Ends, at once and for certain, every session of `user_id` created before now: later
@@ -220,18 +210,20 @@ pub async fn load(store: &Store, hasher: &TokenHasher, token: &str) -> Result<Op
 /// (older sessions have expired anyway).
 pub async fn revoke_all_before_now(store: &Store, user_id: Uuid, ttl: Duration) -> Result<(), StoreError> {
     let now = chrono::Utc::now().timestamp_millis();
-    store
-        .put(
-            &format!("user-sessions-revoked:{user_id}"),
-            now.to_string().as_bytes(),
-            ttl,
-        )
-        .await
+    store.put(&revoked_key(user_id), now.to_string().as_bytes(), ttl).await
 }
 
 /// Ends a session.
 pub async fn destroy(store: &Store, hasher: &TokenHasher, token: &str) -> Result<(), StoreError> {
-    store.delete(&key(hasher, token)).await.map(|_| ())
+    let k = key(hasher, token);
+    if let Some(s) = store
+        .take(&k)
+        .await?
+        .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
+    {
+        store.remove_member(&index_key(s.user_id), &k).await?;
+    }
+    Ok(())
 }
 
 /// A new public session id.
@@ -262,8 +254,13 @@ mod tests {
     use super::*;
     use crate::store::EphemeralStore;
 
+    type Sets = std::collections::HashMap<String, std::collections::BTreeSet<String>>;
+
     #[derive(Debug, Default)]
-    struct Mem(std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>);
+    struct Mem(
+        std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+        std::sync::Mutex<Sets>,
+    );
 
     #[async_trait::async_trait]
     impl EphemeralStore for Mem {
@@ -282,6 +279,31 @@ mod tests {
         }
         async fn incr(&self, _: &str, _: Duration) -> Result<u64, StoreError> {
             Ok(1)
+        }
+        async fn add_member(&self, k: &str, m: &str, _: Duration) -> Result<(), StoreError> {
+            self.1.lock().unwrap().entry(k.into()).or_default().insert(m.into());
+            Ok(())
+        }
+        async fn members(&self, k: &str) -> Result<Vec<String>, StoreError> {
+            Ok(self
+                .1
+                .lock()
+                .unwrap()
+                .get(k)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default())
+        }
+        async fn remove_member(&self, k: &str, m: &str) -> Result<bool, StoreError> {
+            Ok(self.1.lock().unwrap().get_mut(k).is_some_and(|s| s.remove(m)))
+        }
+        async fn take_members(&self, k: &str) -> Result<Vec<String>, StoreError> {
+            Ok(self
+                .1
+                .lock()
+                .unwrap()
+                .remove(k)
+                .map(|s| s.into_iter().collect())
+                .unwrap_or_default())
         }
         async fn ping(&self) -> Result<(), StoreError> {
             Ok(())

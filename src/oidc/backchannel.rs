@@ -25,21 +25,12 @@ const MAX_ATTEMPTS: i32 = 10;
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 fn sid_key(sid: &str) -> String {
-    format!("sid-clients:{sid}")
+    format!("sid-rps:{sid}")
 }
 
 /// Remembers that `client_id` received tokens in session `sid`.
 pub async fn remember_client(store: &Store, sid: &str, client_id: &str, ttl: Duration) -> Result<(), OAuthError> {
-    let mut clients: Vec<String> = store
-        .get(&sid_key(sid))
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default();
-    if !clients.iter().any(|c| c == client_id) {
-        clients.push(client_id.to_string());
-        let value = serde_json::to_vec(&clients).map_err(OAuthError::server)?;
-        store.put(&sid_key(sid), &value, ttl).await?;
-    }
+    store.add_member(&sid_key(sid), client_id, ttl).await?;
     Ok(())
 }
 
@@ -53,11 +44,7 @@ struct Payload {
 
 /// Queues a logout for every RP of `session` that registered a back-channel URI.
 pub async fn session_ended(db: &DatabaseConnection, store: &Store, session: &Session) -> Result<usize, OAuthError> {
-    let clients: Vec<String> = store
-        .take(&sid_key(&session.sid))
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default();
+    let clients = store.take_members(&sid_key(&session.sid)).await?;
     // Tokens of this session that were not asked to outlive it end with it (§2.7).
     super::repo::revoke_session_families(db, &session.sid, Utc::now()).await?;
     let mut queued = 0;

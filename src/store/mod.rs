@@ -1,5 +1,6 @@
 //! The ephemeral store: short-lived state with a time to live — sessions, authorization
-//! codes, single-use links, rate-limit counters. Two implementations share one contract,
+//! codes, single-use links, rate-limit counters, and sets whose members expire one by
+//! one (the sessions of a user, the relying parties of a session). Two implementations share one contract,
 //! checked by one conformance suite (`tests/api/store.rs`):
 //! - [`SqlStore`] (default): tables in the main database, purged periodically;
 //! - [`RedisStore`] (`redis_url`): for many instances at scale.
@@ -37,6 +38,16 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Counts a hit in a fixed window that starts at the first hit and lasts `window`;
     /// returns the number of hits in the current window, this one included.
     async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError>;
+    /// Adds `member` to the set at `key` until `ttl` passes (adding it again renews it).
+    /// One atomic step: of concurrent adds to one set, every one lands.
+    async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// The live members of the set at `key`, in no particular order.
+    async fn members(&self, key: &str) -> Result<Vec<String>, StoreError>;
+    /// Removes `member` from the set at `key`; true if it was there.
+    async fn remove_member(&self, key: &str, member: &str) -> Result<bool, StoreError>;
+    /// Returns the live members of the set at `key` and deletes the set, in one atomic
+    /// step: of concurrent callers, each member goes to exactly one.
+    async fn take_members(&self, key: &str) -> Result<Vec<String>, StoreError>;
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Removes expired entries (a no-op where the backend expires them itself); returns

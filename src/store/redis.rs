@@ -1,5 +1,6 @@
 //! The Redis-backed store: `SET PX`, `GETDEL`, `GET`, `DEL`, and a Lua script for the
-//! windowed counter so `INCR` and its expiry are one atomic step. The connection manager
+//! windowed counter so `INCR` and its expiry are one atomic step. Sets are sorted sets
+//! scored by each member's expiry (Unix ms), the key expiring with its last member. The connection manager
 //! is created lazily and reconnects by itself, so Redis may be down at start.
 
 use std::time::Duration;
@@ -7,12 +8,26 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{EphemeralStore, StoreError, ttl_ms};
+use super::{EphemeralStore, StoreError, now_ms, ttl_ms};
 
 const INCR_SCRIPT: &str = r"
 local c = redis.call('INCR', KEYS[1])
 if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return c
+";
+
+const ADD_MEMBER_SCRIPT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1
+";
+
+const TAKE_MEMBERS_SCRIPT: &str = r"
+local m = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+redis.call('DEL', KEYS[1])
+return m
 ";
 
 /// The ephemeral store in Redis. All keys carry the configured prefix.
@@ -21,6 +36,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     incr: Script,
+    add_member: Script,
+    take_members: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -43,6 +60,8 @@ impl RedisStore {
             conn,
             prefix: prefix.to_string(),
             incr: Script::new(INCR_SCRIPT),
+            add_member: Script::new(ADD_MEMBER_SCRIPT),
+            take_members: Script::new(TAKE_MEMBERS_SCRIPT),
         })
     }
 
@@ -88,6 +107,46 @@ impl EphemeralStore for RedisStore {
             .incr
             .key(self.key(key))
             .arg(ttl_ms(window))
+            .invoke_async(&mut c)
+            .await?)
+    }
+
+    async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let now = now_ms();
+        let _: i64 = self
+            .add_member
+            .key(self.key(key))
+            .arg(member)
+            .arg(now + ttl_ms(ttl))
+            .arg(now)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(redis::cmd("ZRANGEBYSCORE")
+            .arg(self.key(key))
+            .arg(format!("({}", now_ms()))
+            .arg("+inf")
+            .query_async(&mut c)
+            .await?)
+    }
+
+    async fn remove_member(&self, key: &str, member: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let n: u64 = c.zrem(self.key(key), member).await?;
+        Ok(n > 0)
+    }
+
+    async fn take_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(self
+            .take_members
+            .key(self.key(key))
+            .arg(now_ms())
             .invoke_async(&mut c)
             .await?)
     }

@@ -1,10 +1,11 @@
-//! The SQL-backed store (the default): `ephemeral_entry` and `ephemeral_counter`, with
+//! The SQL-backed store (the default): `ephemeral_entry`, `ephemeral_counter` and
+//! `ephemeral_member` (sets, one row per member), with
 //! expiry times in Unix milliseconds checked on every read and a periodic purge.
 //! `take` is one `DELETE … RETURNING`, atomic on SQLite and PostgreSQL alike.
 
 use std::time::Duration;
 
-use entity::{ephemeral_counter as counter, ephemeral_entry as entry};
+use entity::{ephemeral_counter as counter, ephemeral_entry as entry, ephemeral_member as member};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -98,6 +99,58 @@ impl EphemeralStore for SqlStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    async fn add_member(&self, key: &str, m: &str, ttl: Duration) -> Result<(), StoreError> {
+        let stmt = Query::insert()
+            .into_table(member::Entity)
+            .columns([member::Column::Key, member::Column::Member, member::Column::ExpiresAt])
+            .values_panic([key.into(), m.into(), (now_ms() + ttl_ms(ttl)).into()])
+            .on_conflict(
+                OnConflict::columns([member::Column::Key, member::Column::Member])
+                    .update_column(member::Column::ExpiresAt)
+                    .to_owned(),
+            )
+            .to_owned();
+        self.db.execute(&stmt).await?;
+        Ok(())
+    }
+
+    async fn members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        Ok(member::Entity::find()
+            .filter(member::Column::Key.eq(key))
+            .filter(member::Column::ExpiresAt.gt(now_ms()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| m.member)
+            .collect())
+    }
+
+    async fn remove_member(&self, key: &str, m: &str) -> Result<bool, StoreError> {
+        let res = member::Entity::delete_many()
+            .filter(member::Column::Key.eq(key))
+            .filter(member::Column::Member.eq(m))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected > 0)
+    }
+
+    async fn take_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let stmt = Query::delete()
+            .from_table(member::Entity)
+            .and_where(Expr::col(member::Column::Key).eq(Expr::value(key)))
+            .returning(Query::returning().columns([member::Column::Member, member::Column::ExpiresAt]))
+            .to_owned();
+        let now = now_ms();
+        let mut out = Vec::new();
+        for row in self.db.query_all(&stmt).await? {
+            let expires_at: i64 = row.try_get("", "expires_at")?;
+            if expires_at > now {
+                out.push(row.try_get("", "member")?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
     }
@@ -112,7 +165,11 @@ impl EphemeralStore for SqlStore {
             .filter(counter::Column::ExpiresAt.lte(now))
             .exec(&self.db)
             .await?;
-        Ok(a.rows_affected + b.rows_affected)
+        let c = member::Entity::delete_many()
+            .filter(member::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?;
+        Ok(a.rows_affected + b.rows_affected + c.rows_affected)
     }
 
     fn kind(&self) -> &'static str {

@@ -281,3 +281,48 @@ async fn a_browser_session_may_not_outlive_a_remembered_one() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn simultaneous_logins_are_all_listed_and_all_signed_out() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "busy@example.com").await;
+    let browsers: Vec<reqwest::Client> = (0..10).map(|_| browser()).collect();
+    futures_util::future::join_all(
+        browsers
+            .iter()
+            .map(|b| flow::login(&app, b, "/login", "busy@example.com", flow::PASSWORD)),
+    )
+    .await
+    .iter()
+    .for_each(|r| assert_eq!(r.status(), 303));
+    let me = &browsers[0];
+    let html = me
+        .get(app.url("/account/security"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("data-sid=").count(), 10, "every session is listed");
+    let r = me
+        .post(app.url("/account/security/sessions"))
+        .form(&[("csrf", input(&html, "csrf").unwrap().as_str()), ("others", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for (i, b) in browsers.iter().enumerate() {
+        let status = b.get(app.url("/account")).send().await.unwrap().status();
+        assert_eq!(status, if i == 0 { 200 } else { 303 }, "browser {i}");
+    }
+    let html = me
+        .get(app.url("/account/security"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("data-sid=").count(), 1, "only this browser is left");
+}

@@ -133,6 +133,93 @@ async fn conformance(store: Store) {
         assert_eq!(winners, 1, "{kind}: round {round}: exactly one take wins");
     }
 
+    // sets: add, renew, list, remove; members expire one by one
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert!(store.members("set:a").await.unwrap().is_empty(), "{kind}");
+    store.add_member("set:a", "one", ttl).await.unwrap();
+    store
+        .add_member("set:a", "two", Duration::from_millis(150))
+        .await
+        .unwrap();
+    store.add_member("set:a", "one", ttl).await.unwrap();
+    assert_eq!(
+        sorted(store.members("set:a").await.unwrap()),
+        vec!["one".to_string(), "two".to_string()],
+        "{kind}: a member added twice is there once"
+    );
+    assert!(
+        store.members("set:b").await.unwrap().is_empty(),
+        "{kind}: sets are separate"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.members("set:a").await.unwrap(),
+        vec!["one".to_string()],
+        "{kind}: an expired member is gone, the others stay"
+    );
+    // Renewing keeps a member that would have expired.
+    store
+        .add_member("set:c", "m", Duration::from_millis(150))
+        .await
+        .unwrap();
+    store.add_member("set:c", "m", ttl).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.members("set:c").await.unwrap(),
+        vec!["m".to_string()],
+        "{kind}: renewed"
+    );
+    assert!(store.remove_member("set:a", "one").await.unwrap(), "{kind}");
+    assert!(!store.remove_member("set:a", "one").await.unwrap(), "{kind}");
+    assert!(store.members("set:a").await.unwrap().is_empty(), "{kind}");
+
+    // concurrent adds all land; concurrent takes split the members without overlap
+    let tasks: Vec<_> = (0..25)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.add_member("set:burst", &format!("m{i:02}"), Duration::from_secs(60))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let all: Vec<String> = (0..25).map(|i| format!("m{i:02}")).collect();
+    assert_eq!(
+        sorted(store.members("set:burst").await.unwrap()),
+        all,
+        "{kind}: every add landed"
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.take_members("set:burst").await.unwrap() })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for t in tasks {
+        taken.extend(t.await.unwrap());
+    }
+    assert_eq!(sorted(taken), all, "{kind}: each member taken exactly once");
+    assert!(
+        store.members("set:burst").await.unwrap().is_empty(),
+        "{kind}: taken sets are empty"
+    );
+    store
+        .add_member("set:gone", "x", Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        store.take_members("set:gone").await.unwrap().is_empty(),
+        "{kind}: take skips expired"
+    );
+
     // purge removes expired entries and keeps live ones
     store.put("p1", b"x", Duration::from_millis(50)).await.unwrap();
     store.put("p2", b"x", ttl).await.unwrap();

@@ -109,37 +109,20 @@ pub async fn password_submit(
     match result {
         Ok(()) => {
             if f.sign_out_others.is_some() {
-                let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
-                if let Err(e) = sessions::revoke_all_before_now(state.store(), me.session.user_id, ttl).await {
-                    return PageError::Internal(e.to_string()).render(state.theme());
-                }
                 if let Err(e) = crate::accounts::repo::revoke_all_refresh_tokens(state.db(), me.session.user_id).await {
                     return PageError::Internal(e.to_string()).render(state.theme());
                 }
-                match sessions::destroy_all(state.store(), me.session.user_id).await {
-                    Ok(ended) => {
-                        for s in ended.iter().filter(|s| s.sid != me.session.sid) {
-                            let _ = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await;
-                        }
-                    }
-                    Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-                }
-                // This browser stays signed in, with a fresh session.
-                let ttl = state.config().session_ttl(me.session.remember);
-                match sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await {
-                    Ok(token) => {
-                        let jar = cookies::set_session(state.config(), jar, token, me.session.remember);
-                        return message(
-                            &state,
-                            jar,
-                            StatusCode::OK,
-                            "Password changed",
-                            "Your password was changed and your other sessions were signed out.",
-                            Some(("/account", "Back to your account")),
-                        );
-                    }
-                    Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-                }
+                return match sign_out_others(&state, jar, &me).await {
+                    Ok(jar) => message(
+                        &state,
+                        jar,
+                        StatusCode::OK,
+                        "Password changed",
+                        "Your password was changed and your other sessions were signed out.",
+                        Some(("/account", "Back to your account")),
+                    ),
+                    Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+                };
             }
             message(
                 &state,
@@ -154,6 +137,29 @@ pub async fn password_submit(
         Err(Error::Password(e)) => again(jar, json!({ "password": e.to_string() })),
         Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
     }
+}
+
+/// Ends every other session of the signed-in user at once (by a revocation time, so none
+/// survives whatever the session index holds), queues back-channel logouts for them, and
+/// gives this browser a fresh session; returns the jar with its cookie.
+async fn sign_out_others(
+    state: &AppState,
+    jar: CookieJar,
+    me: &SignedIn,
+) -> Result<CookieJar, crate::store::StoreError> {
+    let user = me.session.user_id;
+    let longest = std::time::Duration::from_secs(state.config().tokens.session_secs);
+    sessions::revoke_all_before_now(state.store(), user, longest).await?;
+    for s in sessions::destroy_all(state.store(), user).await? {
+        if s.sid != me.session.sid
+            && let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &s).await
+        {
+            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+        }
+    }
+    let ttl = state.config().session_ttl(me.session.remember);
+    let token = sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await?;
+    Ok(cookies::set_session(state.config(), jar, token, me.session.remember))
 }
 
 /// Current-password checks count like logins: a stolen session cannot guess the password
@@ -424,32 +430,25 @@ pub async fn sessions_submit(
         return PageError::Csrf.render(state.theme());
     }
     let user = me.session.user_id;
-    let ended: Vec<sessions::Session> = if f.others.is_some() {
-        let all = match sessions::list(state.store(), user).await {
-            Ok(l) => l,
-            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    if f.others.is_some() {
+        return match sign_out_others(&state, jar, &me).await {
+            Ok(jar) => security_page(&state, jar, &me, Some("Signed out.")).await,
+            Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
         };
-        let mut ended = Vec::new();
-        for s in all.into_iter().filter(|s| s.sid != me.session.sid) {
-            if let Ok(Some(gone)) = sessions::destroy_by_sid(state.store(), user, &s.sid).await {
-                ended.push(gone);
-            }
-        }
-        ended
-    } else if let Some(sid) = f.sid.as_deref() {
-        match sessions::destroy_by_sid(state.store(), user, sid).await {
-            Ok(g) => g.into_iter().collect(),
-            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-        }
-    } else {
-        Vec::new()
-    };
-    for s in &ended {
-        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await {
-            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
-        }
     }
-    if ended.iter().any(|s| s.sid == me.session.sid) {
+    let ended = match f.sid.as_deref() {
+        Some(sid) => match sessions::destroy_by_sid(state.store(), user, sid).await {
+            Ok(ended) => ended,
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        },
+        None => None,
+    };
+    if let Some(s) = &ended
+        && let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await
+    {
+        tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+    }
+    if ended.is_some_and(|s| s.sid == me.session.sid) {
         let jar = cookies::clear_session(state.config(), jar);
         return (jar, Redirect::to("/login")).into_response();
     }
