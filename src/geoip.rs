@@ -23,7 +23,8 @@ pub struct OpenError {
 
 struct Loaded {
     reader: Reader<Vec<u8>>,
-    modified: Option<SystemTime>,
+    /// Modification time and size when read, to notice a replaced file.
+    stamp: (Option<SystemTime>, u64),
 }
 
 /// Locations by IP address; without a database every address is unknown.
@@ -46,8 +47,13 @@ fn load(path: &Path) -> Result<Loaded, OpenError> {
         path: path.display().to_string(),
         reason,
     };
-    let modified = std::fs::metadata(path).map_err(|e| err(e.to_string()))?.modified().ok();
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    let stamp = (meta.modified().ok(), meta.len());
     let reader = Reader::open_readfile(path).map_err(|e| err(format!("not a readable MaxMind DB file: {e}")))?;
+    // The whole file, not just its metadata: a truncated download is refused here.
+    reader
+        .verify()
+        .map_err(|e| err(format!("not a valid MaxMind DB file: {e}")))?;
     // City and Country databases both answer this; anything else would always say "unknown".
     let kind = &reader.metadata().database_type;
     if !kind.contains("City") && !kind.contains("Country") {
@@ -55,7 +61,7 @@ fn load(path: &Path) -> Result<Loaded, OpenError> {
             "database type \"{kind}\" has no locations (use a City or Country database)"
         )));
     }
-    Ok(Loaded { reader, modified })
+    Ok(Loaded { reader, stamp })
 }
 
 impl GeoIp {
@@ -95,9 +101,9 @@ impl GeoIp {
     pub fn reload_if_changed(&self) {
         let Some(inner) = &self.inner else { return };
         let path = &inner.0;
-        let modified = std::fs::metadata(path).ok().and_then(|m| m.modified().ok());
-        let current = inner.1.read().ok().and_then(|l| l.modified);
-        if modified.is_none() || modified == current {
+        let Ok(meta) = std::fs::metadata(path) else { return };
+        let stamp = (meta.modified().ok(), meta.len());
+        if inner.1.read().is_ok_and(|l| l.stamp == stamp) {
             return;
         }
         match load(path) {

@@ -122,7 +122,10 @@ pub async fn change_password(
     password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&new), &user.email)?;
     let hash = hasher.hash(new).await.map_err(|e| Error::Hashing(e.to_string()))?;
     let txn = crate::db::begin(db).await?;
-    repo::set_password_hash(&txn, user.id, hash).await?;
+    // Only over the password just checked: a reset that landed meanwhile stands.
+    if !repo::replace_password_hash(&txn, user.id, user.password_hash.as_deref(), hash).await? {
+        return Err(Error::WrongPassword);
+    }
     m.queue(
         &txn,
         &user.email,

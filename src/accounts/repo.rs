@@ -172,19 +172,6 @@ pub async fn set_password(db: &impl ConnectionTrait, id: Uuid, hash: Option<Stri
     .map(|_| ())
 }
 
-/// Replaces the password hash.
-pub async fn set_password_hash(db: &impl ConnectionTrait, id: Uuid, hash: String) -> Result<(), DbErr> {
-    user::ActiveModel {
-        id: Set(id),
-        password_hash: Set(Some(hash)),
-        updated_at: Set(chrono::Utc::now()),
-        ..Default::default()
-    }
-    .update(db)
-    .await
-    .map(|_| ())
-}
-
 /// Revokes every refresh token of a user.
 pub async fn revoke_all_refresh_tokens(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
     let res = entity::refresh_token::Entity::update_many()

@@ -3,9 +3,9 @@
 //! without an account gets no mail at all. Setting the new password ends every session
 //! and refresh token of the user and sends a notice.
 //!
-//! A link is bound to the password it replaces (a keyed hash of the stored password
-//! hash travels with it), so once the password changes, by a reset or on the account
-//! page, every link mailed before is dead.
+//! A link is bound to the password it replaces and the address it was sent to (a keyed
+//! hash of both travels with it), so once the password or the address changes, every
+//! link mailed before is dead.
 
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -42,10 +42,12 @@ pub async fn request(
     Ok(())
 }
 
-/// What binds a link to the user's current password (none: an empty password).
+/// What binds a link to the user's current password and address (an email change also
+/// ends the links mailed to the old address).
 fn binding(l: &LinkCtx<'_>, user: &entity::user::Model) -> String {
     l.hasher.hash(&format!(
-        "reset-binding:{}",
+        "reset-binding:{}:{}",
+        user.email_canonical,
         user.password_hash.as_deref().unwrap_or_default()
     ))
 }

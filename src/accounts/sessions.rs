@@ -39,6 +39,10 @@ pub struct Session {
     /// "Keep me signed in": a persistent cookie and the longer lifetime.
     #[serde(default)]
     pub remember: bool,
+    /// When the session ends (Unix ms), set when it is first stored; a session re-issued
+    /// for the same login keeps it, so nothing renews a session without a password.
+    #[serde(default)]
+    pub expires_ms: i64,
     /// When the session was last used (Unix ms); filled in by [`list`].
     #[serde(default, skip_serializing)]
     pub last_seen_ms: i64,
@@ -85,7 +89,11 @@ fn key(hasher: &TokenHasher, token: &str) -> String {
     format!("session:{}", hasher.hash(token))
 }
 
-/// Creates a session and returns the cookie value.
+/// Sessions kept per user; a login beyond this ends the oldest.
+pub const MAX_PER_USER: usize = 100;
+
+/// Creates a session and returns the cookie value. `ttl` is its lifetime, cut to what is
+/// left of `session.expires_ms` when that is set (a re-issued session).
 pub async fn create(
     store: &Store,
     hasher: &TokenHasher,
@@ -94,14 +102,63 @@ pub async fn create(
 ) -> Result<String, StoreError> {
     let token = random_token::<32>();
     let mut session = session.clone();
+    let now = chrono::Utc::now().timestamp_millis();
     // Strictly after any revocation time recorded in this millisecond.
-    session.created_ms = chrono::Utc::now().timestamp_millis() + 1;
+    session.created_ms = now + 1;
+    let full = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    session.expires_ms = if session.expires_ms > 0 {
+        session.expires_ms.min(full)
+    } else {
+        full
+    };
+    let left = u64::try_from(session.expires_ms - now).unwrap_or(0);
+    if left == 0 {
+        return Err(StoreError::Expired);
+    }
+    let ttl = Duration::from_millis(left);
     let value = serde_json::to_vec(&session).unwrap_or_default();
     let session_key = key(hasher, &token);
     store.put(&session_key, &value, ttl).await?;
     // Index the user's sessions, so they can be listed and ended one by one.
-    store.add_member(&index_key(session.user_id), &session_key, ttl).await?;
+    let index = index_key(session.user_id);
+    store.add_member(&index, &session_key, ttl).await?;
+    let keys = store.members(&index).await?;
+    if keys.len() > MAX_PER_USER {
+        let mut live = Vec::new();
+        for k in keys {
+            match parse(store.get(&k).await?) {
+                Some(s) => live.push((s.created_ms, k)),
+                None => {
+                    store.remove_member(&index, &k).await?;
+                }
+            }
+        }
+        live.sort();
+        let excess = live.len().saturating_sub(MAX_PER_USER);
+        for (_, k) in live.into_iter().take(excess) {
+            store.delete(&k).await?;
+            store.remove_member(&index, &k).await?;
+        }
+    }
     Ok(token)
+}
+
+/// The keys of a user's sessions: the index set, plus the list an earlier version kept
+/// under `user-sessions:` (read until its sessions have expired, 14 days at most).
+async fn session_keys(store: &Store, user_id: Uuid) -> Result<Vec<String>, StoreError> {
+    let mut keys = store.members(&index_key(user_id)).await?;
+    keys.extend(legacy_keys(store.get(&legacy_index_key(user_id)).await?));
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+fn legacy_index_key(user_id: Uuid) -> String {
+    format!("user-sessions:{user_id}")
+}
+
+fn legacy_keys(v: Option<Vec<u8>>) -> Vec<String> {
+    v.and_then(|v| serde_json::from_slice(&v).ok()).unwrap_or_default()
 }
 
 /// The live sessions of `user_id`, newest first.
@@ -109,12 +166,8 @@ pub async fn list(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreErr
     let index = index_key(user_id);
     let revoked_before = revoked_before(store, user_id).await?.unwrap_or(0);
     let mut out = Vec::new();
-    for k in store.members(&index).await? {
-        match store
-            .get(&k)
-            .await?
-            .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
-        {
+    for k in session_keys(store, user_id).await? {
+        match parse(store.get(&k).await?) {
             Some(s) if s.created_ms >= revoked_before => out.push(s),
             // Ended or revoked: tidy the index.
             _ => {
@@ -135,14 +188,14 @@ pub async fn list(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreErr
     Ok(out)
 }
 
+fn parse(v: Option<Vec<u8>>) -> Option<Session> {
+    v.and_then(|v| serde_json::from_slice::<Session>(&v).ok())
+}
+
 /// Ends the session of `user_id` whose public id is `sid`; returns it.
 pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<Option<Session>, StoreError> {
-    let keys = store.members(&index_key(user_id)).await?;
-    for k in keys {
-        if let Some(s) = store
-            .get(&k)
-            .await?
-            .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
+    for k in session_keys(store, user_id).await? {
+        if let Some(s) = parse(store.get(&k).await?)
             && s.sid == sid
             && s.user_id == user_id
         {
@@ -154,16 +207,30 @@ pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<O
     Ok(None)
 }
 
+/// Ends every session of `user_id` but the one whose public id is `keep_sid`; returns the
+/// ended sessions (for back-channel logout).
+pub async fn destroy_others(store: &Store, user_id: Uuid, keep_sid: &str) -> Result<Vec<Session>, StoreError> {
+    let index = index_key(user_id);
+    let mut ended = Vec::new();
+    for k in session_keys(store, user_id).await? {
+        if parse(store.get(&k).await?).is_some_and(|s| s.sid == keep_sid) {
+            continue;
+        }
+        if let Some(s) = parse(store.take(&k).await?) {
+            ended.push(s);
+        }
+        store.remove_member(&index, &k).await?;
+    }
+    Ok(ended)
+}
+
 /// Ends every session of `user_id`; returns the ended sessions (for back-channel logout).
 pub async fn destroy_all(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
-    let keys = store.take_members(&index_key(user_id)).await?;
+    let mut keys = store.take_members(&index_key(user_id)).await?;
+    keys.extend(legacy_keys(store.take(&legacy_index_key(user_id)).await?));
     let mut ended = Vec::new();
     for k in keys {
-        if let Some(s) = store
-            .take(&k)
-            .await?
-            .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
-        {
+        if let Some(s) = parse(store.take(&k).await?) {
             ended.push(s);
         }
     }
@@ -175,11 +242,7 @@ pub async fn load(store: &Store, hasher: &TokenHasher, token: &str) -> Result<Op
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    let Some(session) = store
-        .get(&key(hasher, token))
-        .await?
-        .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
-    else {
+    let Some(session) = parse(store.get(&key(hasher, token)).await?) else {
         return Ok(None);
     };
     if revoked_before(store, session.user_id)
@@ -216,11 +279,7 @@ pub async fn revoke_all_before_now(store: &Store, user_id: Uuid, ttl: Duration) 
 /// Ends a session.
 pub async fn destroy(store: &Store, hasher: &TokenHasher, token: &str) -> Result<(), StoreError> {
     let k = key(hasher, token);
-    if let Some(s) = store
-        .take(&k)
-        .await?
-        .and_then(|v| serde_json::from_slice::<Session>(&v).ok())
-    {
+    if let Some(s) = parse(store.take(&k).await?) {
         store.remove_member(&index_key(s.user_id), &k).await?;
     }
     Ok(())
@@ -243,6 +302,7 @@ pub fn start(user_id: Uuid, amr: &[&str]) -> Session {
         ip: None,
         location: None,
         remember: false,
+        expires_ms: 0,
         last_seen_ms: 0,
         amr: amr.iter().map(|s| (*s).to_string()).collect(),
         sid: new_sid(),
@@ -270,6 +330,10 @@ mod tests {
         }
         async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(self.0.lock().unwrap().remove(k))
+        }
+        async fn swap(&self, k: &str, v: &[u8], _: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+            let mut m = self.0.lock().unwrap();
+            Ok(m.get_mut(k).map(|old| std::mem::replace(old, v.to_vec())))
         }
         async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(self.0.lock().unwrap().get(k).cloned())
@@ -372,5 +436,49 @@ mod tests {
         );
         let listed = list(&store, user).await.unwrap();
         assert!(listed[0].last_seen_ms >= listed[0].created_ms);
+    }
+
+    #[tokio::test]
+    async fn a_user_keeps_at_most_the_newest_sessions() {
+        let store: Store = std::sync::Arc::new(Mem::default());
+        let hasher = crate::crypto::MasterKey::generate().token_hasher();
+        let user = Uuid::now_v7();
+        let mut tokens = Vec::new();
+        for _ in 0..MAX_PER_USER + 2 {
+            let s = start(user, &["pwd"]);
+            tokens.push(create(&store, &hasher, &s, Duration::from_secs(60)).await.unwrap());
+            // Distinct creation times.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(list(&store, user).await.unwrap().len(), MAX_PER_USER);
+        assert_eq!(
+            load(&store, &hasher, &tokens[0]).await.unwrap(),
+            None,
+            "the oldest ended"
+        );
+        assert_eq!(load(&store, &hasher, &tokens[1]).await.unwrap(), None);
+        assert!(load(&store, &hasher, &tokens[2]).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_reissued_session_keeps_its_expiry() {
+        let store: Store = std::sync::Arc::new(Mem::default());
+        let hasher = crate::crypto::MasterKey::generate().token_hasher();
+        let s = start(Uuid::now_v7(), &["pwd"]);
+        let token = create(&store, &hasher, &s, Duration::from_secs(3600)).await.unwrap();
+        let first = load(&store, &hasher, &token).await.unwrap().unwrap();
+        assert!(first.expires_ms > first.created_ms);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let again = create(&store, &hasher, &first, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let second = load(&store, &hasher, &again).await.unwrap().unwrap();
+        assert_eq!(second.expires_ms, first.expires_ms, "no renewal");
+        let mut over = second.clone();
+        over.expires_ms = chrono::Utc::now().timestamp_millis() - 1;
+        assert!(matches!(
+            create(&store, &hasher, &over, Duration::from_secs(3600)).await,
+            Err(StoreError::Expired)
+        ));
     }
 }

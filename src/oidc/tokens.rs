@@ -75,8 +75,25 @@ pub struct AccessClaims {
     pub sid: Option<String>,
 }
 
-/// What a used code left behind, so a replay can revoke it (RFC 6749 §4.1.2).
+/// The life of a code, all under its one key and moved on only by the store's atomic
+/// `swap`: issued → minting (its first use is making tokens) → redeemed (what that use
+/// issued, so a replay can revoke it, RFC 6749 §4.1.2) → replayed. Whoever moves it on
+/// sees the state before, so a replay and a first use that overlap always meet.
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum CodeState {
+    Issued(CodeGrant),
+    Minting,
+    Redeemed(Redeemed),
+    Replayed,
+}
+
+fn code_key(ctx: &Ctx<'_>, code: &str) -> String {
+    format!("code:{}", ctx.hasher.hash(code))
+}
+
+/// What a code's first use issued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Redeemed {
     jti: String,
     exp: i64,
@@ -90,10 +107,10 @@ fn secs(s: u64) -> Duration {
 /// Stores a code for `grant`; returns the code.
 pub async fn issue_code(ctx: &Ctx<'_>, grant: &CodeGrant) -> Result<String, OAuthError> {
     let code = random_token::<32>();
-    let value = serde_json::to_vec(grant).map_err(OAuthError::server)?;
+    let value = serde_json::to_vec(&CodeState::Issued(grant.clone())).map_err(OAuthError::server)?;
     ctx.store
         .put(
-            &format!("code:{}", ctx.hasher.hash(&code)),
+            &code_key(ctx, &code),
             &value,
             secs(ctx.config.tokens.authorization_code_secs),
         )
@@ -307,26 +324,35 @@ pub async fn exchange_code(
             "the code is invalid, expired or already used",
         ));
     }
-    let hash = ctx.hasher.hash(code);
+    let key = code_key(ctx, code);
+    // Kept past the code's life, so a late replay still finds what to revoke.
     let marker_ttl = secs(ctx.config.tokens.access_token_secs.max(600));
-    let Some(raw) = ctx.store.take(&format!("code:{hash}")).await? else {
-        // A replay: revoke what the first use issued (RFC 6749 §4.1.2, OIDC conformance).
-        // The flag covers a first use still minting: it checks the flag after storing its
-        // marker, so one of the two always sees the other.
-        ctx.store
-            .put(&format!("code-replayed:{hash}"), b"1", marker_ttl)
-            .await?;
-        if let Some(prev) = ctx.store.take(&format!("code-used:{hash}")).await?
-            && let Ok(r) = serde_json::from_slice::<Redeemed>(&prev)
-        {
-            revoke_redeemed(ctx, &r).await?;
-            tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
+    let encode = |s: &CodeState| serde_json::to_vec(s).map_err(OAuthError::server);
+    let used = || OAuthError::invalid_grant("the code is invalid, expired or already used");
+    let previous = ctx.store.swap(&key, &encode(&CodeState::Minting)?, marker_ttl).await?;
+    let grant = match previous.map(|v| serde_json::from_slice::<CodeState>(&v)) {
+        Some(Ok(CodeState::Issued(grant))) => grant,
+        // Unknown or expired: nothing was written.
+        None => return Err(used()),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "an authorization code entry could not be read");
+            return Err(used());
         }
-        return Err(OAuthError::invalid_grant(
-            "the code is invalid, expired or already used",
-        ));
+        Some(Ok(first)) => {
+            // A replay: revoke what the first use issued, or tell a first use still
+            // minting to revoke it itself. The swap above wrote "minting"; this one
+            // leaves "replayed", and whichever of the two saw "redeemed" revokes.
+            if let CodeState::Redeemed(r) = &first {
+                revoke_redeemed(ctx, r).await?;
+            }
+            let second = ctx.store.swap(&key, &encode(&CodeState::Replayed)?, marker_ttl).await?;
+            if let Some(Ok(CodeState::Redeemed(r))) = second.map(|v| serde_json::from_slice::<CodeState>(&v)) {
+                revoke_redeemed(ctx, &r).await?;
+            }
+            tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
+            return Err(used());
+        }
     };
-    let grant: CodeGrant = serde_json::from_slice(&raw).map_err(OAuthError::server)?;
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant("the code was issued to another client"));
     }
@@ -374,15 +400,15 @@ pub async fn exchange_code(
         exp: at.exp,
         family,
     };
-    let marker = serde_json::to_vec(&redeemed).map_err(OAuthError::server)?;
-    ctx.store.put(&format!("code-used:{hash}"), &marker, marker_ttl).await?;
-    if ctx.store.get(&format!("code-replayed:{hash}")).await?.is_some() {
+    let before = ctx
+        .store
+        .swap(&key, &encode(&CodeState::Redeemed(redeemed.clone()))?, marker_ttl)
+        .await?;
+    if let Some(Ok(CodeState::Replayed)) = before.map(|v| serde_json::from_slice::<CodeState>(&v)) {
         // Replayed while these tokens were minted: they die before anyone sees them.
         revoke_redeemed(ctx, &redeemed).await?;
         tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
-        return Err(OAuthError::invalid_grant(
-            "the code is invalid, expired or already used",
-        ));
+        return Err(used());
     }
     Ok(response)
 }

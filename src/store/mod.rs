@@ -21,6 +21,9 @@ pub enum StoreError {
     Db(#[from] sea_orm::DbErr),
     #[error("store redis error: {0}")]
     Redis(#[from] ::redis::RedisError),
+    /// Asked to store something whose lifetime is already over.
+    #[error("the entry has already expired")]
+    Expired,
 }
 
 /// Short-lived key/value state. Keys are namespaced by the caller (`"code:…"`).
@@ -31,6 +34,10 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Returns and deletes the value in one atomic step: of concurrent callers, exactly
     /// one gets it. The basis of single-use codes and links.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the value of a live `key` and returns the value it had, in one atomic
+    /// step (of concurrent swaps each sees the value the one before it left); when there
+    /// is no live value it writes nothing and returns None. The TTL restarts at `ttl`.
+    async fn swap(&self, key: &str, value: &[u8], ttl: Duration) -> Result<Option<Vec<u8>>, StoreError>;
     /// Returns the value if present and not expired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Deletes the value; true if one was there.

@@ -1,6 +1,7 @@
 //! The Redis-backed store: `SET PX`, `GETDEL`, `GET`, `DEL`, and a Lua script for the
 //! windowed counter so `INCR` and its expiry are one atomic step. Sets are sorted sets
-//! scored by each member's expiry (Unix ms), the key expiring with its last member. The connection manager
+//! scored by each member's expiry (Unix ms); the key's own TTL is only ever extended,
+//! to that of its longest-lived member. The connection manager
 //! is created lazily and reconnects by itself, so Redis may be down at start.
 
 use std::time::Duration;
@@ -19,8 +20,9 @@ return c
 const ADD_MEMBER_SCRIPT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], last[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
 return 1
 ";
 
@@ -90,6 +92,21 @@ impl EphemeralStore for RedisStore {
         Ok(c.get_del(self.key(key)).await?)
     }
 
+    async fn swap(&self, key: &str, value: &[u8], ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn.clone();
+        let ms = u64::try_from(ttl_ms(ttl)).unwrap_or(1);
+        // XX: only an existing key; GET: the value it had (Redis 7).
+        Ok(redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("XX")
+            .arg("GET")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut c)
+            .await?)
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut c = self.conn.clone();
         Ok(c.get(self.key(key)).await?)
@@ -120,6 +137,7 @@ impl EphemeralStore for RedisStore {
             .arg(member)
             .arg(now + ttl_ms(ttl))
             .arg(now)
+            .arg(ttl_ms(ttl))
             .invoke_async(&mut c)
             .await?;
         Ok(())

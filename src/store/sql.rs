@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use entity::{ephemeral_counter as counter, ephemeral_entry as entry, ephemeral_member as member};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Statement};
 
 use super::{EphemeralStore, StoreError, now_ms, ttl_ms};
 
@@ -54,6 +54,44 @@ impl EphemeralStore for SqlStore {
             return Ok(None);
         }
         Ok(Some(row.try_get("", "value")?))
+    }
+
+    async fn swap(&self, key: &str, value: &[u8], ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = now_ms();
+        let expires = now + ttl_ms(ttl);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            // One statement; FOR UPDATE makes a concurrent swap wait and then read the
+            // value this one wrote.
+            let stmt = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                r#"UPDATE ephemeral_entry AS e SET value = $1, expires_at = $2
+                   FROM (SELECT key, value FROM ephemeral_entry
+                         WHERE key = $3 AND expires_at > $4 FOR UPDATE) AS o
+                   WHERE e.key = o.key
+                   RETURNING o.value AS old"#,
+                [value.to_vec().into(), expires.into(), key.into(), now.into()],
+            );
+            return match self.db.query_one_raw(stmt).await? {
+                Some(row) => Ok(Some(row.try_get("", "old")?)),
+                None => Ok(None),
+            };
+        }
+        // SQLite: read and write under the write lock (BEGIN IMMEDIATE).
+        let txn = crate::db::begin(&self.db).await?;
+        let old = entry::Entity::find_by_id(key.to_string())
+            .one(&txn)
+            .await?
+            .filter(|m| m.expires_at > now);
+        if old.is_some() {
+            entry::Entity::update_many()
+                .col_expr(entry::Column::Value, Expr::value(value.to_vec()))
+                .col_expr(entry::Column::ExpiresAt, Expr::value(expires))
+                .filter(entry::Column::Key.eq(key))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(old.map(|m| m.value))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

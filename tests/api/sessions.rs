@@ -111,8 +111,15 @@ async fn a_database_that_is_not_a_geoip_database_stops_the_start() {
     std::fs::write(&junk, b"this is not a MaxMind database").unwrap();
     let asn = dir.path().join("asn.mmdb");
     mmdb::write(&asn, "GeoLite2-ASN", &[("81.2.69.0/24", None, "United Kingdom")]);
+    // A good file damaged in its search tree: the metadata reads, the data does not.
+    let damaged = dir.path().join("damaged.mmdb");
+    mmdb::write_city(&damaged, &[("81.2.69.0/24", Some("London"), "United Kingdom")]);
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[..6].copy_from_slice(&[0xff; 6]);
+    std::fs::write(&damaged, bytes).unwrap();
     for (file, expected) in [
         (&junk, "not a readable MaxMind DB file"),
+        (&damaged, "not a valid MaxMind DB file"),
         (&asn, "database type \"GeoLite2-ASN\" has no locations"),
     ] {
         let db = crate::helpers::TestDb::create().await;
@@ -312,6 +319,7 @@ async fn simultaneous_logins_are_all_listed_and_all_signed_out() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(session_cookie(&r), None, "this browser's session is kept, not renewed");
     for (i, b) in browsers.iter().enumerate() {
         let status = b.get(app.url("/account")).send().await.unwrap().status();
         assert_eq!(status, if i == 0 { 200 } else { 303 }, "browser {i}");

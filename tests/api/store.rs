@@ -133,6 +133,55 @@ async fn conformance(store: Store) {
         assert_eq!(winners, 1, "{kind}: round {round}: exactly one take wins");
     }
 
+    // swap: only a live value is replaced, and the old one comes back
+    assert_eq!(store.swap("sw:none", b"x", ttl).await.unwrap(), None, "{kind}");
+    assert_eq!(
+        store.get("sw:none").await.unwrap(),
+        None,
+        "{kind}: swap creates nothing"
+    );
+    store.put("sw:a", b"first", ttl).await.unwrap();
+    assert_eq!(
+        store.swap("sw:a", b"second", ttl).await.unwrap().as_deref(),
+        Some(&b"first"[..]),
+        "{kind}"
+    );
+    assert_eq!(
+        store.get("sw:a").await.unwrap().as_deref(),
+        Some(&b"second"[..]),
+        "{kind}"
+    );
+    store.put("sw:old", b"x", Duration::from_millis(50)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.swap("sw:old", b"y", ttl).await.unwrap(), None, "{kind}: expired");
+    // The TTL restarts with the swap.
+    store.put("sw:ttl", b"x", Duration::from_millis(150)).await.unwrap();
+    store.swap("sw:ttl", b"y", ttl).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.get("sw:ttl").await.unwrap().as_deref(), Some(&b"y"[..]), "{kind}");
+    // Concurrent swaps form one chain: each old value is seen by exactly one swapper.
+    store.put("sw:race", b"start", ttl).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.swap("sw:race", format!("v{i}").as_bytes(), Duration::from_secs(60))
+                    .await
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(String::from_utf8(t.await.unwrap().unwrap().expect("a live value")).unwrap());
+    }
+    let last = String::from_utf8(store.get("sw:race").await.unwrap().unwrap()).unwrap();
+    seen.push(last);
+    seen.sort();
+    let mut expected: Vec<String> = (0..16).map(|i| format!("v{i}")).collect();
+    expected.push("start".into());
+    expected.sort();
+    assert_eq!(seen, expected, "{kind}: every value seen once");
+
     // sets: add, renew, list, remove; members expire one by one
     let sorted = |mut v: Vec<String>| {
         v.sort();

@@ -139,9 +139,10 @@ pub async fn password_submit(
     }
 }
 
-/// Ends every other session of the signed-in user at once (by a revocation time, so none
-/// survives whatever the session index holds), queues back-channel logouts for them, and
-/// gives this browser a fresh session; returns the jar with its cookie.
+/// After a password change: ends every other session of the signed-in user at once (by a
+/// revocation time, so none survives whatever the session index holds), queues
+/// back-channel logouts for them, and gives this browser a fresh session that keeps the
+/// expiry of the old one; returns the jar with its cookie.
 async fn sign_out_others(
     state: &AppState,
     jar: CookieJar,
@@ -431,10 +432,18 @@ pub async fn sessions_submit(
     }
     let user = me.session.user_id;
     if f.others.is_some() {
-        return match sign_out_others(&state, jar, &me).await {
-            Ok(jar) => security_page(&state, jar, &me, Some("Signed out.")).await,
-            Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        // By the session index, which every login adds to atomically. No new session is
+        // made here: a stolen cookie must not be able to renew itself without a password.
+        let ended = match sessions::destroy_others(state.store(), user, &me.session.sid).await {
+            Ok(ended) => ended,
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
         };
+        for s in &ended {
+            if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await {
+                tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+            }
+        }
+        return security_page(&state, jar, &me, Some("Signed out.")).await;
     }
     let ended = match f.sid.as_deref() {
         Some(sid) => match sessions::destroy_by_sid(state.store(), user, sid).await {

@@ -264,7 +264,10 @@ pub async fn submit(
     if !state.passwords().is_current(&hash) {
         match state.passwords().hash(SecretString::from(f.password.clone())).await {
             Ok(new) => {
-                if let Err(e) = crate::accounts::repo::set_password_hash(state.db(), user.id, new).await {
+                // Only over the hash just verified: a password changed meanwhile stands.
+                if let Err(e) =
+                    crate::accounts::repo::replace_password_hash(state.db(), user.id, Some(&hash), new).await
+                {
                     tracing::warn!(error = %e, "password re-hash not stored");
                 }
             }
