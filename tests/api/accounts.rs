@@ -29,7 +29,7 @@ fn link_in(m: &Received, path: &str) -> String {
 }
 
 async fn signup(app: &TestApp, b: &reqwest::Client, email: &str, pw: &str, confirm: &str) -> reqwest::Response {
-    let html = b.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(app, b, "/signup").await;
     let form = [
         ("email", email),
         ("password", pw),
@@ -110,14 +110,7 @@ async fn signup_activation_by_mailed_link_then_login() {
         msgs[1].header("Subject").as_deref(),
         Some("Your Gatehouse account is ready")
     );
-    let page = b
-        .get(app.url("/login?activated=1"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = flow::text(&app, &b, "/login?activated=1").await;
     assert!(page.contains("Your email address is confirmed"));
     let r = flow::login(&app, &b, "/login", "NEW.USER@example.com", GOOD).await;
     assert_eq!(r.status(), 303, "case-insensitive login after activation");
@@ -187,14 +180,7 @@ async fn signup_and_resend_answer_the_same_for_existing_and_unknown_addresses() 
         let b = b.clone();
         let app = &app;
         async move {
-            let html = b
-                .get(app.url("/signup/resend"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = flow::text(app, &b, "/signup/resend").await;
             let r = b
                 .post(app.url("/signup/resend"))
                 .form(&[("email", email), ("csrf", &input(&html, "csrf").unwrap())])
@@ -226,14 +212,7 @@ async fn signup_and_resend_answer_the_same_for_existing_and_unknown_addresses() 
 async fn resend_is_rate_limited() {
     let (app, _sink) = app_with_mail().await;
     let b = browser();
-    let html = b
-        .get(app.url("/signup/resend"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &b, "/signup/resend").await;
     let csrf = input(&html, "csrf").unwrap();
     let mut last = 0;
     for _ in 0..6 {
@@ -252,14 +231,7 @@ async fn resend_is_rate_limited() {
 /// Asks for a reset link for `email` and returns it, once its mail (the `nth`, from 1) arrived.
 async fn reset_link(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize) -> String {
     let b = browser();
-    let html = b
-        .get(app.url("/password/reset"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(app, &b, "/password/reset").await;
     let r = b
         .post(app.url("/password/reset"))
         .form(&[("email", email), ("csrf", &input(&html, "csrf").unwrap())])
@@ -327,14 +299,7 @@ async fn reset_links_die_when_the_password_changes() {
             .status(),
         303
     );
-    let html = b
-        .get(app.url("/account/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &b, "/account/password").await;
     let r = b
         .post(app.url("/account/password"))
         .form(&[
@@ -365,7 +330,7 @@ async fn reset_links_die_when_the_password_changes() {
 
 #[tokio::test]
 async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
-    use crate::helpers::flow::{authorize_url, query, token};
+    use crate::helpers::flow::{authorize_url, query};
     let (app, sink) = app_with_mail().await;
     flow::user(&app, "forgetful@example.com").await;
     let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
@@ -378,14 +343,7 @@ async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
         let b = b.clone();
         let app = &app;
         async move {
-            let html = b
-                .get(app.url("/password/reset"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = flow::text(app, &b, "/password/reset").await;
             let r = b
                 .post(app.url("/password/reset"))
                 .form(&[("email", email), ("csrf", &input(&html, "csrf").unwrap())])
@@ -415,7 +373,7 @@ async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
     );
     let link = link_in(&reset_mail, "/password/reset/confirm?token=");
 
-    let html = b.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, &link).await;
     let csrf = input(&html, "csrf").unwrap();
     let tok = input(&html, "token").unwrap();
     let submit = |pw: &'static str, confirm: &'static str| {
@@ -465,18 +423,7 @@ async fn password_reset_by_mailed_link_ends_sessions_and_tokens() {
         .await
         .unwrap();
     assert_eq!(query(&location(&r))["error"], "login_required");
-    let refreshed: serde_json::Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let refreshed: serde_json::Value = flow::refresh(&app, &c, t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refreshed["error"], "invalid_grant");
 }
 
@@ -491,7 +438,7 @@ async fn account_pages_need_a_session_and_password_change_needs_the_current_one(
     assert_eq!(location(&r), "/login?next=%2Faccount%2Fpassword");
     let r = flow::login(&app, &b, "/login", "owner@example.com", flow::PASSWORD).await;
     assert_eq!(location(&r), "/account", "login lands on the profile");
-    let html = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, "/account").await;
     assert!(html.contains("owner@example.com"));
 
     // A second session elsewhere.
@@ -502,14 +449,7 @@ async fn account_pages_need_a_session_and_password_change_needs_the_current_one(
         let b = b.clone();
         let app = &app;
         async move {
-            let html = b
-                .get(app.url("/account/password"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = flow::text(app, &b, "/account/password").await;
             let csrf = input(&html, "csrf").unwrap();
             let mut form = vec![
                 ("csrf", csrf.as_str()),
@@ -544,7 +484,7 @@ async fn account_pages_need_a_session_and_password_change_needs_the_current_one(
     );
 
     // Signing out.
-    let html = b.get(app.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, "/logout").await;
     let r = b
         .post(app.url("/logout"))
         .form(&[("csrf", input(&html, "csrf").unwrap())])
@@ -571,12 +511,12 @@ async fn signing_up_from_a_relying_party_returns_to_it() {
     let b = browser();
     let r = b.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
     let login = location(&r);
-    let html = b.get(app.url(&login)).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, &login).await;
     let start = html
         .find("href=\"/signup?authreq=")
         .expect("signup link carries the request");
     let signup_url = html[start + 6..].split('"').next().unwrap().to_string();
-    let html = b.get(app.url(&signup_url)).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, &signup_url).await;
     let authreq = input(&html, "authreq").expect("hidden authreq");
     let form = [
         ("email", "rp-signup@example.com"),
@@ -633,7 +573,7 @@ async fn keep_me_signed_in_throttle_wait_and_rehash_on_login() {
     assert!(user.password_hash.as_deref().unwrap().contains("m=32,t=2,p=1"));
 
     let b = browser();
-    let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, "/login").await;
     let form = [
         ("email", "legacy@example.com"),
         ("password", flow::PASSWORD),
@@ -695,14 +635,7 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
         let b = b.clone();
         let app = &app;
         async move {
-            let html = b
-                .get(app.url("/account/edit"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = flow::text(app, &b, "/account/edit").await;
             let csrf = input(&html, "csrf").unwrap();
             let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
             form.extend(pairs.iter().copied());
@@ -717,14 +650,7 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
     // The other user takes a username first.
     let other = browser();
     flow::login(&app, &other, "/login", "taken-name@example.com", flow::PASSWORD).await;
-    let html = other
-        .get(app.url("/account/edit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &other, "/account/edit").await;
     other
         .post(app.url("/account/edit"))
         .form(&[
@@ -765,7 +691,7 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
     ])
     .await;
     assert_eq!((status, loc.as_deref()), (303, Some("/account")));
-    let html = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, "/account").await;
     assert!(html.contains("Ada Lovelace"));
 
     // Relying parties see the profile through the profile scope.
@@ -784,7 +710,7 @@ async fn login_notifications_are_mailed_unless_turned_off() {
     let (app, sink) = app_with_mail().await;
     flow::user(&app, "watchful@example.com").await;
     let b = browser();
-    let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, "/login").await;
     let chrome =
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
     let form = [
@@ -809,14 +735,7 @@ async fn login_notifications_are_mailed_unless_turned_off() {
     assert!(body.contains("/account/security"), "{body}");
 
     // Turning them off shows a warning, and the next login sends nothing.
-    let html = b
-        .get(app.url("/account/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &b, "/account/security").await;
     assert!(
         html.contains("name=\"login_notifications\" value=\"on\" checked"),
         "on by default"
@@ -851,14 +770,7 @@ async fn email_change_is_confirmed_by_the_new_address_and_told_to_the_old() {
         let b = b.clone();
         let app = &app;
         async move {
-            let html = b
-                .get(app.url("/account/email"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = flow::text(app, &b, "/account/email").await;
             let r = b
                 .post(app.url("/account/email"))
                 .form(&[
@@ -887,18 +799,9 @@ async fn email_change_is_confirmed_by_the_new_address_and_told_to_the_old() {
     assert_eq!(notice.to, vec!["<occupied@example.com>".to_string()]);
 
     // Until confirmed, the old address stays in force.
-    assert!(
-        b.get(app.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains("old@example.com")
-    );
+    assert!(flow::text(&app, &b, "/account").await.contains("old@example.com"));
     let link = link_in(&confirm_mail, "/account/email/confirm?token=");
-    let html = b.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, &link).await;
     let form = [
         ("csrf", input(&html, "csrf").unwrap()),
         ("token", input(&html, "token").unwrap()),
@@ -984,14 +887,7 @@ async fn whoever_holds_the_mailbox_sets_the_password() {
     )
     .await;
     let b = browser();
-    let html = b
-        .get(app.url("/signup/resend"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &b, "/signup/resend").await;
     b.post(app.url("/signup/resend"))
         .form(&[
             ("email", "second@example.com"),
@@ -1036,7 +932,7 @@ async fn whoever_holds_the_mailbox_sets_the_password() {
 
 #[tokio::test]
 async fn security_page_lists_sessions_and_applications_and_revokes_them() {
-    use crate::helpers::flow::{authorize_url, token};
+    use crate::helpers::flow::authorize_url;
     let (app, _sink) = app_with_mail().await;
     flow::user(&app, "careful@example.com").await;
     let c = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
@@ -1047,14 +943,7 @@ async fn security_page_lists_sessions_and_applications_and_revokes_them() {
     let c3 = browser();
     flow::login(&app, &c3, "/login", "careful@example.com", flow::PASSWORD).await;
 
-    let html = a
-        .get(app.url("/account/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &a, "/account/security").await;
     assert_eq!(html.matches("data-sid=").count(), 3, "three sessions listed");
     assert_eq!(html.matches("this browser").count(), 1);
     assert!(html.contains("Example RP"), "the connected application is listed");
@@ -1104,18 +993,7 @@ async fn security_page_lists_sessions_and_applications_and_revokes_them() {
         .await
         .unwrap();
     assert!(r.text().await.unwrap().contains("No application has access"));
-    let refreshed: serde_json::Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let refreshed: serde_json::Value = flow::refresh(&app, &c, t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refreshed["error"], "invalid_grant");
     let r = a.get(app.url(&authorize_url(&c, &[]))).send().await.unwrap();
     assert!(location(&r).starts_with("/consent"), "consent is asked again");
@@ -1192,14 +1070,7 @@ async fn robot_check_protects_the_forms_and_fails_closed() {
     assert!(seen.lock().unwrap().iter().any(|b| b.contains("remoteip=127.0.0.1")));
 
     // Other forms are protected too.
-    let html = b
-        .get(app.url("/password/reset"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &b, "/password/reset").await;
     let r = b
         .post(app.url("/password/reset"))
         .form(&[("email", "human@example.com"), ("csrf", &input(&html, "csrf").unwrap())])
@@ -1207,7 +1078,7 @@ async fn robot_check_protects_the_forms_and_fails_closed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let html = b.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(&app, &b, "/signup").await;
     let form = [
         ("email", "new-human@example.com"),
         ("password", GOOD),
@@ -1243,14 +1114,7 @@ async fn profile_images_are_processed_stored_and_served_with_etags() {
         let b = b.clone();
         let app = &app;
         async move {
-            let html = b
-                .get(app.url("/account/images"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = flow::text(app, &b, "/account/images").await;
             let form = reqwest::multipart::Form::new()
                 .text("csrf", input(&html, "csrf").unwrap())
                 .text("kind", kind)
@@ -1274,14 +1138,7 @@ async fn profile_images_are_processed_stored_and_served_with_etags() {
     assert_eq!(status, 303);
     assert_eq!(upload("cover", png, "cover.png").await.0, 303);
 
-    let html = b
-        .get(app.url("/account/images"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &b, "/account/images").await;
     let src = html
         .split("id=\"avatar-current\"")
         .next()
@@ -1350,14 +1207,7 @@ scope = "hr"
     flow::user(&app, "staff@example.com").await;
     let b = browser();
     flow::login(&app, &b, "/login", "staff@example.com", flow::PASSWORD).await;
-    let html = b
-        .get(app.url("/account/edit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &b, "/account/edit").await;
     assert!(
         html.contains("<select id=\"department\"") && html.contains("type=\"number\""),
         "{html}"

@@ -78,17 +78,7 @@ async fn rotation_from_the_cli_reaches_a_running_instance() {
     .await;
     // The old key is still published, so its tokens still verify.
     assert!(es256_kids(&app).await.contains(&old_kid));
-    let i: Value = app
-        .client
-        .post(app.url("/oauth2/introspect"))
-        .basic_auth(&c.id, c.secret.as_ref())
-        .form(&[("token", old_token.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let i: Value = flow::introspect(&app, &c, old_token.as_str()).await;
     assert_eq!(i["active"], true);
 }
 

@@ -358,11 +358,7 @@ async fn authorization_code_flow_with_pkce_refresh_rotation_and_userinfo() {
 
     // Refresh rotates; the old token's reuse revokes the family.
     let rt1 = t["refresh_token"].as_str().unwrap().to_string();
-    let r2: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r2: Value = flow::refresh(&app, &c, &rt1).await;
     let rt2 = r2["refresh_token"].as_str().expect("rotated").to_string();
     assert_ne!(rt1, rt2);
     assert!(r2["id_token"].is_string());
@@ -381,17 +377,9 @@ async fn authorization_code_flow_with_pkce_refresh_rotation_and_userinfo() {
     .unwrap();
     assert_eq!(narrowed["scope"], "openid");
     let rt3 = narrowed["refresh_token"].as_str().unwrap().to_string();
-    let reuse: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let reuse: Value = flow::refresh(&app, &c, &rt1).await;
     assert_eq!(reuse["error"], "invalid_grant");
-    let after: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt3)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after: Value = flow::refresh(&app, &c, &rt3).await;
     assert_eq!(
         after["error"], "invalid_grant",
         "the whole family is revoked after reuse"
@@ -416,30 +404,9 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
     let second = token(&app, &c, &form).await;
     assert_eq!(second.status(), 400);
     assert_eq!(second.json::<Value>().await.unwrap()["error"], "invalid_grant");
-    let i: Value = app
-        .client
-        .post(app.url("/oauth2/introspect"))
-        .basic_auth(&c.id, c.secret.as_ref())
-        .form(&[("token", at)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let i: Value = flow::introspect(&app, &c, at).await;
     assert_eq!(i["active"], false, "the access token of the first use is revoked");
-    let rt: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", first["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let rt: Value = flow::refresh(&app, &c, first["refresh_token"].as_str().unwrap()).await;
     assert_eq!(rt["error"], "invalid_grant", "so is its refresh token");
 }
 
@@ -476,30 +443,9 @@ async fn a_code_replayed_concurrently_leaves_no_live_token() {
         }
         // Whoever won, the replay killed what the code gave.
         for t in issued {
-            let i: Value = app
-                .client
-                .post(app.url("/oauth2/introspect"))
-                .basic_auth(&c.id, c.secret.as_ref())
-                .form(&[("token", t["access_token"].as_str().unwrap())])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let i: Value = flow::introspect(&app, &c, t["access_token"].as_str().unwrap()).await;
             assert_eq!(i["active"], false, "round {round}: access token still live");
-            let rt: Value = token(
-                &app,
-                &c,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", t["refresh_token"].as_str().unwrap()),
-                ],
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+            let rt: Value = flow::refresh(&app, &c, t["refresh_token"].as_str().unwrap()).await;
             assert_eq!(rt["error"], "invalid_grant", "round {round}: refresh token still live");
         }
     }
@@ -865,11 +811,7 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     .await
     .unwrap();
     let rt1 = t["refresh_token"].as_str().unwrap().to_string();
-    let t2: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let t2: Value = flow::refresh(&app, &c, &rt1).await;
     let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
     let introspect = |tok: String| {
         app.client
@@ -909,10 +851,6 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     assert_eq!(r.status(), 200);
     let i: Value = introspect(rt2.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(i["active"], false);
-    let again: Value = token(&app, &c, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let again: Value = flow::refresh(&app, &c, &rt2).await;
     assert_eq!(again["error"], "invalid_grant");
 }

@@ -580,18 +580,7 @@ async fn logout_ends_session_bound_refresh_tokens_and_narrowing_is_per_response(
     .await
     .unwrap();
     assert_eq!(narrowed["scope"], "openid");
-    let full: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", narrowed["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let full: Value = flow::refresh(&app, &c, narrowed["refresh_token"].as_str().unwrap()).await;
     assert_eq!(full["scope"], "email openid");
 
     // Logging out ends the session's tokens, except those granted offline_access.
@@ -604,31 +593,9 @@ async fn logout_ends_session_bound_refresh_tokens_and_narrowing_is_per_response(
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let after: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", full["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let after: Value = flow::refresh(&app, &c, full["refresh_token"].as_str().unwrap()).await;
     assert_eq!(after["error"], "invalid_grant");
-    let kept: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", offline["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let kept: Value = flow::refresh(&app, &c, offline["refresh_token"].as_str().unwrap()).await;
     assert!(
         kept["access_token"].is_string(),
         "offline_access outlives the session: {kept}"

@@ -12,7 +12,7 @@ use crate::helpers::{Options, TestApp, mmdb, temp_dir};
 const SIGN_IN: &str = "New sign-in to your Gatehouse account";
 
 async fn login_from(app: &TestApp, b: &reqwest::Client, email: &str, client_ip: &str) {
-    let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(app, b, "/login").await;
     let r = b
         .post(app.url("/login"))
         .header("x-forwarded-for", client_ip)
@@ -91,14 +91,7 @@ async fn logins_are_placed_by_the_geoip_database() {
     assert_eq!(located("192.0.2.10").as_deref(), Some("unknown"));
 
     // The session list shows each place next to its address.
-    let html = london
-        .get(app.url("/account/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &london, "/account/security").await;
     assert!(html.contains("London, United Kingdom"), "{html}");
     assert!(html.contains(">Germany<"), "{html}");
     assert_eq!(html.matches("class=\"session-location\"").count(), 2, "{html}");
@@ -159,15 +152,7 @@ async fn the_session_list_shows_when_each_session_was_last_used() {
     flow::login(&app, &phone, "/login", "seen@example.com", flow::PASSWORD).await;
     let list = |b: reqwest::Client| {
         let app = &app;
-        async move {
-            b.get(app.url("/account/security"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
+        async move { flow::text(app, &b, "/account/security").await }
     };
     let html = list(desk.clone()).await;
     let sids: Vec<String> = html
@@ -206,7 +191,7 @@ async fn the_session_list_shows_when_each_session_was_last_used() {
 }
 
 async fn login_remembered(app: &TestApp, b: &reqwest::Client, email: &str) {
-    let html = b.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let html = flow::text(app, b, "/login").await;
     let r = b
         .post(app.url("/login"))
         .form(&[
@@ -250,14 +235,7 @@ async fn keep_me_signed_in_is_what_makes_a_session_last() {
     assert_eq!(kept.get(app.url("/account")).send().await.unwrap().status(), 200);
 
     // Signing out the other sessions on a password change keeps this one remembered.
-    let html = kept
-        .get(app.url("/account/password"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, &kept, "/account/password").await;
     let r = kept
         .post(app.url("/account/password"))
         .form(&[
@@ -303,14 +281,7 @@ async fn simultaneous_logins_are_all_listed_and_all_signed_out() {
     .iter()
     .for_each(|r| assert_eq!(r.status(), 303));
     let me = &browsers[0];
-    let html = me
-        .get(app.url("/account/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, me, "/account/security").await;
     assert_eq!(html.matches("data-sid=").count(), 10, "every session is listed");
     let r = me
         .post(app.url("/account/security/sessions"))
@@ -324,13 +295,6 @@ async fn simultaneous_logins_are_all_listed_and_all_signed_out() {
         let status = b.get(app.url("/account")).send().await.unwrap().status();
         assert_eq!(status, if i == 0 { 200 } else { 303 }, "browser {i}");
     }
-    let html = me
-        .get(app.url("/account/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow::text(&app, me, "/account/security").await;
     assert_eq!(html.matches("data-sid=").count(), 1, "only this browser is left");
 }

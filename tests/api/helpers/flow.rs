@@ -250,3 +250,35 @@ pub async fn userinfo(app: &TestApp, access_token: &str) -> serde_json::Value {
         .await
         .unwrap()
 }
+
+/// The introspection response for `token`, asked by client `c` (HTTP Basic).
+pub async fn introspect(app: &TestApp, c: &TestClient, token: &str) -> serde_json::Value {
+    app.client
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The token endpoint's answer to the refresh grant with `refresh_token`.
+pub async fn refresh(app: &TestApp, c: &TestClient, refresh_token: &str) -> serde_json::Value {
+    token(
+        app,
+        c,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+/// The body of the page at `path`, fetched in browser `b`.
+pub async fn text(app: &TestApp, b: &reqwest::Client, path: &str) -> String {
+    b.get(app.url(path)).send().await.unwrap().text().await.unwrap()
+}
