@@ -123,7 +123,7 @@ pub async fn change_password(
     let hash = hasher.hash(new).await.map_err(|e| Error::Hashing(e.to_string()))?;
     let txn = crate::db::begin(db).await?;
     // Only over the password just checked: a reset that landed meanwhile stands.
-    if !repo::replace_password_hash(&txn, user.id, user.password_hash.as_deref(), hash).await? {
+    if !repo::replace_password_hash(&txn, user.id, user.password_hash.as_deref(), None, hash).await? {
         return Err(Error::WrongPassword);
     }
     m.queue(

@@ -91,11 +91,13 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<us
     user::Entity::find_by_id(id).one(db).await
 }
 
-/// Replaces the password hash only if it is still `old`; false when it changed meanwhile.
+/// Replaces the password hash only if it is still `old` (and, when given, the address is
+/// still `email_canonical`); false when either changed meanwhile.
 pub async fn replace_password_hash(
     db: &impl ConnectionTrait,
     id: Uuid,
     old: Option<&str>,
+    email_canonical: Option<&str>,
     new: String,
 ) -> Result<bool, DbErr> {
     let q = user::Entity::update_many()
@@ -108,6 +110,10 @@ pub async fn replace_password_hash(
     let q = match old {
         Some(h) => q.filter(user::Column::PasswordHash.eq(h)),
         None => q.filter(user::Column::PasswordHash.is_null()),
+    };
+    let q = match email_canonical {
+        Some(e) => q.filter(user::Column::EmailCanonical.eq(e)),
+        None => q,
     };
     Ok(q.exec(db).await?.rows_affected == 1)
 }

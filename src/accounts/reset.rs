@@ -101,7 +101,15 @@ pub async fn confirm(
     let txn = crate::db::begin(db).await?;
     // Changed while the new one was hashed (another link, the account page): this link
     // was bound to the old password, so it is spent and does nothing.
-    if !repo::replace_password_hash(&txn, user.id, user.password_hash.as_deref(), hash).await? {
+    if !repo::replace_password_hash(
+        &txn,
+        user.id,
+        user.password_hash.as_deref(),
+        Some(&user.email_canonical),
+        hash,
+    )
+    .await?
+    {
         return Ok(None);
     }
     repo::revoke_all_refresh_tokens(&txn, user.id).await?;

@@ -209,8 +209,23 @@ pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<O
 
 /// Ends every session of `user_id` but the one whose public id is `keep_sid`; returns the
 /// ended sessions (for back-channel logout).
-pub async fn destroy_others(store: &Store, user_id: Uuid, keep_sid: &str) -> Result<Vec<Session>, StoreError> {
+pub async fn destroy_others(
+    store: &Store,
+    user_id: Uuid,
+    keep_sid: &str,
+    longest: Duration,
+) -> Result<Vec<Session>, StoreError> {
     let index = index_key(user_id);
+    // Sessions of the earlier format may be missing from the index: end them by time,
+    // all but this one (no new session is made, so none can renew itself this way).
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .put(
+            &legacy_revoked_key(user_id),
+            format!("{now} {keep_sid}").as_bytes(),
+            longest,
+        )
+        .await?;
     let mut ended = Vec::new();
     for k in session_keys(store, user_id).await? {
         if parse(store.get(&k).await?).is_some_and(|s| s.sid == keep_sid) {
@@ -245,14 +260,33 @@ pub async fn load(store: &Store, hasher: &TokenHasher, token: &str) -> Result<Op
     let Some(session) = parse(store.get(&key(hasher, token)).await?) else {
         return Ok(None);
     };
-    if revoked_before(store, session.user_id)
-        .await?
-        .is_some_and(|t| session.created_ms < t)
+    let now = chrono::Utc::now().timestamp_millis();
+    let expired = session.expires_ms > 0 && session.expires_ms <= now;
+    if expired
+        || revoked_before(store, session.user_id)
+            .await?
+            .is_some_and(|t| session.created_ms < t)
+        || (session.expires_ms == 0 && legacy_revoked(store, &session).await?)
     {
         let _ = store.delete(&key(hasher, token)).await;
         return Ok(None);
     }
     Ok(Some(session))
+}
+
+fn legacy_revoked_key(user_id: Uuid) -> String {
+    format!("user-sessions-legacy-revoked:{user_id}")
+}
+
+/// Whether a session of the earlier format (no `expires_ms`, perhaps missing from the
+/// index) was ended by "sign out everywhere else" from another session.
+async fn legacy_revoked(store: &Store, session: &Session) -> Result<bool, StoreError> {
+    let Some(v) = store.get(&legacy_revoked_key(session.user_id)).await? else {
+        return Ok(false);
+    };
+    let v = String::from_utf8(v).unwrap_or_default();
+    let (ms, keep) = v.split_once(' ').unwrap_or((v.as_str(), ""));
+    Ok(ms.parse::<i64>().is_ok_and(|t| session.created_ms < t) && session.sid != keep)
 }
 
 fn revoked_key(user_id: Uuid) -> String {
@@ -480,5 +514,40 @@ mod tests {
             create(&store, &hasher, &over, Duration::from_secs(3600)).await,
             Err(StoreError::Expired)
         ));
+    }
+
+    #[tokio::test]
+    async fn sign_out_everywhere_else_ends_sessions_of_the_earlier_format_too() {
+        let store: Store = std::sync::Arc::new(Mem::default());
+        let hasher = crate::crypto::MasterKey::generate().token_hasher();
+        let user = Uuid::now_v7();
+        // A session stored by an earlier version: no expiry field, not in the index.
+        let mut old = serde_json::to_value(start(user, &["pwd"])).unwrap();
+        old.as_object_mut().unwrap().remove("expires_ms");
+        let old_token = "legacy-session-cookie";
+        store
+            .put(
+                &key(&hasher, old_token),
+                old.to_string().as_bytes(),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert!(load(&store, &hasher, old_token).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let mine = start(user, &["pwd"]);
+        let my_token = create(&store, &hasher, &mine, Duration::from_secs(60)).await.unwrap();
+        destroy_others(&store, user, &mine.sid, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            load(&store, &hasher, old_token).await.unwrap(),
+            None,
+            "the old-format session ended"
+        );
+        assert!(
+            load(&store, &hasher, &my_token).await.unwrap().is_some(),
+            "this one stays"
+        );
     }
 }

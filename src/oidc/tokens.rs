@@ -31,7 +31,7 @@ pub struct Ctx<'a> {
 }
 
 /// What an authorization code stands for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CodeGrant {
     pub client_id: String,
     pub redirect_uri: String,
@@ -75,16 +75,17 @@ pub struct AccessClaims {
     pub sid: Option<String>,
 }
 
-/// The life of a code, all under its one key and moved on only by the store's atomic
-/// `swap`: issued → minting (its first use is making tokens) → redeemed (what that use
-/// issued, so a replay can revoke it, RFC 6749 §4.1.2) → replayed. Whoever moves it on
-/// sees the state before, so a replay and a first use that overlap always meet.
-#[derive(Debug, Serialize, Deserialize)]
+/// The life of a code under its key, moved on only by the store's atomic `swap`:
+/// issued → minting (its first use is making tokens; the nonce tells that use its own
+/// mark) → redeemed, or → replayed by any later use. What the first use issued is kept
+/// apart under `code-used:` (written before "redeemed"), so every replay can revoke it,
+/// and a replay that fails halfway can be repeated.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum CodeState {
     Issued(CodeGrant),
-    Minting,
-    Redeemed(Redeemed),
+    Minting { nonce: String },
+    Redeemed,
     Replayed,
 }
 
@@ -93,7 +94,7 @@ fn code_key(ctx: &Ctx<'_>, code: &str) -> String {
 }
 
 /// What a code's first use issued.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Redeemed {
     jti: String,
     exp: i64,
@@ -325,28 +326,35 @@ pub async fn exchange_code(
         ));
     }
     let key = code_key(ctx, code);
+    let used_key = format!("used-{key}");
     // Kept past the code's life, so a late replay still finds what to revoke.
-    let marker_ttl = secs(ctx.config.tokens.access_token_secs.max(600));
+    let marker_ttl = secs(ctx.config.tokens.access_token_secs.max(600))
+        .max(secs(u64::try_from(access_secs(ctx, client)).unwrap_or(0)));
     let encode = |s: &CodeState| serde_json::to_vec(s).map_err(OAuthError::server);
+    let decode = |v: Option<Vec<u8>>| v.and_then(|v| serde_json::from_slice::<CodeState>(&v).ok());
     let used = || OAuthError::invalid_grant("the code is invalid, expired or already used");
-    let previous = ctx.store.swap(&key, &encode(&CodeState::Minting)?, marker_ttl).await?;
-    let grant = match previous.map(|v| serde_json::from_slice::<CodeState>(&v)) {
-        Some(Ok(CodeState::Issued(grant))) => grant,
+    // Another client's code is refused without touching it, so it cannot be burned.
+    if let Some(CodeState::Issued(g)) = decode(ctx.store.get(&key).await?)
+        && g.client_id != client.id
+    {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    let nonce = random_token::<16>();
+    let minting = CodeState::Minting { nonce };
+    let grant = match decode(ctx.store.swap(&key, &encode(&minting)?, marker_ttl).await?) {
+        Some(CodeState::Issued(grant)) => grant,
         // Unknown or expired: nothing was written.
         None => return Err(used()),
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "an authorization code entry could not be read");
-            return Err(used());
-        }
-        Some(Ok(first)) => {
-            // A replay: revoke what the first use issued, or tell a first use still
-            // minting to revoke it itself. The swap above wrote "minting"; this one
-            // leaves "replayed", and whichever of the two saw "redeemed" revokes.
-            if let CodeState::Redeemed(r) = &first {
-                revoke_redeemed(ctx, r).await?;
-            }
-            let second = ctx.store.swap(&key, &encode(&CodeState::Replayed)?, marker_ttl).await?;
-            if let Some(Ok(CodeState::Redeemed(r))) = second.map(|v| serde_json::from_slice::<CodeState>(&v)) {
+        Some(_) => {
+            // A replay: mark it, then revoke what the first use issued. A first use still
+            // minting finds the mark and revokes its tokens itself.
+            ctx.store.swap(&key, &encode(&CodeState::Replayed)?, marker_ttl).await?;
+            if let Some(r) = ctx
+                .store
+                .get(&used_key)
+                .await?
+                .and_then(|v| serde_json::from_slice::<Redeemed>(&v).ok())
+            {
                 revoke_redeemed(ctx, &r).await?;
             }
             tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
@@ -400,12 +408,11 @@ pub async fn exchange_code(
         exp: at.exp,
         family,
     };
-    let before = ctx
-        .store
-        .swap(&key, &encode(&CodeState::Redeemed(redeemed.clone()))?, marker_ttl)
-        .await?;
-    if let Some(Ok(CodeState::Replayed)) = before.map(|v| serde_json::from_slice::<CodeState>(&v)) {
-        // Replayed while these tokens were minted: they die before anyone sees them.
+    let record = serde_json::to_vec(&redeemed).map_err(OAuthError::server)?;
+    ctx.store.put(&used_key, &record, marker_ttl).await?;
+    let before = decode(ctx.store.swap(&key, &encode(&CodeState::Redeemed)?, marker_ttl).await?);
+    if before.as_ref() != Some(&minting) {
+        // Used again while these tokens were minted: they die before anyone sees them.
         revoke_redeemed(ctx, &redeemed).await?;
         tracing::warn!(client_id = %client.id, "authorization code replayed; tokens it issued are revoked");
         return Err(used());

@@ -95,7 +95,7 @@ impl EphemeralStore for RedisStore {
     async fn swap(&self, key: &str, value: &[u8], ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
         let mut c = self.conn.clone();
         let ms = u64::try_from(ttl_ms(ttl)).unwrap_or(1);
-        // XX: only an existing key; GET: the value it had (Redis 7).
+        // XX: only an existing key; GET: the value it had (Redis 6.2 or newer).
         Ok(redis::cmd("SET")
             .arg(self.key(key))
             .arg(value)

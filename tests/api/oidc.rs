@@ -411,6 +411,35 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
 }
 
 #[tokio::test]
+async fn another_clients_attempt_does_not_burn_a_code() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "owner@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let thief = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "owner@example.com").await;
+    let code = query(&back)["code"].clone();
+    let form = |redirect: &str| {
+        [
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.clone()),
+            ("redirect_uri", redirect.to_string()),
+        ]
+    };
+    let f = form(&thief.redirect_uri);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = token(&app, &thief, &f).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_grant");
+    assert_eq!(v["error_description"], "the code was issued to another client");
+    let f = form(&c.redirect_uri);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = token(&app, &c, &f).await;
+    assert_eq!(r.status(), 200, "the rightful client still redeems it");
+}
+
+#[tokio::test]
 async fn a_code_replayed_concurrently_leaves_no_live_token() {
     let app = TestApp::spawn().await;
     flow::user(&app, "racer@example.com").await;

@@ -432,9 +432,10 @@ pub async fn sessions_submit(
     }
     let user = me.session.user_id;
     if f.others.is_some() {
-        // By the session index, which every login adds to atomically. No new session is
+        // By the session index, to which every login adds its session with one atomic upsert (no read-modify-write). No new session is
         // made here: a stolen cookie must not be able to renew itself without a password.
-        let ended = match sessions::destroy_others(state.store(), user, &me.session.sid).await {
+        let longest = std::time::Duration::from_secs(state.config().tokens.session_secs);
+        let ended = match sessions::destroy_others(state.store(), user, &me.session.sid, longest).await {
             Ok(ended) => ended,
             Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
         };

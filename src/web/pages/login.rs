@@ -266,7 +266,7 @@ pub async fn submit(
             Ok(new) => {
                 // Only over the hash just verified: a password changed meanwhile stands.
                 if let Err(e) =
-                    crate::accounts::repo::replace_password_hash(state.db(), user.id, Some(&hash), new).await
+                    crate::accounts::repo::replace_password_hash(state.db(), user.id, Some(&hash), None, new).await
                 {
                     tracing::warn!(error = %e, "password re-hash not stored");
                 }
