@@ -1,7 +1,7 @@
 //! The account pages: the profile overview (where login lands by default), password
 //! change, and signing out.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -14,6 +14,7 @@ use crate::accounts::{Error, sessions};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
+use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
 
 pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
@@ -66,21 +67,14 @@ pub struct ChangeForm {
     #[serde(default)]
     password_confirm: String,
     sign_out_others: Option<String>,
-    csrf: Option<String>,
 }
 
 pub async fn password_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
-    form: Result<Form<ChangeForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<ChangeForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let again = |jar, errors: serde_json::Value| {
         page(
             &state,
@@ -192,22 +186,11 @@ pub async fn logout_show(State(state): State<AppState>, jar: CookieJar) -> Respo
     page(&state, jar, StatusCode::OK, "templates/logout.html", json!({}))
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct CsrfForm {
-    csrf: Option<String>,
-}
-
 pub async fn logout_submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    _: PageForm<serde::de::IgnoredAny>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     if let Some(token) = cookies::session(state.config(), &jar)
         && let Ok(Some(session)) = sessions::load(state.store(), state.token_hasher(), &token).await
     {
@@ -313,14 +296,8 @@ pub async fn edit_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
-    form: Result<Form<std::collections::BTreeMap<String, String>>, axum::extract::rejection::FormRejection>,
+    PageForm(raw): PageForm<std::collections::BTreeMap<String, String>>,
 ) -> Response {
-    let Ok(Form(raw)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, raw.get("csrf").map(String::as_str)) {
-        return PageError::Csrf.render(state.theme());
-    }
     let input = match crate::accounts::profile::parse_with(&state.config().profile_fields, &raw) {
         Ok(p) => p,
         Err(errors) => return profile_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &raw, &errors),
@@ -388,21 +365,14 @@ pub async fn security_show(State(state): State<AppState>, jar: CookieJar, me: Si
 #[derive(Debug, Deserialize, Default)]
 pub struct SecurityForm {
     login_notifications: Option<String>,
-    csrf: Option<String>,
 }
 
 pub async fn security_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
-    form: Result<Form<SecurityForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<SecurityForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let on = f.login_notifications.is_some();
     if let Err(e) = crate::accounts::repo::set_login_notifications(state.db(), me.session.user_id, on).await {
         return PageError::Internal(e.to_string()).render(state.theme());
@@ -414,7 +384,6 @@ pub async fn security_submit(
 pub struct SessionForm {
     sid: Option<String>,
     others: Option<String>,
-    csrf: Option<String>,
 }
 
 /// Signs out one session, or every session but this one.
@@ -422,14 +391,8 @@ pub async fn sessions_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
-    form: Result<Form<SessionForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<SessionForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let user = me.session.user_id;
     if f.others.is_some() {
         // By the session index, to which every login adds its session with one atomic upsert (no read-modify-write). No new session is
@@ -468,7 +431,6 @@ pub async fn sessions_submit(
 #[derive(Debug, Deserialize, Default)]
 pub struct AppForm {
     client_id: Option<String>,
-    csrf: Option<String>,
 }
 
 /// Withdraws the consent given to an application and revokes its refresh tokens.
@@ -476,14 +438,8 @@ pub async fn apps_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
-    form: Result<Form<AppForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<AppForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     if let Some(client) = f.client_id.as_deref().filter(|c| c.len() <= 256)
         && let Err(e) =
             crate::oidc::repo::revoke_consent(state.db(), me.session.user_id, client, chrono::Utc::now()).await
@@ -524,7 +480,6 @@ pub struct EmailForm {
     email: String,
     #[serde(default)]
     password: String,
-    csrf: Option<String>,
 }
 
 pub async fn email_submit(
@@ -532,14 +487,8 @@ pub async fn email_submit(
     crate::web::extract::ClientIp(ip): crate::web::extract::ClientIp,
     jar: CookieJar,
     me: SignedIn,
-    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<EmailForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let current = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
         Ok(Some((u, _))) => u.email,
         Ok(None) => return Redirect::to("/login").into_response(),
@@ -617,7 +566,6 @@ pub struct TokenQuery {
 #[derive(Debug, Deserialize, Default)]
 pub struct TokenForm {
     token: Option<String>,
-    csrf: Option<String>,
 }
 
 fn email_link_expired(state: &AppState, jar: CookieJar) -> Response {
@@ -659,14 +607,8 @@ pub async fn email_confirm_show(
 pub async fn email_confirm_submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<TokenForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     match crate::accounts::email_change::confirm(
         state.db(),
         state.store(),

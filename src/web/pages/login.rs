@@ -20,6 +20,7 @@ use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
+use crate::web::extract::PageForm;
 
 const EXPIRED: &str =
     "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
@@ -294,7 +295,6 @@ pub struct ConsentQuery {
 #[derive(Debug, Deserialize, Default)]
 pub struct ConsentForm {
     authreq: Option<String>,
-    csrf: Option<String>,
     decision: Option<String>,
 }
 
@@ -343,14 +343,8 @@ pub async fn consent_show(State(state): State<AppState>, jar: CookieJar, Query(q
 pub async fn consent_submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<ConsentForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let Some(id) = f.authreq else {
         return PageError::BadRequest("The request is missing.".into()).render(state.theme());
     };

@@ -1,7 +1,7 @@
 //! Password reset pages: request (same answer and timing for every address), and the
 //! mailed link's set-new-password form (only its POST consumes the link).
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -16,6 +16,7 @@ use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
+use crate::web::extract::PageForm;
 
 fn link_ctx(state: &AppState) -> LinkCtx<'_> {
     LinkCtx {
@@ -51,9 +52,9 @@ pub async fn request_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<EmailForm>,
 ) -> Response {
-    let email = match mail_request(&state, ip, &jar, form, "reset", request_form).await {
+    let email = match mail_request(&state, ip, &jar, f, "reset", request_form).await {
         Ok(email) => email,
         Err(page) => return page,
     };
@@ -124,20 +125,13 @@ pub struct PasswordForm {
     password: String,
     #[serde(default)]
     password_confirm: String,
-    csrf: Option<String>,
 }
 
 pub async fn confirm_submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<PasswordForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     if f.password != f.password_confirm {
         return password_form(
             &state,

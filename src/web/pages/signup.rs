@@ -19,6 +19,7 @@ use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
+use crate::web::extract::PageForm;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -263,7 +264,6 @@ pub struct TokenQuery {
 #[derive(Debug, Deserialize, Default)]
 pub struct TokenForm {
     token: Option<String>,
-    csrf: Option<String>,
     next: Option<String>,
     authreq: Option<String>,
 }
@@ -310,14 +310,8 @@ pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(
 pub async fn activate_submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<TokenForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let c = state.config();
     let then = carry(f.authreq.as_deref(), f.next.as_deref());
     let links = link_ctx(&state, c.accounts.activation_ttl_secs, String::new());
@@ -370,28 +364,21 @@ pub async fn resend_show(State(state): State<AppState>, jar: CookieJar) -> Respo
 pub struct EmailForm {
     #[serde(default)]
     email: String,
-    csrf: Option<String>,
     #[serde(flatten)]
     extra: std::collections::HashMap<String, String>,
 }
 
-/// What every "mail me a link" form checks before anything is sent: its shape, CSRF, the
-/// robot check, the mail limit and the address. `Err` is the page to answer with; `render`
+/// What every "mail me a link" form checks before anything is sent (its shape and CSRF
+/// token were checked by [`PageForm`]): the robot check, the mail limit and the address. `Err` is the page to answer with; `render`
 /// shows the form again with an error.
 pub async fn mail_request(
     state: &AppState,
     ip: std::net::IpAddr,
     jar: &CookieJar,
-    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+    f: EmailForm,
     kind: &str,
     render: fn(&AppState, CookieJar, StatusCode, &str, Option<&str>) -> Response,
 ) -> Result<Email, Response> {
-    let Ok(Form(f)) = form else {
-        return Err(PageError::BadRequest("The form was malformed.".into()).render(state.theme()));
-    };
-    if !cookies::csrf_ok(state.config(), jar, f.csrf.as_deref()) {
-        return Err(PageError::Csrf.render(state.theme()));
-    }
     if let Err(msg) = robot_check(state, &f.extra, ip).await {
         return Err(render(
             state,
@@ -429,9 +416,9 @@ pub async fn resend_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    form: Result<Form<EmailForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<EmailForm>,
 ) -> Response {
-    let email = match mail_request(&state, ip, &jar, form, "resend", resend_form).await {
+    let email = match mail_request(&state, ip, &jar, f, "resend", resend_form).await {
         Ok(email) => email,
         Err(page) => return page,
     };
