@@ -126,24 +126,36 @@ pub async fn change_password(
     if !repo::replace_password_hash(&txn, user.id, user.password_hash.as_deref(), None, hash).await? {
         return Err(Error::WrongPassword);
     }
+    password_changed(&txn, m, &user, "user.password_changed").await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// What follows a new password stored in `txn`: the notice mail to the user and the
+/// audit event `kind`, both committed with it.
+pub(crate) async fn password_changed(
+    txn: &impl sea_orm::ConnectionTrait,
+    m: &signup::MailCtx<'_>,
+    user: &entity::user::Model,
+    kind: &'static str,
+) -> Result<(), Error> {
     m.queue(
-        &txn,
+        txn,
         &user.email,
         "password_changed",
         serde_json::json!({ "reset": format!("{}/password/reset", m.issuer_id) }),
     )
     .await?;
     audit::record(
-        &txn,
+        txn,
         audit::Event {
             actor: "user",
             user_id: Some(user.id),
-            kind: "user.password_changed",
+            kind,
             ip: None,
             detail: None,
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(())
 }

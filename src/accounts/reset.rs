@@ -113,24 +113,7 @@ pub async fn confirm(
         return Ok(None);
     }
     repo::revoke_all_refresh_tokens(&txn, user.id).await?;
-    m.queue(
-        &txn,
-        &user.email,
-        "password_changed",
-        serde_json::json!({ "reset": format!("{}/password/reset", m.issuer_id) }),
-    )
-    .await?;
-    crate::audit::record(
-        &txn,
-        crate::audit::Event {
-            actor: "user",
-            user_id: Some(user.id),
-            kind: "user.password_reset",
-            ip: None,
-            detail: None,
-        },
-    )
-    .await?;
+    super::password_changed(&txn, m, &user, "user.password_reset").await?;
     txn.commit().await?;
     Ok(Some(user.id))
 }
