@@ -147,6 +147,7 @@ impl App {
         let keys = Arc::new(KeyRing::new(&key, RingConfig::from_config(&config)));
         let hasher = key.token_hasher();
         let passwords = crate::accounts::PasswordHasher::new(&config.argon2)
+            .and_then(|h| h.with_breached_list(config.password.breached_list.as_deref()))
             .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?;
         let state = AppState::new(config, db, store, theme, Metrics::new(), keys, hasher, passwords, geoip);
         Ok(Self {

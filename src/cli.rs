@@ -132,6 +132,15 @@ pub struct ClientCreate {
     /// private_key_jwt and gets no secret.
     #[arg(long)]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// How a confidential client authenticates at the token endpoint: client_secret_basic
+    /// (default), client_secret_post, or private_key_jwt (with --jwks-file). Other
+    /// methods are refused for this client.
+    #[arg(long)]
+    pub token_endpoint_auth_method: Option<String>,
+    /// A resource (RFC 8707) the client may ask tokens for (repeatable): an absolute URI,
+    /// which becomes the access token's `aud`.
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
     /// Comma-separated scopes the client may request (default: openid,profile,email,offline_access).
     #[arg(long, value_delimiter = ',')]
     pub scopes: Vec<String>,
@@ -270,7 +279,9 @@ async fn user_create(args: UserCreate) -> Result<(), CliError> {
     let password = read_password(args.password_stdin)?;
     let key = app::load_master_key(&config).map_err(app::StartError::from)?;
     let db = app::open_database(&config, Some(&key)).await?;
-    let hasher = PasswordHasher::new(&config.argon2).map_err(|e| CliError::Input(e.to_string()))?;
+    let hasher = PasswordHasher::new(&config.argon2)
+        .and_then(|h| h.with_breached_list(config.password.breached_list.as_deref()))
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let user = accounts::create_user(
         &db,
         &hasher,
@@ -335,6 +346,8 @@ async fn client_create(args: ClientCreate) -> Result<(), CliError> {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            auth_method: args.token_endpoint_auth_method,
+            resources: args.resources,
             lifetimes: clients::repo::Lifetimes {
                 access_token_secs: args.access_token_secs,
                 refresh_token_idle_secs: args.refresh_token_idle_secs,
@@ -386,6 +399,7 @@ async fn client_list(json: bool) -> Result<(), CliError> {
                     "grant_types": c.grant_types,
                     "redirect_uris": c.redirect_uris,
                     "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                    "resources": c.allowed_resources.clone().unwrap_or_else(|| serde_json::json!([])),
                     "created_at": c.created_at,
                 })
             })

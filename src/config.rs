@@ -149,10 +149,15 @@ pub struct AccountsConfig {
     pub activation_ttl_secs: u64,
     /// How long a password-reset link works.
     pub reset_ttl_secs: u64,
-    /// Login attempts per IP address per 5 minutes.
+    /// Failed sign-ins per IP address per 5 minutes (browsers with a device cookie for the
+    /// account are judged by their own budget instead).
     pub login_ip_limit: u64,
-    /// Login attempts per account (existing or not) per 15 minutes.
+    /// Failed sign-ins per account (existing or not) per 15 minutes from browsers that
+    /// hold no device cookie for it.
     pub login_account_limit: u64,
+    /// Failed sign-ins per 15 minutes from one browser that has signed in to the account
+    /// before (its device cookie): the owner's own budget while the account is locked.
+    pub login_device_limit: u64,
     /// Mails (activation resends, resets) per address and per IP per hour.
     pub mail_requests_per_hour: u64,
 }
@@ -164,6 +169,7 @@ impl Default for AccountsConfig {
             reset_ttl_secs: 3600,
             login_ip_limit: 30,
             login_account_limit: 10,
+            login_device_limit: 5,
             mail_requests_per_hour: 5,
         }
     }
@@ -288,6 +294,9 @@ pub struct PasswordPolicy {
     pub max_length: usize,
     /// Minimum zxcvbn score, 0 (anything) to 4 (very strong).
     pub min_strength: u8,
+    /// A file of SHA-1 hashes of compromised passwords, sorted, one per line (the Pwned
+    /// Passwords download format, `HASH:COUNT`): new passwords found in it are refused.
+    pub breached_list: Option<PathBuf>,
 }
 
 impl Default for PasswordPolicy {
@@ -296,6 +305,7 @@ impl Default for PasswordPolicy {
             min_length: 8,
             max_length: 128,
             min_strength: 3,
+            breached_list: None,
         }
     }
 }
@@ -314,6 +324,13 @@ pub struct TokenLifetimes {
     /// Lifetime of a session without "keep me signed in" (its cookie also ends with the
     /// browser).
     pub browser_session_secs: u64,
+    /// A refresh token presented again within this many seconds of its first use, by the
+    /// same client, gets the same successor (parallel refreshes of one RP); later reuse
+    /// revokes the family. 0 turns the grace off.
+    pub refresh_reuse_grace_secs: u64,
+    /// The `aud` of access tokens whose request names no resource (RFC 8707): an
+    /// absolute URI; the client itself when unset.
+    pub default_resource: Option<String>,
 }
 
 impl Default for TokenLifetimes {
@@ -326,6 +343,8 @@ impl Default for TokenLifetimes {
             refresh_token_absolute_secs: 90 * 86_400,
             session_secs: 14 * 86_400,
             browser_session_secs: 12 * 3600,
+            refresh_reuse_grace_secs: 5,
+            default_resource: None,
         }
     }
 }
@@ -469,6 +488,74 @@ impl Origins {
     }
 }
 
+const DAY: u64 = 86_400;
+
+/// Every number of the configuration within bounds that keep it meaningful and every
+/// computation on it (durations, time arithmetic, allocations) far from overflow; a value
+/// outside is refused with its key. Cross-key rules (idle ≤ absolute, …) follow later.
+fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigError> {
+    let t = &raw.tokens;
+    let a = &raw.accounts;
+    let k = &raw.keys;
+    let usize_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    let bounds: [(&str, u64, u64, u64); 33] = [
+        ("database_max_connections", raw.database_max_connections.into(), 1, 1000),
+        ("mail_max_attempts", raw.mail_max_attempts.into(), 1, 100),
+        ("mail_retry_initial_ms", raw.mail_retry_initial_ms, 1, DAY * 1000),
+        ("mail_retry_max_ms", raw.mail_retry_max_ms, 1, 7 * DAY * 1000),
+        ("mail_poll_interval_ms", raw.mail_poll_interval_ms, 1, 3_600_000),
+        ("request_timeout_secs", raw.request_timeout_secs, 1, 3600),
+        (
+            "body_limit_bytes",
+            usize_u64(raw.body_limit_bytes),
+            1024,
+            64 * 1024 * 1024,
+        ),
+        ("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 3600),
+        ("store_purge_interval_secs", raw.store_purge_interval_secs, 1, DAY),
+        ("argon2.memory_kib", raw.argon2.memory_kib.into(), 1, 4 * 1024 * 1024),
+        ("argon2.iterations", raw.argon2.iterations.into(), 1, 100),
+        ("argon2.parallelism", raw.argon2.parallelism.into(), 1, 64),
+        ("argon2.max_concurrent", usize_u64(raw.argon2.max_concurrent), 1, 1024),
+        ("tokens.authorization_code_secs", t.authorization_code_secs, 1, 600),
+        ("tokens.access_token_secs", t.access_token_secs, 1, DAY),
+        ("tokens.id_token_secs", t.id_token_secs, 1, DAY),
+        (
+            "tokens.refresh_token_idle_secs",
+            t.refresh_token_idle_secs,
+            1,
+            366 * DAY,
+        ),
+        (
+            "tokens.refresh_token_absolute_secs",
+            t.refresh_token_absolute_secs,
+            1,
+            3 * 366 * DAY,
+        ),
+        ("tokens.session_secs", t.session_secs, 1, 366 * DAY),
+        ("tokens.browser_session_secs", t.browser_session_secs, 1, 366 * DAY),
+        ("tokens.refresh_reuse_grace_secs", t.refresh_reuse_grace_secs, 0, 60),
+        ("keys.rotation_days", k.rotation_days, 1, 3650),
+        ("keys.publish_secs", k.publish_secs, 0, 30 * DAY),
+        ("keys.refresh_secs", k.refresh_secs, 1, DAY),
+        ("accounts.activation_ttl_secs", a.activation_ttl_secs, 60, 30 * DAY),
+        ("accounts.reset_ttl_secs", a.reset_ttl_secs, 60, 7 * DAY),
+        ("accounts.login_ip_limit", a.login_ip_limit, 1, 1_000_000),
+        ("accounts.login_account_limit", a.login_account_limit, 1, 10_000),
+        ("accounts.login_device_limit", a.login_device_limit, 1, 10_000),
+        ("accounts.mail_requests_per_hour", a.mail_requests_per_hour, 1, 10_000),
+        ("password.min_length", usize_u64(raw.password.min_length), 8, 4096),
+        ("password.max_length", usize_u64(raw.password.max_length), 64, 4096),
+        ("password.min_strength", raw.password.min_strength.into(), 0, 4),
+    ];
+    for (key, v, min, max) in bounds {
+        if v < min || v > max {
+            return Err(o.invalid(key, v, &format!("must be between {min} and {max}")));
+        }
+    }
+    Ok(())
+}
+
 /// The environment variable that sets `key` (`argon2.memory_kib` → `GATEHOUSE_ARGON2__MEMORY_KIB`).
 pub fn env_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
@@ -546,6 +633,15 @@ impl Config {
                 "issuer",
                 &raw.issuer,
                 "must be https unless the host is a loopback address",
+            ));
+        }
+        if let Some(r) = &raw.tokens.default_resource
+            && crate::oidc::resource::validate(r).is_err()
+        {
+            return Err(o.invalid(
+                "tokens.default_resource",
+                r,
+                "is not an absolute URI without a fragment",
             ));
         }
         let bind: SocketAddr = raw
@@ -727,6 +823,15 @@ impl Config {
         {
             return Err(o.invalid("theme_dir", dir.display(), "is not a directory"));
         }
+        if let Some(f) = &raw.password.breached_list
+            && std::fs::File::open(f).map_or(true, |_| !f.is_file())
+        {
+            return Err(o.invalid(
+                "password.breached_list",
+                f.display(),
+                "is not a readable file (SHA-1 hashes, sorted, one per line)",
+            ));
+        }
         if let Some(f) = &raw.geoip_database
             && !f.is_file()
         {
@@ -823,6 +928,7 @@ impl Config {
             ("accounts.reset_ttl_secs", a.reset_ttl_secs),
             ("accounts.login_ip_limit", a.login_ip_limit),
             ("accounts.login_account_limit", a.login_account_limit),
+            ("accounts.login_device_limit", a.login_device_limit),
             ("accounts.mail_requests_per_hour", a.mail_requests_per_hour),
         ] {
             if v == 0 {
@@ -903,6 +1009,8 @@ impl Config {
                 return Err(o.invalid("profile_fields", &f.key, "needs a label and a single scope"));
             }
         }
+        // After the rules above, whose messages say more for the values they catch.
+        check_bounds(&raw, o)?;
         let issuer_id = issuer.as_str().trim_end_matches('/').to_string();
         Ok(Config {
             issuer,

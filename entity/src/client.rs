@@ -31,6 +31,8 @@ pub struct Model {
     pub access_token_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,
     pub refresh_token_absolute_secs: Option<i64>,
+    /// Resources (RFC 8707) the client may ask tokens for: a JSON array of absolute URIs.
+    pub allowed_resources: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

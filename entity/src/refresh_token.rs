@@ -22,6 +22,8 @@ pub struct Model {
     pub family_expires_at: DateTimeUtc,
     pub consumed_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// Resources (RFC 8707) the grant was made for: a JSON array; none named when null.
+    pub resources: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

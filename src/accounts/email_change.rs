@@ -47,15 +47,12 @@ pub async fn request(
         m.queue(db, new_email.as_str(), "account_exists", ctx).await?;
         return Ok(());
     }
-    let token = links::issue(
-        store,
-        token_hasher,
-        Purpose::EmailChange,
-        user.id,
-        new_email.as_str(),
-        ttl,
-    )
-    .await?;
+    let value = format!(
+        "{} {}",
+        links::binding(token_hasher, BINDING, &user),
+        new_email.as_str()
+    );
+    let token = links::issue(store, token_hasher, Purpose::EmailChange, user.id, &value, ttl).await?;
     let link = format!("{}/account/email/confirm?token={token}", m.issuer_id);
     let hours = ttl.as_secs().div_ceil(3600);
     m.queue(
@@ -68,11 +65,43 @@ pub async fn request(
     Ok(())
 }
 
+/// Salts the binding of email-change links to the password and address they were
+/// requested under: a password change or reset (the owner taking the account back) ends
+/// them, and so does another change of address.
+const BINDING: &str = "email-change-binding";
+
+/// The user and new address of a link value, if it is still bound to the user as now.
+async fn live(
+    db: &impl sea_orm::ConnectionTrait,
+    hasher: &TokenHasher,
+    user_id: Uuid,
+    value: &str,
+) -> Result<Option<(entity::user::Model, Email)>, Error> {
+    let Some((bound, new)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    let Some(user) = repo::find_by_id(db, user_id).await? else {
+        return Ok(None);
+    };
+    let Ok(new) = Email::parse(new) else {
+        return Ok(None);
+    };
+    Ok(links::still_bound(hasher, BINDING, &user, bound).then_some((user, new)))
+}
+
 /// The new address a live confirmation link is for.
-pub async fn peek(store: &Store, token_hasher: &TokenHasher, token: &str) -> Result<Option<String>, Error> {
-    Ok(links::peek(store, token_hasher, Purpose::EmailChange, token)
+pub async fn peek(
+    db: &DatabaseConnection,
+    store: &Store,
+    token_hasher: &TokenHasher,
+    token: &str,
+) -> Result<Option<String>, Error> {
+    let Some((user_id, value)) = links::peek(store, token_hasher, Purpose::EmailChange, token).await? else {
+        return Ok(None);
+    };
+    Ok(live(db, token_hasher, user_id, &value)
         .await?
-        .map(|(_, e)| e))
+        .map(|(_, e)| e.as_str().to_string()))
 }
 
 /// Applies a confirmed change. Returns the new address, or None for a dead link or an
@@ -84,14 +113,15 @@ pub async fn confirm(
     m: &MailCtx<'_>,
     token: &str,
 ) -> Result<Option<String>, Error> {
-    let Some((user_id, new)) = links::redeem(store, token_hasher, Purpose::EmailChange, token).await? else {
+    let Some((user_id, value)) = links::redeem(store, token_hasher, Purpose::EmailChange, token).await? else {
         return Ok(None);
     };
-    let Ok(new_email) = Email::parse(&new) else {
+    let Some((user, new_email)) = live(db, token_hasher, user_id, &value).await? else {
         return Ok(None);
     };
     let txn = crate::db::begin(db).await?;
-    let Some(old) = repo::change_email(&txn, user_id, &new_email).await.or_else(|e| {
+    // Only over the password and address the link was bound to, checked just now.
+    let Some(old) = repo::change_email(&txn, &user, &new_email).await.or_else(|e| {
         if repo::is_unique_violation(&e) {
             Ok(None)
         } else {

@@ -1,14 +1,29 @@
 //! Profile images: an upload is decoded (with size and dimension limits, so a crafted file
 //! cannot exhaust memory), cropped and resized, and re-encoded — which drops every bit of
 //! metadata — before it is stored in the database, where every instance can serve it.
+//!
+//! Memory is bounded by construction: the header is read first and an image of more than
+//! [`MAX_PIXELS`] is refused before anything is decoded; the decoder may allocate at most
+//! [`MAX_DECODER_ALLOC`]; and at most [`WORKERS`] images are processed at once
+//! ([`Workers`]), so the worst case is about `WORKERS × MAX_DECODER_ALLOC`.
 
 use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Duration;
 
 use image::{ImageFormat, ImageReader, Limits};
 
 /// Largest upload accepted.
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
 const MAX_DIMENSION: u32 = 8000;
+/// Largest image accepted, in pixels (4096 × 4096: more than any phone camera's default).
+pub const MAX_PIXELS: u64 = 4096 * 4096;
+/// What the decoder may allocate: the RGBA buffer of the largest image, plus slack.
+pub const MAX_DECODER_ALLOC: u64 = MAX_PIXELS * 4 + 8 * 1024 * 1024;
+/// Images processed at once, per instance; more uploads wait for a turn.
+pub const WORKERS: usize = 2;
+/// How long an upload waits for a turn before it is refused with 503.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// Which image of the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +65,36 @@ pub enum ImageError {
     TooLarge,
     #[error("This file is not an image we can read. Use PNG, JPEG, WebP or GIF.")]
     NotAnImage,
+    #[error("The image is too large: at most {} megapixels, {MAX_DIMENSION} pixels a side.", MAX_PIXELS / 1_000_000)]
+    TooManyPixels,
+    #[error("Too many images are being processed right now. Try again in a moment.")]
+    Busy,
+}
+
+/// The bounded pool images are processed on: [`WORKERS`] at a time, on the blocking pool.
+#[derive(Debug, Clone)]
+pub struct Workers(Arc<tokio::sync::Semaphore>, Duration);
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(WORKERS)), WAIT)
+    }
+}
+
+impl Workers {
+    /// [`process`] off the async workers, waiting at most 10 seconds for a turn.
+    pub async fn process(&self, bytes: Vec<u8>, kind: Kind) -> Result<Processed, ImageError> {
+        let permit = tokio::time::timeout(self.1, self.0.clone().acquire_owned())
+            .await
+            .map_err(|_| ImageError::Busy)?
+            .map_err(|_| ImageError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            process(&bytes, kind)
+        })
+        .await
+        .map_err(|_| ImageError::NotAnImage)?
+    }
 }
 
 /// A processed image, ready to store.
@@ -59,6 +104,49 @@ pub struct Processed {
     pub data: Vec<u8>,
     pub width: u32,
     pub height: u32,
+}
+
+/// Crops `img` to the shape of `w`×`h` (centred) and scales it to that size. Downscaling
+/// averages areas in integer arithmetic over a view of the crop, so it needs no copy of
+/// the source and no floating-point buffer (a filtered resize of a 12 MP image holds
+/// ~70 MB of f32 samples); only a source smaller than the target is filtered.
+fn fill(img: &image::DynamicImage, w: u32, h: u32) -> image::DynamicImage {
+    use image::DynamicImage as D;
+    use image::imageops;
+    let (iw, ih) = (img.width(), img.height());
+    // The largest centred region of the target's aspect ratio.
+    let (cw, ch) = if u64::from(iw) * u64::from(h) > u64::from(ih) * u64::from(w) {
+        (
+            u32::try_from(u64::from(ih) * u64::from(w) / u64::from(h))
+                .unwrap_or(iw)
+                .max(1),
+            ih,
+        )
+    } else {
+        (
+            iw,
+            u32::try_from(u64::from(iw) * u64::from(h) / u64::from(w))
+                .unwrap_or(ih)
+                .max(1),
+        )
+    };
+    let (x, y) = ((iw - cw) / 2, (ih - ch) / 2);
+    if cw < w || ch < h {
+        return img
+            .crop_imm(x, y, cw, ch)
+            .resize_exact(w, h, imageops::FilterType::Triangle);
+    }
+    match img {
+        D::ImageRgb8(p) => D::from(imageops::thumbnail(&*imageops::crop_imm(p, x, y, cw, ch), w, h)),
+        D::ImageRgba8(p) => D::from(imageops::thumbnail(&*imageops::crop_imm(p, x, y, cw, ch), w, h)),
+        D::ImageLuma8(p) => D::from(imageops::thumbnail(&*imageops::crop_imm(p, x, y, cw, ch), w, h)),
+        D::ImageLumaA8(p) => D::from(imageops::thumbnail(&*imageops::crop_imm(p, x, y, cw, ch), w, h)),
+        // 16-bit and float sources: rare in uploads; converted first.
+        other => {
+            let p = other.to_rgba8();
+            D::from(imageops::thumbnail(&*imageops::crop_imm(&p, x, y, cw, ch), w, h))
+        }
+    }
 }
 
 /// Decodes, crops to the kind's shape, resizes and re-encodes an upload (PNG for avatars,
@@ -82,11 +170,23 @@ pub fn process(bytes: &[u8], kind: Kind) -> Result<Processed, ImageError> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
-    limits.max_alloc = Some(256 * 1024 * 1024);
+    limits.max_alloc = Some(MAX_DECODER_ALLOC);
     reader.limits(limits);
-    let img = reader.decode().map_err(|_| ImageError::NotAnImage)?;
+    // The header alone says how large the image is: refuse before decoding anything.
+    let decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => ImageError::TooManyPixels,
+        _ => ImageError::NotAnImage,
+    })?;
+    let (iw, ih) = image::ImageDecoder::dimensions(&decoder);
+    if u64::from(iw) * u64::from(ih) > MAX_PIXELS {
+        return Err(ImageError::TooManyPixels);
+    }
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        image::ImageError::Limits(_) => ImageError::TooManyPixels,
+        _ => ImageError::NotAnImage,
+    })?;
     let (w, h) = kind.size();
-    let resized = img.resize_to_fill(w, h, image::imageops::FilterType::Lanczos3);
+    let resized = fill(&img, w, h);
     let mut out = Cursor::new(Vec::new());
     let content_type = match kind {
         Kind::Avatar => {
@@ -111,9 +211,144 @@ pub fn process(bytes: &[u8], kind: Kind) -> Result<Processed, ImageError> {
     })
 }
 
+/// Counts this thread's heap allocations, so a test can see the peak memory of one call.
+#[cfg(test)]
+mod meter {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static NOW: Cell<isize> = const { Cell::new(0) };
+        static PEAK: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn add(delta: isize) {
+        let _ = NOW.try_with(|n| {
+            let v = n.get() + delta;
+            n.set(v);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
+        });
+    }
+
+    pub struct Meter;
+
+    // SAFETY: every call is passed to `System` unchanged; only sizes are counted.
+    unsafe impl GlobalAlloc for Meter {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(l) };
+            if !p.is_null() {
+                add(l.size().cast_signed());
+            }
+            p
+        }
+        unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(l) };
+            if !p.is_null() {
+                add(l.size().cast_signed());
+            }
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            unsafe { System.dealloc(p, l) };
+            add(-l.size().cast_signed());
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            let q = unsafe { System.realloc(p, l, new) };
+            if !q.is_null() {
+                add(new.cast_signed() - l.size().cast_signed());
+            }
+            q
+        }
+    }
+
+    #[global_allocator]
+    static METER: Meter = Meter;
+
+    /// Runs `f` and returns its result and the most it had allocated at once.
+    pub fn peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        let start = NOW.with(Cell::get);
+        PEAK.with(|p| p.set(start));
+        let out = f();
+        (out, (PEAK.with(Cell::get) - start).max(0).cast_unsigned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PNG that claims `w`×`h` pixels: a valid signature and header, then a stub of
+    /// data (a decoder that trusts the header would allocate the whole image).
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        fn crc(data: &[u8]) -> u32 {
+            let mut c = !0u32;
+            for b in data {
+                c ^= u32::from(*b);
+                for _ in 0..8 {
+                    c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                }
+            }
+            !c
+        }
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in [
+            (
+                &b"IHDR"[..],
+                [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 6, 0, 0, 0]].concat(),
+            ),
+            (&b"IDAT"[..], vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]),
+        ] {
+            out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+            let body = [kind, &data].concat();
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&crc(&body).to_be_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn oversized_images_are_refused_before_decoding_and_normal_ones_stay_small() {
+        let ((), _) = meter::peak(|| ());
+        let (r, peak) = meter::peak(|| process(&png_header(8000, 8000), Kind::Avatar));
+        assert_eq!(r.unwrap_err(), ImageError::TooManyPixels);
+        assert!(
+            ImageError::TooManyPixels.to_string().contains("at most 16 megapixels"),
+            "{}",
+            ImageError::TooManyPixels
+        );
+        assert!(
+            peak < 1024 * 1024,
+            "refused from the header alone, yet {peak} bytes allocated"
+        );
+        // Wider than a side may be, even if few pixels.
+        assert_eq!(
+            process(&png_header(9000, 10), Kind::Avatar).unwrap_err(),
+            ImageError::TooManyPixels
+        );
+
+        // A 12-megapixel photo: decoded (48 MB of RGBA), resized, re-encoded.
+        let photo = png(4000, 3000);
+        let (r, peak) = meter::peak(|| process(&photo, Kind::Cover));
+        assert!(r.is_ok());
+        assert!(peak < 80 * 1024 * 1024, "peak {peak} bytes for a 12 MP image");
+        let (r, peak) = meter::peak(|| process(&png(800, 600), Kind::Avatar));
+        assert!(r.is_ok());
+        assert!(peak < 8 * 1024 * 1024, "peak {peak} bytes for an 800×600 avatar");
+    }
+
+    #[tokio::test]
+    async fn at_most_two_images_are_processed_at_once() {
+        let w = Workers(Workers::default().0, Duration::from_millis(50));
+        let held: Vec<_> = (0..WORKERS).map(|_| w.0.clone().try_acquire_owned().unwrap()).collect();
+        let r = w.process(png(10, 10), Kind::Avatar).await;
+        assert_eq!(
+            r.unwrap_err(),
+            ImageError::Busy,
+            "a third upload waits, then is told to retry"
+        );
+        drop(held);
+        assert!(w.process(png(10, 10), Kind::Avatar).await.is_ok());
+    }
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = image::RgbaImage::from_pixel(w, h, image::Rgba([200, 30, 30, 255]));

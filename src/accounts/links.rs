@@ -1,4 +1,4 @@
-//! Single-use links (activation, password reset): a random token mailed to the user,
+//! Single-use links (activation, password reset, email change): a random token mailed to the user,
 //! stored only as its keyed hash in the ephemeral store with a TTL, consumed with the
 //! store's atomic take.
 
@@ -25,6 +25,36 @@ impl Purpose {
             Self::EmailChange => "email",
         }
     }
+}
+
+/// What binds a link to the user's current password and address: a keyed hash of both
+/// (salted by `label`, one per kind of link) that travels with the link, so once the
+/// password or the address changes, every link mailed before is dead.
+pub fn binding(hasher: &TokenHasher, label: &str, user: &entity::user::Model) -> String {
+    hasher.hash(&format!(
+        "{label}:{}:{}",
+        user.email_canonical,
+        user.password_hash.as_deref().unwrap_or_default()
+    ))
+}
+
+/// Whether `bound` (from a link) is the binding of `user` as it is now.
+pub fn still_bound(hasher: &TokenHasher, label: &str, user: &entity::user::Model, bound: &str) -> bool {
+    user.deleted_at.is_none()
+        && crate::crypto::constant_time_eq(bound.as_bytes(), binding(hasher, label, user).as_bytes())
+}
+
+/// The key naming a user's one live activation link (only the newest works).
+pub(crate) fn latest_activation_key(user_id: Uuid) -> String {
+    format!("activation-latest:{user_id}")
+}
+
+/// Ends every pending link of `user_id` that a password change does not already end by
+/// its binding: the activation link (reset and email-change links are bound to the
+/// password they were sent under).
+pub async fn end_unbound(store: &Store, user_id: Uuid) -> Result<(), StoreError> {
+    store.delete(&latest_activation_key(user_id)).await?;
+    Ok(())
 }
 
 fn key(hasher: &TokenHasher, purpose: Purpose, token: &str) -> String {

@@ -1,6 +1,7 @@
 //! Local accounts: parsed input types, the password policy and hashing, and the users
 //! repository. Knows nothing of HTTP.
 
+pub mod breached;
 pub mod email_change;
 pub mod images;
 pub mod links;
@@ -11,6 +12,7 @@ pub mod repo;
 pub mod reset;
 pub mod sessions;
 pub mod signup;
+pub mod throttle;
 pub mod types;
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -61,6 +63,7 @@ pub async fn create_user(
 ) -> Result<entity::user::Model, Error> {
     if let Some(p) = &new.password {
         password::check_policy(policy, secrecy::ExposeSecret::expose_secret(p), new.email.as_str())?;
+        hasher.check_breached(p).await?;
     }
     if repo::find_by_email(db, &new.email).await?.is_some() {
         return Err(Error::DuplicateEmail(new.email.as_str().to_string()));
@@ -98,9 +101,12 @@ pub async fn create_user(
     Ok(user)
 }
 
-/// Changes a password after checking the current one, and mails a notice.
+/// Changes a password after checking the current one, and mails a notice. Every pending
+/// link of the user ends with the old password.
+#[allow(clippy::too_many_arguments)]
 pub async fn change_password(
     db: &DatabaseConnection,
+    store: &crate::store::Store,
     hasher: &PasswordHasher,
     policy: &crate::config::PasswordPolicy,
     m: &signup::MailCtx<'_>,
@@ -120,6 +126,7 @@ pub async fn change_password(
         return Err(Error::WrongPassword);
     }
     password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&new), &user.email)?;
+    hasher.check_breached(&new).await?;
     let hash = hasher.hash(new).await.map_err(|e| Error::Hashing(e.to_string()))?;
     let txn = crate::db::begin(db).await?;
     // Only over the password just checked: a reset that landed meanwhile stands.
@@ -128,6 +135,7 @@ pub async fn change_password(
     }
     password_changed(&txn, m, &user, "user.password_changed").await?;
     txn.commit().await?;
+    links::end_unbound(store, user.id).await?;
     Ok(())
 }
 

@@ -21,6 +21,8 @@ pub enum PasswordPolicyError {
     ContainsEmail,
     #[error("the password is too easy to guess{0}")]
     TooWeak(String),
+    #[error("this password has appeared in a data breach, so attackers try it first: choose another")]
+    Breached,
 }
 
 /// Checks `password` against the policy for the account `email`.
@@ -59,6 +61,9 @@ pub struct HashError(String);
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    breached: Option<super::breached::BreachedList>,
+    /// Verifications run at the configured cost (what a sign-in's timing is made of).
+    at_current_cost: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -69,7 +74,31 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
+            breached: None,
+            at_current_cost: Arc::default(),
         })
+    }
+
+    /// How many verifications so far ran against a hash of the current parameters.
+    pub fn verifications_at_current_cost(&self) -> u64 {
+        self.at_current_cost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Refuses new passwords found in the list at `path` (`password.breached_list`).
+    pub fn with_breached_list(mut self, path: Option<&std::path::Path>) -> Result<Self, HashError> {
+        self.breached = path
+            .map(super::breached::BreachedList::open)
+            .transpose()
+            .map_err(|e| HashError(format!("password.breached_list: {e}")))?;
+        Ok(self)
+    }
+
+    /// Checks a new password against the compromised-password list, if one is configured.
+    pub async fn check_breached(&self, password: &SecretString) -> Result<(), PasswordPolicyError> {
+        match &self.breached {
+            Some(list) if list.contains(password).await => Err(PasswordPolicyError::Breached),
+            _ => Ok(()),
+        }
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -103,6 +132,9 @@ impl PasswordHasher {
     /// Verifies a password against a PHC string; a malformed hash verifies as false.
     pub async fn verify(&self, password: SecretString, hash: String) -> Result<bool, HashError> {
         let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        if self.is_current(&hash) {
+            self.at_current_cost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let a = self.argon2();
         tokio::task::spawn_blocking(move || {
             a.verify_password(password.expose_secret().as_bytes(), hash.as_str())

@@ -231,22 +231,22 @@ pub async fn set_login_notifications(db: &impl ConnectionTrait, id: Uuid, on: bo
 }
 
 /// Moves a user to a new (verified) address; returns the old one.
-pub async fn change_email(db: &impl ConnectionTrait, id: Uuid, new: &Email) -> Result<Option<String>, DbErr> {
-    let Some(u) = user::Entity::find_by_id(id).one(db).await? else {
-        return Ok(None);
-    };
+pub async fn change_email(db: &impl ConnectionTrait, u: &user::Model, new: &Email) -> Result<Option<String>, DbErr> {
+    use sea_orm::sea_query::Expr;
     let now = chrono::Utc::now();
-    user::ActiveModel {
-        id: Set(id),
-        email: Set(new.as_str().to_string()),
-        email_canonical: Set(new.canonical()),
-        email_verified_at: Set(Some(now)),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
-    Ok(Some(u.email))
+    let q = user::Entity::update_many()
+        .col_expr(user::Column::Email, Expr::value(new.as_str()))
+        .col_expr(user::Column::EmailCanonical, Expr::value(new.canonical()))
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(Some(now)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(u.id))
+        .filter(user::Column::EmailCanonical.eq(u.email_canonical.as_str()))
+        .filter(user::Column::DeletedAt.is_null());
+    let q = match u.password_hash.as_deref() {
+        Some(h) => q.filter(user::Column::PasswordHash.eq(h)),
+        None => q.filter(user::Column::PasswordHash.is_null()),
+    };
+    Ok((q.exec(db).await?.rows_affected == 1).then(|| u.email.clone()))
 }
 
 /// Stores an image of `user_id`, replacing the previous one of that kind; returns its id.

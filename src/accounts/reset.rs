@@ -42,14 +42,12 @@ pub async fn request(
     Ok(())
 }
 
-/// What binds a link to the user's current password and address (an email change also
-/// ends the links mailed to the old address).
+/// Salts the binding of reset links (an email change also ends the links mailed to the
+/// old address).
+const BINDING: &str = "reset-binding";
+
 fn binding(l: &LinkCtx<'_>, user: &entity::user::Model) -> String {
-    l.hasher.hash(&format!(
-        "reset-binding:{}:{}",
-        user.email_canonical,
-        user.password_hash.as_deref().unwrap_or_default()
-    ))
+    links::binding(l.hasher, BINDING, user)
 }
 
 /// The user a live reset link is for, if the password has not changed since it was sent.
@@ -64,9 +62,7 @@ pub async fn peek(
     let Some(user) = repo::find_by_id(db, user_id).await? else {
         return Ok(None);
     };
-    let live =
-        user.deleted_at.is_none() && crate::crypto::constant_time_eq(bound.as_bytes(), binding(l, &user).as_bytes());
-    Ok(live.then_some(user))
+    Ok(links::still_bound(l.hasher, BINDING, &user, &bound).then_some(user))
 }
 
 /// Sets a new password with a reset link. Returns the user's id, or None when the link
@@ -87,6 +83,7 @@ pub async fn confirm(
     };
     let user_id = user.id;
     password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&new_password), &user.email)?;
+    hasher.check_breached(&new_password).await?;
     let hash = hasher
         .hash(new_password)
         .await
@@ -115,5 +112,6 @@ pub async fn confirm(
     repo::revoke_all_refresh_tokens(&txn, user.id).await?;
     super::password_changed(&txn, m, &user, "user.password_reset").await?;
     txn.commit().await?;
+    links::end_unbound(l.store, user.id).await?;
     Ok(Some(user.id))
 }

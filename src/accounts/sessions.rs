@@ -378,6 +378,9 @@ mod tests {
         async fn incr(&self, _: &str, _: Duration) -> Result<u64, StoreError> {
             Ok(1)
         }
+        async fn decr(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
         async fn add_member(&self, k: &str, m: &str, _: Duration) -> Result<(), StoreError> {
             self.1.lock().unwrap().entry(k.into()).or_default().insert(m.into());
             Ok(())

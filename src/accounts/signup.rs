@@ -82,7 +82,7 @@ async fn activation_link(m: &MailCtx<'_>, l: &LinkCtx<'_>, user_id: Uuid, hash: 
 }
 
 fn latest_key(user_id: Uuid) -> String {
-    format!("activation-latest:{user_id}")
+    links::latest_activation_key(user_id)
 }
 
 /// Queues the activation mail carrying `link`.
@@ -116,6 +116,7 @@ pub async fn signup(
     pw: SecretString,
 ) -> Result<(), Error> {
     password::check_policy(policy, secrecy::ExposeSecret::expose_secret(&pw), email.as_str())?;
+    hasher.check_breached(&pw).await?;
     // Hashed in every case, so an existing address answers in the same time.
     let hash = hasher.hash(pw).await.map_err(|e| Error::Hashing(e.to_string()))?;
     match repo::find_by_email(db, &email).await? {

@@ -76,6 +76,12 @@ pub struct NewClient {
     pub lifetimes: repo::Lifetimes,
     /// Scopes the client may request (the defaults when empty).
     pub scopes: Vec<String>,
+    /// How a confidential client authenticates at the token endpoint (RFC 7591 §2
+    /// `token_endpoint_auth_method`): `client_secret_basic` when None (or
+    /// `private_key_jwt` when `jwks` is given); public clients use `none`.
+    pub auth_method: Option<String>,
+    /// Resources (RFC 8707) the client may ask tokens for: absolute URIs, no fragment.
+    pub resources: Vec<String>,
 }
 
 impl NewClient {
@@ -95,6 +101,8 @@ impl NewClient {
             jwks: None,
             lifetimes: repo::Lifetimes::default(),
             scopes: Vec::new(),
+            auth_method: None,
+            resources: Vec::new(),
         }
     }
 }
@@ -231,6 +239,39 @@ pub async fn create(
             "a public client cannot use the client_credentials grant".into(),
         ));
     }
+    let auth_method = match (new.public, new.jwks.is_some(), new.auth_method.as_deref()) {
+        (true, _, None | Some("none")) => "none",
+        (true, _, Some(m)) => {
+            return Err(Error::Invalid(format!(
+                "a public client authenticates with none, not {m}"
+            )));
+        }
+        (false, true, None | Some("private_key_jwt")) => "private_key_jwt",
+        (false, false, Some("private_key_jwt")) => {
+            return Err(Error::Invalid("private_key_jwt needs the client's keys (jwks)".into()));
+        }
+        (false, false, None | Some("client_secret_basic")) => "client_secret_basic",
+        (false, false, Some("client_secret_post")) => "client_secret_post",
+        (false, true, Some(m)) => {
+            return Err(Error::Invalid(format!(
+                "a client with keys authenticates with private_key_jwt, not {m}"
+            )));
+        }
+        (false, false, Some(m)) => {
+            return Err(Error::Invalid(format!(
+                "token endpoint auth method {m:?} is not one of client_secret_basic, client_secret_post, private_key_jwt"
+            )));
+        }
+    };
+    for r in &new.resources {
+        crate::oidc::resource::validate(r).map_err(|e| Error::Invalid(e.description))?;
+    }
+    if new.resources.len() > crate::oidc::resource::MAX_PER_CLIENT {
+        return Err(Error::Invalid(format!(
+            "at most {} resources per client",
+            crate::oidc::resource::MAX_PER_CLIENT
+        )));
+    }
     let client_id = random_token::<16>();
     let secret = (!new.public && new.jwks.is_none()).then(random_token::<32>);
     let txn = crate::db::begin(db).await?;
@@ -240,12 +281,7 @@ pub async fn create(
             id: client_id.clone(),
             name: name.to_string(),
             secret_hash: secret.as_deref().map(|s| hasher.hash(s)),
-            token_endpoint_auth_method: match (new.public, new.jwks.is_some()) {
-                (true, _) => "none",
-                (false, true) => "private_key_jwt",
-                (false, false) => "client_secret_basic",
-            }
-            .to_string(),
+            token_endpoint_auth_method: auth_method.to_string(),
             redirect_uris: new.redirect_uris.clone(),
             post_logout_redirect_uris: new.post_logout_redirect_uris.clone(),
             grant_types: grants.iter().map(|g| g.as_str().to_string()).collect(),
@@ -261,6 +297,7 @@ pub async fn create(
             require_par: new.require_par,
             jwks: new.jwks.clone(),
             lifetimes: new.lifetimes,
+            allowed_resources: new.resources.clone(),
         },
     )
     .await?;

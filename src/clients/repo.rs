@@ -21,6 +21,7 @@ pub struct ClientRow {
     pub require_par: bool,
     pub jwks: Option<serde_json::Value>,
     pub lifetimes: Lifetimes,
+    pub allowed_resources: Vec<String>,
 }
 
 /// Per-client token lifetimes in seconds (None: the server default).
@@ -51,6 +52,7 @@ pub async fn insert(db: &impl ConnectionTrait, row: ClientRow) -> Result<client:
         access_token_secs: Set(row.lifetimes.access_token_secs),
         refresh_token_idle_secs: Set(row.lifetimes.refresh_token_idle_secs),
         refresh_token_absolute_secs: Set(row.lifetimes.refresh_token_absolute_secs),
+        allowed_resources: Set(Some(serde_json::json!(row.allowed_resources))),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -241,6 +241,19 @@ impl TokenHasher {
         URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, secret.as_bytes()).as_ref())
     }
 
+    /// A sealer whose key is derived from `secret` (and the master key): what it seals
+    /// opens only for someone who presents the same secret again, so the store holding
+    /// it learns nothing usable (the reuse grace of refresh tokens keeps a successor so).
+    pub fn sealer_for(&self, secret: &str) -> Sealer {
+        let tag = hmac::sign(&self.key, format!("sealer-for\0{secret}").as_bytes());
+        // HMAC-SHA256 tags are 32 bytes, exactly a ChaCha20-Poly1305 key.
+        #[allow(clippy::expect_used)]
+        let unbound = aead::UnboundKey::new(&aead::CHACHA20_POLY1305, tag.as_ref()).expect("a 32-byte key");
+        Sealer {
+            key: std::sync::Arc::new(aead::LessSafeKey::new(unbound)),
+        }
+    }
+
     /// Whether `secret` hashes to `expected`, compared in constant time.
     pub fn verify(&self, secret: &str, expected: &str) -> bool {
         match URL_SAFE_NO_PAD.decode(expected) {

@@ -35,6 +35,8 @@ pub struct Params {
     pub claims: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// RFC 8707 resource indicators, joined by spaces when repeated.
+    pub resource: Option<String>,
 }
 
 /// How the authorization response is delivered.
@@ -78,6 +80,9 @@ pub struct AuthRequest {
     /// The session (`sid`) in which the user consented to this request.
     #[serde(default)]
     pub consented_sid: Option<String>,
+    /// Resources (RFC 8707) the tokens are for.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// The claim names requested per target (`id_token`, `userinfo`) by a `claims` parameter
@@ -272,6 +277,10 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
     {
         return Err(Rejection::Redirect(reply, e));
     }
+    let resources = match super::resource::requested(p.resource.as_deref(), &client_resources(client)) {
+        Ok(r) => r,
+        Err(e) => return Err(Rejection::Redirect(reply, e)),
+    };
     let max_age = match p.max_age.as_deref() {
         None => None,
         Some(s) => match s.parse::<i64>() {
@@ -293,7 +302,17 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
         expected_sub: None,
         browser: None,
         consented_sid: None,
+        resources,
     })
+}
+
+/// The resources `client` is registered for.
+pub fn client_resources(client: &client::Model) -> Vec<String> {
+    client
+        .allowed_resources
+        .as_ref()
+        .map(crate::clients::strings)
+        .unwrap_or_default()
 }
 
 /// The `(name, value)` pairs of a response: the given ones plus `state` and `iss`.

@@ -47,7 +47,7 @@ pub struct AssertionCheck<'a> {
 struct AssertionClaims {
     iss: String,
     sub: String,
-    /// One audience, as a string: arrays invite audience injection.
+    /// A string, or an array (RFC 7519 §4.1.3) whose members are all accepted audiences.
     aud: serde_json::Value,
     exp: i64,
     jti: String,
@@ -87,9 +87,22 @@ async fn verify_assertion(
         .map(|d| d.claims)
         .ok_or_else(failed)?;
     let now = chrono::Utc::now().timestamp();
+    // An array is accepted only if every member is an accepted audience: no member may
+    // name another server (audience injection), and at least one is ours.
+    let aud_ok = match &claims.aud {
+        serde_json::Value::String(a) => check.audiences.contains(a),
+        serde_json::Value::Array(all) => {
+            !all.is_empty()
+                && all.len() <= 4
+                && all
+                    .iter()
+                    .all(|a| a.as_str().is_some_and(|a| check.audiences.iter().any(|x| x == a)))
+        }
+        _ => false,
+    };
     if claims.iss != client.id
         || claims.sub != client.id
-        || !claims.aud.is_string()
+        || !aud_ok
         || claims.exp > now + 3600
         || claims.jti.len() > 256
     {
@@ -184,8 +197,29 @@ pub async fn authenticate(
         return Err(failed());
     };
     match (&client.secret_hash, secret) {
-        (Some(hash), Some(secret)) if hasher.verify(&secret, hash) => Ok((client, method)),
+        (Some(hash), Some(secret)) if hasher.verify(&secret, hash) => {
+            // Only the method the client was registered with (RFC 7591 §2).
+            if method.registered_name() != client.token_endpoint_auth_method {
+                return Err(OAuthError::invalid_client(format!(
+                    "the client is registered to authenticate with {}",
+                    client.token_endpoint_auth_method
+                )));
+            }
+            Ok((client, method))
+        }
         (None, None) if is_public(&client) => Ok((client, Method::None)),
         _ => Err(failed()),
+    }
+}
+
+impl Method {
+    /// The `token_endpoint_auth_method` value of this method (RFC 7591 §2).
+    pub fn registered_name(self) -> &'static str {
+        match self {
+            Self::Basic => "client_secret_basic",
+            Self::Post => "client_secret_post",
+            Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
     }
 }

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 7009 §2.2.1: the token type cannot be revoked.
     UnsupportedTokenType,
+    /// RFC 8707 §2: the resource is malformed or not allowed for the client.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod pkce;
 pub mod repo;
+pub mod resource;
 pub mod scope;
 pub mod tokens;
 

@@ -23,6 +23,7 @@ pub async fn insert_refresh(db: &impl ConnectionTrait, row: refresh_token::Model
         family_expires_at: Set(row.family_expires_at),
         consumed_at: Set(None),
         revoked_at: Set(None),
+        resources: Set(row.resources),
     }
     .insert(db)
     .await
@@ -115,21 +116,50 @@ pub async fn save_consent(db: &impl ConnectionTrait, user: Uuid, client: &str, s
     .map(|_| ())
 }
 
-/// The applications a user has consented to, with their names.
-pub async fn consents_of(
+/// The applications connected to a user: those consented to, and those holding a live
+/// refresh token for the user (first-party applications ask no consent, yet must be
+/// listed so the user can remove them), with the scopes granted, sorted by name.
+pub async fn applications_of(
     db: &impl ConnectionTrait,
     user: Uuid,
 ) -> Result<Vec<(entity::client::Model, Vec<String>)>, DbErr> {
-    let rows = consent::Entity::find()
+    let mut scopes: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for c in consent::Entity::find()
         .filter(consent::Column::UserId.eq(user))
         .all(db)
-        .await?;
-    let mut out = Vec::new();
-    for c in rows {
-        if let Some(client) = entity::client::Entity::find_by_id(c.client_id.clone()).one(db).await? {
-            out.push((client, crate::clients::strings(&c.scopes)));
-        }
+        .await?
+    {
+        scopes
+            .entry(c.client_id.clone())
+            .or_default()
+            .extend(crate::clients::strings(&c.scopes));
     }
+    let now = Utc::now();
+    for t in refresh_token::Entity::find()
+        .filter(refresh_token::Column::UserId.eq(user))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(refresh_token::Column::ConsumedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(now))
+        .all(db)
+        .await?
+    {
+        scopes
+            .entry(t.client_id.clone())
+            .or_default()
+            .extend(t.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
+    }
+    let clients = entity::client::Entity::find()
+        .filter(entity::client::Column::Id.is_in(scopes.keys().cloned()))
+        .all(db)
+        .await?;
+    let mut out: Vec<_> = clients
+        .into_iter()
+        .map(|c| {
+            let s = scopes.remove(&c.id).unwrap_or_default().into_iter().collect();
+            (c, s)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     Ok(out)
 }
 

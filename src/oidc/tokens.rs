@@ -42,13 +42,16 @@ pub struct CodeGrant {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub sid: String,
+    /// Resources (RFC 8707) named by the authorization request.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// Tokens issued by one grant.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
@@ -63,11 +66,14 @@ pub struct TokenResponse {
 pub struct AccessClaims {
     pub iss: String,
     pub sub: String,
-    pub aud: String,
+    /// The resource server(s) the token is for (RFC 8707), else the client.
+    pub aud: super::resource::Audience,
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
     pub client_id: String,
+    /// Omitted when empty: "" is no valid scope (RFC 6749 §3.3).
+    #[serde(skip_serializing_if = "String::is_empty", default)]
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub auth_time: Option<i64>,
@@ -147,6 +153,7 @@ fn access_token(
     client: &client::Model,
     sub: &str,
     scope: &Scopes,
+    resources: &[String],
     auth_time: Option<i64>,
     sid: Option<String>,
 ) -> Result<(String, AccessClaims), OAuthError> {
@@ -154,7 +161,7 @@ fn access_token(
     let claims = AccessClaims {
         iss: ctx.config.issuer_id.clone(),
         sub: sub.to_string(),
-        aud: client.id.clone(),
+        aud: super::resource::Audience::of(resources, ctx.config.tokens.default_resource.as_deref(), &client.id),
         exp: now + access_secs(ctx, client),
         iat: now,
         jti: random_token::<16>(),
@@ -178,6 +185,10 @@ struct UserGrant<'a> {
     auth_time: i64,
     amr: &'a [String],
     sid: &'a str,
+    /// The resources of the access token issued now.
+    resources: &'a [String],
+    /// The resources the refresh token keeps.
+    refresh_resources: &'a [String],
 }
 
 /// Access token, ID token (when `openid` was granted) and, for clients allowed the
@@ -196,7 +207,15 @@ async fn user_tokens(
         return Err(OAuthError::invalid_grant("the user account is not active"));
     }
     let sub = user.id.to_string();
-    let (access, at_claims) = access_token(ctx, client, &sub, g.scope, Some(g.auth_time), Some(g.sid.to_string()))?;
+    let (access, at_claims) = access_token(
+        ctx,
+        client,
+        &sub,
+        g.scope,
+        g.resources,
+        Some(g.auth_time),
+        Some(g.sid.to_string()),
+    )?;
     let id_token = if g.scope.contains("openid") {
         let alg = client_alg(&client.id_token_signed_response_alg, Alg::RS256);
         let now = Utc::now().timestamp();
@@ -256,6 +275,7 @@ async fn user_tokens(
                 family_expires_at,
                 consumed_at: None,
                 revoked_at: None,
+                resources: (!g.refresh_resources.is_empty()).then(|| serde_json::json!(g.refresh_resources)),
             },
         )
         .await?;
@@ -266,7 +286,7 @@ async fn user_tokens(
     Ok((
         TokenResponse {
             access_token: access,
-            token_type: "Bearer",
+            token_type: "Bearer".into(),
             expires_in: u64::try_from(access_secs(ctx, client)).unwrap_or(0),
             scope: scope::join(g.scope),
             id_token,
@@ -315,8 +335,10 @@ pub async fn exchange_code(
     code: Option<&str>,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     allowed_grant(client, "authorization_code")?;
+    let allowed_resources = super::authorize::client_resources(client);
     let code = code
         .filter(|c| !c.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
@@ -385,6 +407,7 @@ pub async fn exchange_code(
         }
         (None, None) => {}
     }
+    let resources = super::resource::narrow(resource, &grant.resources, &allowed_resources)?;
     // One write (the refresh token), so no transaction: on SQLite a transaction that
     // reads first fails when another writer commits before its first write.
     let (response, at, family) = user_tokens(
@@ -398,6 +421,8 @@ pub async fn exchange_code(
             auth_time: grant.auth_time,
             amr: &grant.amr,
             sid: &grant.sid,
+            resources: &resources,
+            refresh_resources: &grant.resources,
         },
         None,
         ctx.db,
@@ -435,6 +460,7 @@ pub async fn refresh(
     client: &client::Model,
     token: Option<&str>,
     requested_scope: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     allowed_grant(client, "refresh_token")?;
     let token = token
@@ -456,10 +482,8 @@ pub async fn refresh(
     if row.revoked_at.is_some() {
         return Err(invalid());
     }
-    if row.consumed_at.is_some() {
-        let n = repo::revoke_family(ctx.db, row.family_id, now).await?;
-        tracing::warn!(client_id = %client.id, revoked = n, "refresh token reused; its family is revoked");
-        return Err(invalid());
+    if let Some(consumed) = row.consumed_at {
+        return reused(ctx, client, &row, token, consumed).await;
     }
     if row.expires_at <= now || row.family_expires_at <= now {
         return Err(invalid());
@@ -477,12 +501,19 @@ pub async fn refresh(
         }
         None => granted.clone(),
     };
+    let granted_resources = row.resources.as_ref().map(crate::clients::strings).unwrap_or_default();
+    let resources = super::resource::narrow(
+        resource,
+        &granted_resources,
+        &super::authorize::client_resources(client),
+    )?;
     let user_id = row.user_id.ok_or_else(invalid)?;
     let txn = crate::db::begin(ctx.db).await?;
     if !repo::consume_refresh(&txn, row.id, now).await? {
         txn.rollback().await?;
-        repo::revoke_family(ctx.db, row.family_id, now).await?;
-        return Err(invalid());
+        // Consumed by a request racing this one: within the grace it gets that
+        // request's successor; otherwise this is reuse.
+        return reused(ctx, client, &row, token, now).await;
     }
     let amr = crate::clients::strings(&row.amr);
     let sid = row.sid.clone().unwrap_or_default();
@@ -497,13 +528,76 @@ pub async fn refresh(
             auth_time: row.auth_time.map_or(0, |t| t.timestamp()),
             amr: &amr,
             sid: &sid,
+            resources: &resources,
+            refresh_resources: &granted_resources,
         },
         Some((row.family_id, row.family_expires_at)),
         &txn,
     )
     .await?;
     txn.commit().await?;
+    if ctx.config.tokens.refresh_reuse_grace_secs > 0 {
+        // What a second presentation within the grace gets: sealed under a key derived
+        // from the presented token, so only its holder can open it.
+        let plain = serde_json::to_vec(&response).map_err(OAuthError::server)?;
+        let sealed = ctx.hasher.sealer_for(token).seal(&plain, GRACE_CONTEXT);
+        let ttl = secs(ctx.config.tokens.refresh_reuse_grace_secs);
+        if let Err(e) = ctx.store.put(&grace_key(ctx, token), &sealed, ttl).await {
+            tracing::warn!(error = %e, "refresh successor not kept for the reuse grace");
+        }
+    }
     Ok(response)
+}
+
+const GRACE_CONTEXT: &str = "refresh-grace";
+
+fn grace_key(ctx: &Ctx<'_>, token: &str) -> String {
+    format!("refresh-grace:{}", ctx.hasher.hash(token))
+}
+
+/// A consumed refresh token presented again. Within `tokens.refresh_reuse_grace_secs` of
+/// its use, by the same client (checked before), the answer is the successor that use
+/// got (waiting briefly for a use still minting it); after the grace, or when that
+/// successor cannot be found, it is reuse (RFC 9700 §4.14.2) and the family is revoked.
+async fn reused(
+    ctx: &Ctx<'_>,
+    client: &client::Model,
+    row: &entity::refresh_token::Model,
+    token: &str,
+    consumed: chrono::DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let grace = ctx.config.tokens.refresh_reuse_grace_secs;
+    let grace = chrono::Duration::seconds(i64::try_from(grace).unwrap_or(0));
+    if Utc::now() - consumed <= grace {
+        let key = grace_key(ctx, token);
+        // A racing use may still be minting: wait for it, at most two seconds.
+        for _ in 0..40 {
+            if let Some(sealed) = ctx.store.get(&key).await? {
+                let plain = ctx.hasher.sealer_for(token).open(&sealed, GRACE_CONTEXT);
+                if let Some(r) = plain
+                    .ok()
+                    .and_then(|p| serde_json::from_slice::<TokenResponse>(&p).ok())
+                {
+                    // Only while that successor is unused and alive: once the client has
+                    // moved on (or the family was revoked), this is reuse.
+                    let successor = match &r.refresh_token {
+                        Some(t) => repo::find_refresh(ctx.db, &ctx.hasher.hash(t)).await?,
+                        None => None,
+                    };
+                    if successor.is_some_and(|s| s.consumed_at.is_none() && s.revoked_at.is_none()) {
+                        return Ok(r);
+                    }
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let n = repo::revoke_family(ctx.db, row.family_id, Utc::now()).await?;
+    tracing::warn!(client_id = %client.id, revoked = n, "refresh token reused; its family is revoked");
+    Err(OAuthError::invalid_grant(
+        "the refresh token is invalid, expired or revoked",
+    ))
 }
 
 /// The `client_credentials` grant (RFC 6749 §4.4): an access token for the client itself.
@@ -511,6 +605,7 @@ pub async fn client_credentials(
     ctx: &Ctx<'_>,
     client: &client::Model,
     requested_scope: Option<&str>,
+    resource: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     allowed_grant(client, "client_credentials")?;
     if super::client_auth::is_public(client) {
@@ -524,10 +619,11 @@ pub async fn client_credentials(
         return Err(OAuthError::invalid_scope("openid and offline_access need a user"));
     }
     scope::check_allowed(&scope, &crate::clients::strings(&client.allowed_scopes))?;
-    let (access, _) = access_token(ctx, client, &client.id, &scope, None, None)?;
+    let resources = super::resource::requested(resource, &super::authorize::client_resources(client))?;
+    let (access, _) = access_token(ctx, client, &client.id, &scope, &resources, None, None)?;
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: u64::try_from(access_secs(ctx, client)).unwrap_or(0),
         scope: scope::join(&scope),
         id_token: None,

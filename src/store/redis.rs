@@ -13,8 +13,14 @@ use super::{EphemeralStore, StoreError, now_ms, ttl_ms};
 
 const INCR_SCRIPT: &str = r"
 local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return c
+";
+
+const DECR_SCRIPT: &str = r"
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c > 0 then redis.call('DECR', KEYS[1]) end
+return 1
 ";
 
 const ADD_MEMBER_SCRIPT: &str = r"
@@ -38,6 +44,7 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     incr: Script,
+    decr: Script,
     add_member: Script,
     take_members: Script,
 }
@@ -62,6 +69,7 @@ impl RedisStore {
             conn,
             prefix: prefix.to_string(),
             incr: Script::new(INCR_SCRIPT),
+            decr: Script::new(DECR_SCRIPT),
             add_member: Script::new(ADD_MEMBER_SCRIPT),
             take_members: Script::new(TAKE_MEMBERS_SCRIPT),
         })
@@ -126,6 +134,12 @@ impl EphemeralStore for RedisStore {
             .arg(ttl_ms(window))
             .invoke_async(&mut c)
             .await?)
+    }
+
+    async fn decr(&self, key: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: i64 = self.decr.key(self.key(key)).invoke_async(&mut c).await?;
+        Ok(())
     }
 
     async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {

@@ -137,6 +137,17 @@ impl EphemeralStore for SqlStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    async fn decr(&self, key: &str) -> Result<(), StoreError> {
+        counter::Entity::update_many()
+            .col_expr(counter::Column::Count, Expr::col(counter::Column::Count).sub(1i64))
+            .filter(counter::Column::Key.eq(key))
+            .filter(counter::Column::Count.gt(0i64))
+            .filter(counter::Column::ExpiresAt.gt(now_ms()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     async fn add_member(&self, key: &str, m: &str, ttl: Duration) -> Result<(), StoreError> {
         let stmt = Query::insert()
             .into_table(member::Entity)

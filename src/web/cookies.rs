@@ -67,3 +67,24 @@ pub fn csrf_ok(config: &Config, jar: &CookieJar, submitted: Option<&str>) -> boo
         _ => false,
     }
 }
+
+/// The device cookie of `user` (see `accounts::throttle`), if this browser holds one.
+pub fn device(config: &Config, jar: &CookieJar, suffix: &str) -> Option<String> {
+    jar.get(&device_name(config, suffix)).map(|c| c.value().to_string())
+}
+
+/// Sets the device cookie named by `suffix` for its lifetime.
+pub fn set_device(config: &Config, jar: CookieJar, suffix: &str, value: String) -> CookieJar {
+    let mut c = build(
+        config,
+        "gh_device",
+        value,
+        crate::accounts::throttle::DEVICE_COOKIE_SECS,
+    );
+    c.set_name(device_name(config, suffix));
+    jar.add(c)
+}
+
+fn device_name(config: &Config, suffix: &str) -> String {
+    format!("{}_{suffix}", name(config, "gh_device"))
+}

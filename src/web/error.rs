@@ -94,7 +94,8 @@ impl IntoResponse for crate::oidc::OAuthError {
             | C::InteractionRequired
             | C::RequestNotSupported
             | C::RequestUriNotSupported
-            | C::UnsupportedTokenType => (StatusCode::BAD_REQUEST, None),
+            | C::UnsupportedTokenType
+            | C::InvalidTarget => (StatusCode::BAD_REQUEST, None),
         };
         let body = serde_json::json!({ "error": self.code.as_str(), "error_description": self.description });
         let mut res = (status, axum::Json(body)).into_response();

@@ -63,10 +63,16 @@ fn ctx(state: &AppState) -> Ctx<'_> {
 async fn authenticate(
     state: &AppState,
     p: &Presented,
+    endpoint: &str,
 ) -> Result<(entity::client::Model, client_auth::Method), OAuthError> {
     let issuer = &state.config().issuer_id;
-    // RFC 7523 and the 2025 audience-injection advisory: the issuer, or the token endpoint.
-    let audiences = [issuer.clone(), format!("{issuer}{}", paths::TOKEN)];
+    // RFC 7523 §3 and the 2025 audience-injection advisory: the issuer, the token
+    // endpoint, or the endpoint the assertion is presented to.
+    let audiences = [
+        issuer.clone(),
+        format!("{issuer}{}", paths::TOKEN),
+        format!("{issuer}{endpoint}"),
+    ];
     let check = client_auth::AssertionCheck {
         audiences: &audiences,
         store: state.store(),
@@ -139,7 +145,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<O
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p).await?;
+        let (client, _) = authenticate(&state, &p, paths::TOKEN).await?;
         let ctx = ctx(&state);
         match form.get("grant_type") {
             Some("authorization_code") => {
@@ -149,11 +155,23 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<O
                     form.get("code"),
                     form.get("redirect_uri"),
                     form.get("code_verifier"),
+                    form.get("resource"),
                 )
                 .await
             }
-            Some("refresh_token") => tokens::refresh(&ctx, &client, form.get("refresh_token"), form.get("scope")).await,
-            Some("client_credentials") => tokens::client_credentials(&ctx, &client, form.get("scope")).await,
+            Some("refresh_token") => {
+                tokens::refresh(
+                    &ctx,
+                    &client,
+                    form.get("refresh_token"),
+                    form.get("scope"),
+                    form.get("resource"),
+                )
+                .await
+            }
+            Some("client_credentials") => {
+                tokens::client_credentials(&ctx, &client, form.get("scope"), form.get("resource")).await
+            }
             Some(other) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {other:?} is not supported"),
@@ -241,7 +259,7 @@ async fn introspect(
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, method) = authenticate(&state, &p).await?;
+        let (client, method) = authenticate(&state, &p, paths::INTROSPECT).await?;
         if method == client_auth::Method::None {
             return Err(OAuthError::invalid_client(
                 "introspection needs an authenticated client",
@@ -256,10 +274,9 @@ async fn introspect(
         if let Ok(c) = tokens::verify_access(&ctx, token).await
             && c.client_id == client.id
         {
-            return Ok(json!({
+            let mut body = json!({
                 "active": true,
                 "token_type": "Bearer",
-                "scope": c.scope,
                 "client_id": c.client_id,
                 "sub": c.sub,
                 "aud": c.aud,
@@ -267,7 +284,12 @@ async fn introspect(
                 "exp": c.exp,
                 "iat": c.iat,
                 "jti": c.jti,
-            }));
+            });
+            // No scope, no member: "" is not a scope (RFC 6749 §3.3).
+            if !c.scope.is_empty() {
+                body["scope"] = c.scope.into();
+            }
+            return Ok(body);
         }
         if token.len() <= 256
             && let Some(row) = repo::find_refresh(state.db(), &state.token_hasher().hash(token)).await?
@@ -303,7 +325,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: Result<
     let result = async {
         let OAuthForm(form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p).await?;
+        let (client, _) = authenticate(&state, &p, paths::REVOKE).await?;
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
@@ -339,7 +361,7 @@ async fn par(State(state): State<AppState>, headers: HeaderMap, form: Result<OAu
     let result = async {
         let OAuthForm(mut form) = form?;
         let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p).await?;
+        let (client, _) = authenticate(&state, &p, paths::PAR).await?;
         if form.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
         }
@@ -620,6 +642,7 @@ async fn proceed_bound(state: &AppState, jar: &CookieJar, pending_id: Option<&st
                 auth_time: session.auth_time,
                 amr: session.amr.clone(),
                 sid: session.sid.clone(),
+                resources: req.resources.clone(),
             },
         )
         .await?;
@@ -765,6 +788,14 @@ async fn logout_post(State(state): State<AppState>, jar: CookieJar, form: Result
         Ok(OAuthForm(p)) => p,
         Err(e) => return PageError::BadRequest(e.description).render(state.theme()),
     };
+    // A cross-site POST (the form-post style of many RPs) arrives without the SameSite=Lax
+    // session cookie, so it cannot say which session to end. Answer with the same request
+    // as a same-site GET: the browser follows it as a top-level navigation, with the
+    // cookie, and that request ends the session.
+    if params.get("confirm").is_none() && cookies::session(state.config(), &jar).is_none() {
+        let query = serde_urlencoded::to_string(&params.0).unwrap_or_default();
+        return see_other(&format!("/oauth2/logout?{query}"));
+    }
     // The confirmation form posts back here with its CSRF token.
     if params.get("confirm").is_some() {
         if !cookies::csrf_ok(state.config(), &jar, params.get("csrf")) {

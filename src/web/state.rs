@@ -44,6 +44,7 @@ struct Inner {
     startup: RwLock<Startup>,
     geoip: crate::geoip::GeoIp,
     seen: crate::accounts::sessions::SeenThrottle,
+    images: crate::accounts::images::Workers,
 }
 
 impl AppState {
@@ -80,6 +81,7 @@ impl AppState {
                 startup: RwLock::new(Startup::Pending(None)),
                 geoip,
                 seen: crate::accounts::sessions::SeenThrottle::default(),
+                images: crate::accounts::images::Workers::default(),
             }),
         }
     }
@@ -87,6 +89,11 @@ impl AppState {
     /// Approximate locations of client IPs (unknown without a database).
     pub fn geoip(&self) -> &crate::geoip::GeoIp {
         &self.inner.geoip
+    }
+
+    /// The bounded pool profile images are processed on.
+    pub fn images(&self) -> &crate::accounts::images::Workers {
+        &self.inner.images
     }
 
     /// Records that a session was used now (throttled; failures are only logged).

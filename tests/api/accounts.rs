@@ -9,14 +9,14 @@ use crate::helpers::{Options, TestApp};
 
 const GOOD: &str = "quiet lantern mossy harbor";
 
-async fn app_with_mail() -> (TestApp, SmtpSink) {
+pub(crate) async fn app_with_mail() -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_SMTP_URL", sink.url())).await;
     (app, sink)
 }
 
 /// The first `{issuer}/...` link in a mail, made relative to the app.
-fn link_in(m: &Received, path: &str) -> String {
+pub(crate) fn link_in(m: &Received, path: &str) -> String {
     let body = m.decoded();
     let start = body
         .find(&format!("http://127.0.0.1:8080{path}"))
@@ -61,7 +61,7 @@ async fn post_token_form(app: &TestApp, b: &reqwest::Client, link: &str) -> reqw
 }
 
 /// Waits for a mail with `subject`; returns it.
-async fn wait_subject(sink: &SmtpSink, subject: &str) -> Received {
+pub(crate) async fn wait_subject(sink: &SmtpSink, subject: &str) -> Received {
     for _ in 0..200 {
         if let Some(m) = sink
             .messages()
@@ -229,7 +229,7 @@ async fn resend_is_rate_limited() {
 }
 
 /// Asks for a reset link for `email` and returns it, once its mail (the `nth`, from 1) arrived.
-async fn reset_link(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize) -> String {
+pub(crate) async fn reset_link(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize) -> String {
     let b = browser();
     let html = flow::text(app, &b, "/password/reset").await;
     let r = b
@@ -255,7 +255,7 @@ async fn reset_link(app: &TestApp, sink: &SmtpSink, email: &str, nth: usize) -> 
 }
 
 /// Submits a new password through a reset link; returns the status.
-async fn reset_with(app: &TestApp, link: &str, password: &str) -> u16 {
+pub(crate) async fn reset_with(app: &TestApp, link: &str, password: &str) -> u16 {
     let b = browser();
     let r = b.get(app.url(link)).send().await.unwrap();
     if r.status() != 200 {

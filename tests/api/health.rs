@@ -97,6 +97,19 @@ async fn responses_are_compressed_when_asked() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-encoding"], "gzip");
     assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
+    // Pages carry a CSRF token beside reflected input: never compressed (BREACH).
+    for path in ["/login?next=/account", "/signup", "/password/reset"] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip, br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers().get("content-encoding").is_none(), "{path} was compressed");
+        assert!(r.text().await.unwrap().contains("name=\"csrf\""), "{path}");
+    }
 }
 
 #[tokio::test]

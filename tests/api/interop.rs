@@ -88,6 +88,14 @@ async fn openidconnect_crate_as_relying_party() {
         .await
         .expect("refresh");
     assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "rotated");
+    // Once the successor is used, the old token is reuse (a second presentation while
+    // the successor is unused would get that successor: the reuse grace).
+    client
+        .exchange_refresh_token(refreshed.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("the successor refreshes");
     let again = client
         .exchange_refresh_token(refresh)
         .unwrap()

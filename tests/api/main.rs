@@ -9,6 +9,7 @@ mod helpers;
 mod accounts;
 mod browser;
 mod cli;
+mod hardening;
 mod health;
 mod interop;
 mod keys;

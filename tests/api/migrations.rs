@@ -49,6 +49,7 @@ async fn migrate_fresh_rerun_down_up(test_db: TestDb) {
     assert!(db::pending_migrations(&conn).await.unwrap().is_empty());
     db::migrate(&conn).await.expect("re-run is a no-op");
     entities_match_schema(&conn).await;
+    refresh_tokens_are_found_by_session_through_an_index(&conn).await;
 
     // Data written through the entities survives a re-run.
     let hasher = gatehouse::accounts::PasswordHasher::new(&gatehouse::config::Argon2Config {
@@ -87,6 +88,36 @@ async fn migrate_fresh_rerun_down_up(test_db: TestDb) {
     );
     db::migrate(&conn).await.expect("up again");
     entities_match_schema(&conn).await;
+}
+
+/// Logout and login end a session's refresh tokens by `sid`: through an index.
+async fn refresh_tokens_are_found_by_session_through_an_index(conn: &DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let backend = conn.get_database_backend();
+    let (sql, column) = match backend {
+        DatabaseBackend::Sqlite => (
+            "EXPLAIN QUERY PLAN SELECT id FROM refresh_token WHERE sid = 'x'",
+            "detail",
+        ),
+        _ => (
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'refresh_token' AND indexname = 'idx_refresh_token_sid'",
+            "indexdef",
+        ),
+    };
+    let rows = conn.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+    let text: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String>("", column).unwrap_or_default())
+        .collect();
+    let expected = if backend == DatabaseBackend::Sqlite {
+        "USING INDEX idx_refresh_token_sid"
+    } else {
+        "(sid)"
+    };
+    assert!(
+        text.iter().any(|l| l.contains(expected)),
+        "refresh_token.sid is not indexed: {text:?}"
+    );
 }
 
 #[tokio::test]

@@ -248,7 +248,7 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
-    // client_secret_post works.
+    // client_secret_post, from a client registered for client_secret_basic: refused.
     let r = app
         .client
         .post(app.url("/oauth2/token"))
@@ -260,7 +260,8 @@ async fn token_endpoint_errors_follow_rfc6749() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
 }
 
 #[tokio::test]

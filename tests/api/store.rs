@@ -92,6 +92,23 @@ async fn conformance(store: Store) {
         "{kind}: counters are independent"
     );
     assert_eq!(store.incr("rl:ip", w).await.unwrap(), 3, "{kind}");
+    // a refunded hit no longer counts; refunds never go below zero
+    store.decr("rl:ip").await.unwrap();
+    assert_eq!(
+        store.incr("rl:ip", w).await.unwrap(),
+        3,
+        "{kind}: decr took one hit back"
+    );
+    for _ in 0..5 {
+        store.decr("rl:other").await.unwrap();
+    }
+    assert_eq!(store.incr("rl:other", w).await.unwrap(), 1, "{kind}: never below zero");
+    store.decr("rl:none").await.unwrap();
+    assert_eq!(
+        store.incr("rl:none", w).await.unwrap(),
+        1,
+        "{kind}: decr of nothing is a no-op"
+    );
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(
         store.incr("rl:ip", w).await.unwrap(),

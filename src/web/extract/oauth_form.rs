@@ -25,6 +25,23 @@ impl OAuthParams {
             if v.is_empty() {
                 continue;
             }
+            // RFC 8707 §2: `resource` may be repeated. URIs hold no spaces, so the values
+            // are kept joined by one (a value with a space is refused as a resource).
+            if k == "resource" {
+                if v.contains(' ') {
+                    return Err(OAuthError::new(
+                        crate::oidc::ErrorCode::InvalidTarget,
+                        "a resource is an absolute URI, without spaces",
+                    ));
+                }
+                map.entry(k)
+                    .and_modify(|all: &mut String| {
+                        all.push(' ');
+                        all.push_str(&v);
+                    })
+                    .or_insert(v);
+                continue;
+            }
             if map.insert(k.clone(), v).is_some() {
                 return Err(OAuthError::invalid_request(format!("parameter {k} is repeated")));
             }
@@ -80,6 +97,9 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_ignored() {
         assert!(OAuthParams::parse(b"a=1&a=2").is_err());
+        let r = OAuthParams::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(r.get("resource"), Some("https://a https://b"));
+        assert!(OAuthParams::parse(b"resource=https%3A%2F%2Fa%20b").is_err());
         let p = OAuthParams::parse(b"a=1&b=&c=x%20y").unwrap();
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);

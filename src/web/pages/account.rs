@@ -92,6 +92,7 @@ pub async fn password_submit(
     }
     let result = crate::accounts::change_password(
         state.db(),
+        state.store(),
         state.passwords(),
         &state.config().password,
         &mail_ctx(&state),
@@ -100,6 +101,7 @@ pub async fn password_submit(
         SecretString::from(f.password.clone()),
     )
     .await;
+    password_check_passed(&state, me.session.user_id, &result).await;
     match result {
         Ok(()) => {
             if f.sign_out_others.is_some() {
@@ -157,16 +159,18 @@ async fn sign_out_others(
     Ok(cookies::set_session(state.config(), jar, token, me.session.remember))
 }
 
+fn password_check_key(user_id: uuid::Uuid) -> String {
+    format!("password-check:{user_id}")
+}
+
 /// Current-password checks count like logins: a stolen session cannot guess the password
-/// (or burn argon2) without limit.
+/// (or burn argon2) without limit. Each check is counted up front and refunded by
+/// [`password_check_passed`] unless the password was wrong, so only failures count.
 async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Option<Response> {
     let limit = state.config().accounts.login_account_limit;
     match state
         .store()
-        .incr(
-            &format!("password-check:{user_id}"),
-            std::time::Duration::from_secs(900),
-        )
+        .incr(&password_check_key(user_id), std::time::Duration::from_secs(900))
         .await
     {
         Ok(n) if n > limit => Some(message(
@@ -179,6 +183,15 @@ async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Opti
         )),
         Ok(_) => None,
         Err(e) => Some(PageError::Internal(e.to_string()).render(state.theme())),
+    }
+}
+
+/// Refunds a current-password check that was not a wrong password.
+async fn password_check_passed<T>(state: &AppState, user_id: uuid::Uuid, result: &Result<T, Error>) {
+    if !matches!(result, Err(Error::WrongPassword))
+        && let Err(e) = state.store().decr(&password_check_key(user_id)).await
+    {
+        tracing::warn!(error = %e, "password check not refunded");
     }
 }
 
@@ -341,7 +354,7 @@ async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: O
             })
         })
         .collect();
-    let apps = match crate::oidc::repo::consents_of(state.db(), user).await {
+    let apps = match crate::oidc::repo::applications_of(state.db(), user).await {
         Ok(a) => a,
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
@@ -537,6 +550,7 @@ pub async fn email_submit(
         ttl,
     )
     .await;
+    password_check_passed(&state, me.session.user_id, &result).await;
     match result {
         Ok(()) => message(
             &state,
@@ -585,7 +599,7 @@ pub async fn email_confirm_show(
     Query(q): Query<TokenQuery>,
 ) -> Response {
     let token = q.token.unwrap_or_default();
-    match crate::accounts::email_change::peek(state.store(), state.token_hasher(), &token).await {
+    match crate::accounts::email_change::peek(state.db(), state.store(), state.token_hasher(), &token).await {
         Ok(Some(new)) => page(
             &state,
             jar,
@@ -713,20 +727,15 @@ pub async fn images_submit(
     let Some(kind) = kind.as_deref().and_then(crate::accounts::images::Kind::parse) else {
         return PageError::BadRequest("Unknown image kind.".into()).render(state.theme());
     };
-    let processed = tokio::task::spawn_blocking(move || crate::accounts::images::process(&data, kind)).await;
-    let processed = match processed {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => {
-            return images_page(
-                &state,
-                jar,
-                &me,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some((kind.as_str(), e.to_string())),
-            )
-            .await;
+    let processed = match state.images().process(data, kind).await {
+        Ok(p) => p,
+        Err(e) => {
+            let status = match e {
+                crate::accounts::images::ImageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            return images_page(&state, jar, &me, status, Some((kind.as_str(), e.to_string()))).await;
         }
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
     let id = match crate::accounts::repo::store_image(state.db(), me.session.user_id, kind, processed).await {
         Ok(id) => id,
@@ -755,9 +764,14 @@ pub async fn image(
         Ok(None) => return PageError::NotFound.render(state.theme()),
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
+    // Relying parties show the avatar (the `picture` claim) on their own pages.
     let cache = [
         (axum::http::header::ETAG, img.etag.clone()),
         (axum::http::header::CACHE_CONTROL, "public, max-age=86400".to_string()),
+        (
+            axum::http::header::HeaderName::from_static("cross-origin-resource-policy"),
+            "cross-origin".to_string(),
+        ),
     ];
     if headers
         .get(axum::http::header::IF_NONE_MATCH)

@@ -1,11 +1,9 @@
 //! The minimal hosted login step and the consent screen of the authorization flow.
 //!
 //! Login: CSRF-protected form; argon2id on the bounded pool, with a dummy verification
-//! for unknown emails so both take the same time; one generic error message; throttled
-//! per IP and per account (whether or not it exists, so throttling reveals nothing);
-//! a new session id on every login.
-
-use std::time::Duration;
+//! for unknown emails so both take the same time; one generic error message; failures
+//! throttled per IP, per account and per device cookie (`accounts::throttle`); a new
+//! session token on every login.
 
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -15,7 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::accounts::{Email, sessions};
+use crate::accounts::{Email, sessions, throttle};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
@@ -24,8 +22,6 @@ use crate::web::extract::PageForm;
 
 const EXPIRED: &str =
     "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
-const IP_WINDOW: Duration = Duration::from_secs(300);
-const ACCOUNT_WINDOW: Duration = Duration::from_secs(900);
 
 /// Whether `next` is a local path safe to redirect to: one leading `/`, no second slash or
 /// backslash after it, no control characters, nothing that decodes into those.
@@ -168,40 +164,10 @@ pub async fn submit(
         return render(&state, jar, StatusCode::BAD_REQUEST, view(&msg)).await;
     }
 
-    let email = Email::parse(&f.email).ok();
-    let account_key = format!(
-        "login-acct:{}",
-        state.token_hasher().hash(&f.email.trim().to_lowercase())
-    );
-    // Which window, if any, is exhausted: its length is the wait we announce.
-    let over = async {
-        let limits = &state.config().accounts;
-        let by_ip = state.store().incr(&format!("login-ip:{ip}"), IP_WINDOW).await?;
-        let by_account = state.store().incr(&account_key, ACCOUNT_WINDOW).await?;
-        Ok::<Option<Duration>, crate::store::StoreError>(if by_account > limits.login_account_limit {
-            Some(ACCOUNT_WINDOW)
-        } else if by_ip > limits.login_ip_limit {
-            Some(IP_WINDOW)
-        } else {
-            None
-        })
-    }
-    .await;
-    match over {
-        Ok(Some(wait)) => {
-            tracing::warn!(%ip, "login throttled");
-            let text = format!(
-                "Too many sign-in attempts. Try again in {} minutes.",
-                wait.as_secs() / 60
-            );
-            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, view(&text)).await;
-        }
-        Ok(None) => {}
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-    }
     if f.password.is_empty() || f.password.len() > 4096 {
         return render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await;
     }
+    let email = Email::parse(&f.email).ok();
     let user = match &email {
         Some(e) => match crate::accounts::repo::find_by_email(state.db(), e).await {
             Ok(u) => u,
@@ -209,18 +175,64 @@ pub async fn submit(
         },
         None => None,
     };
-    let hash = match user.as_ref().and_then(|u| u.password_hash.clone()) {
-        Some(h) => h,
-        None => state.dummy_hash().await,
+    // A browser that signed in to this account before holds its device cookie.
+    let now = chrono::Utc::now().timestamp();
+    let device_cookie = user.as_ref().and_then(|u| {
+        let suffix = throttle::device_cookie_suffix(state.token_hasher(), u.id);
+        cookies::device(state.config(), &jar, &suffix)
+    });
+    let device = match (&user, &device_cookie) {
+        (Some(u), Some(v)) => throttle::device_nonce(state.token_hasher(), u.id, v, now),
+        _ => None,
     };
-    let verified = state
-        .passwords()
-        .verify(SecretString::from(f.password.clone()), hash.clone())
-        .await
-        .unwrap_or(false);
-    let Some(user) = user.filter(|_| verified) else {
+    let limits = &state.config().accounts;
+    let limits = throttle::Limits {
+        ip: limits.login_ip_limit,
+        account: limits.login_account_limit,
+        device: limits.login_device_limit,
+    };
+    let normalised = f.email.trim().to_lowercase();
+    let attempt = match throttle::begin(state.store(), state.token_hasher(), limits, ip, &normalised, device).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(wait)) => {
+            tracing::warn!(%ip, "login throttled");
+            let text = format!(
+                "Too many sign-in attempts. Try again in {} minutes.",
+                wait.as_secs() / 60
+            );
+            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, view(&text)).await;
+        }
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified = match &stored {
+        Some(h) => {
+            state
+                .passwords()
+                .verify(SecretString::from(f.password.clone()), h.clone())
+                .await
+        }
+        None => {
+            state
+                .passwords()
+                .verify(SecretString::from(f.password.clone()), state.dummy_hash().await)
+                .await
+        }
+    }
+    .unwrap_or(false);
+    // A hash made with other (older, cheaper) parameters answers faster than the dummy
+    // for an unknown address would; a failure pays the difference, so timing says nothing.
+    if !verified && stored.as_deref().is_some_and(|h| !state.passwords().is_current(h)) {
+        let _ = state
+            .passwords()
+            .verify(SecretString::from(f.password.clone()), state.dummy_hash().await)
+            .await;
+    }
+    let (Some(user), Some(hash)) = (user.filter(|_| verified), stored) else {
         return render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await;
     };
+    // The right password is no failed guess, whatever follows.
+    attempt.succeeded(state.store()).await;
     if user.deleted_at.is_some() || !user.is_active || user.email_verified_at.is_none() {
         let v = View {
             unverified: true,
@@ -228,16 +240,20 @@ pub async fn submit(
         };
         return render(&state, jar, StatusCode::FORBIDDEN, v).await;
     }
-    // A fresh session id on every login (no fixation); the old one ends.
-    if let Some(old) = cookies::session(state.config(), &jar) {
-        if let Ok(Some(previous)) = sessions::load(state.store(), state.token_hasher(), &old).await
-            && let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &previous).await
-        {
+    // A fresh session token on every login (no fixation). Signing in again as the same
+    // user (`prompt=login`, `max_age`) keeps the SSO session (`sid`), and with it the
+    // other applications of this browser; signing in as someone else ends the old one.
+    let mut session = sessions::start(user.id, &["pwd"]);
+    if let Some(old) = cookies::session(state.config(), &jar)
+        && let Ok(Some(previous)) = sessions::load(state.store(), state.token_hasher(), &old).await
+    {
+        if previous.user_id == user.id {
+            session.sid = previous.sid.clone();
+        } else if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &previous).await {
             tracing::warn!(error = %e.description, "back-channel logout of the previous session could not be queued");
         }
         let _ = sessions::destroy(state.store(), state.token_hasher(), &old).await;
     }
-    let mut session = sessions::start(user.id, &["pwd"]);
     let ua = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -276,6 +292,13 @@ pub async fn submit(
         }
     }
     let jar = cookies::set_session(state.config(), jar, token, session.remember);
+    let suffix = throttle::device_cookie_suffix(state.token_hasher(), user.id);
+    let jar = cookies::set_device(
+        state.config(),
+        jar,
+        &suffix,
+        throttle::device_token(state.token_hasher(), user.id, now),
+    );
     let target = match (authreq, next) {
         (Some(id), _) => format!(
             "/oauth2/authorize/resume?authreq={}",

@@ -1,0 +1,144 @@
+//! Sign-in throttling that counts failures and never locks out the owner.
+//!
+//! Every attempt is counted up front, atomically (so a burst of parallel guesses cannot
+//! slip past a check-then-count race), and refunded when it succeeds: what the counters
+//! hold are failures. Three budgets:
+//! - per IP address (`accounts.login_ip_limit` per 5 minutes): password spraying;
+//! - per account, for browsers the account does not know (`accounts.login_account_limit`
+//!   per 15 minutes, whether or not the account exists, so the limit reveals nothing);
+//! - per device cookie (`accounts.login_device_limit` per 15 minutes): a browser that has
+//!   signed in to the account before holds a signed, per-account device cookie (OWASP
+//!   "Slow Down Online Guessing Attacks with Device Cookies"). While the account is locked
+//!   for unknown browsers, such a browser still has its own small budget, so a stranger
+//!   who keeps the account locked does not lock out its owner. Its failures count against
+//!   that cookie only (and the IP), never against the account.
+
+use std::time::Duration;
+
+use crate::crypto::TokenHasher;
+use crate::store::{Store, StoreError};
+
+/// The per-IP window.
+pub const IP_WINDOW: Duration = Duration::from_secs(300);
+/// The per-account and per-device window.
+pub const ACCOUNT_WINDOW: Duration = Duration::from_secs(900);
+/// How long a device cookie is trusted after the sign-in that set it (180 days).
+pub const DEVICE_COOKIE_SECS: i64 = 180 * 86_400;
+
+/// The thresholds, from `accounts.*`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub ip: u64,
+    pub account: u64,
+    pub device: u64,
+}
+
+/// An attempt that was allowed and counted; refund it with [`Attempt::succeeded`].
+#[derive(Debug)]
+#[must_use = "a successful attempt must be refunded"]
+pub struct Attempt {
+    counted: Vec<String>,
+}
+
+/// Counts one attempt against the IP and against either the device cookie (when
+/// `device` is the nonce of a valid one) or the account named by `account` (the
+/// normalised address as typed). `Err(wait)` when a budget is exhausted: the length of
+/// the exhausted window is the wait to announce.
+pub async fn begin(
+    store: &Store,
+    hasher: &TokenHasher,
+    limits: Limits,
+    ip: std::net::IpAddr,
+    account: &str,
+    device: Option<&str>,
+) -> Result<Result<Attempt, Duration>, StoreError> {
+    let ip_key = format!("login-ip:{ip}");
+    let (own_key, own_limit) = match device {
+        Some(nonce) => (format!("login-dev:{}", hasher.hash(nonce)), limits.device),
+        None => (format!("login-acct:{}", hasher.hash(account)), limits.account),
+    };
+    let own = store.incr(&own_key, ACCOUNT_WINDOW).await?;
+    let by_ip = store.incr(&ip_key, IP_WINDOW).await?;
+    let attempt = Attempt {
+        counted: vec![own_key, ip_key],
+    };
+    if own > own_limit {
+        return Ok(Err(ACCOUNT_WINDOW));
+    }
+    // A browser the account knows is judged by its own budget, not by what others at its
+    // address do (a shared NAT, or the attacker next door).
+    if device.is_none() && by_ip > limits.ip {
+        return Ok(Err(IP_WINDOW));
+    }
+    Ok(Ok(attempt))
+}
+
+impl Attempt {
+    /// The attempt was not a failed guess (right password): takes its hits back.
+    pub async fn succeeded(self, store: &Store) {
+        for key in &self.counted {
+            if let Err(e) = store.decr(key).await {
+                tracing::warn!(error = %e, "sign-in attempt not refunded");
+            }
+        }
+    }
+}
+
+/// A new device cookie value for `user`: `nonce.expiry.tag`, where the tag is a keyed
+/// hash over the user, the nonce and the expiry.
+pub fn device_token(hasher: &TokenHasher, user: uuid::Uuid, now: i64) -> String {
+    let nonce = crate::crypto::random_token::<16>();
+    let expires = now.saturating_add(DEVICE_COOKIE_SECS);
+    let tag = hasher.hash(&format!("device-cookie\0{user}\0{nonce}\0{expires}"));
+    format!("{nonce}.{expires}.{tag}")
+}
+
+/// The nonce of a device cookie value if it was made for `user` and has not expired.
+pub fn device_nonce<'a>(hasher: &TokenHasher, user: uuid::Uuid, value: &'a str, now: i64) -> Option<&'a str> {
+    if value.len() > 200 {
+        return None;
+    }
+    let mut parts = value.splitn(3, '.');
+    let (nonce, expires, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    let exp: i64 = expires.parse().ok()?;
+    (exp > now && hasher.verify(&format!("device-cookie\0{user}\0{nonce}\0{exp}"), tag)).then_some(nonce)
+}
+
+/// The cookie name suffix for `user`'s device cookie: a keyed hash, so the name says
+/// nothing about the account to anyone without the master key.
+pub fn device_cookie_suffix(hasher: &TokenHasher, user: uuid::Uuid) -> String {
+    let h = hasher.hash(&format!("device-cookie-name\0{user}"));
+    h.chars().filter(char::is_ascii_alphanumeric).take(16).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_tokens_are_bound_to_user_and_time() {
+        let h = crate::crypto::MasterKey::generate().token_hasher();
+        let alice = uuid::Uuid::new_v4();
+        let bob = uuid::Uuid::new_v4();
+        let t = device_token(&h, alice, 1_000);
+        assert!(device_nonce(&h, alice, &t, 1_000).is_some());
+        assert_eq!(device_nonce(&h, bob, &t, 1_000), None, "another account's cookie");
+        assert_eq!(device_nonce(&h, alice, &t, 1_000 + DEVICE_COOKIE_SECS), None, "expired");
+        let (head, _) = t.rsplit_once('.').unwrap();
+        assert_eq!(
+            device_nonce(&h, alice, &format!("{head}.AAAA"), 1_000),
+            None,
+            "forged tag"
+        );
+        let mut parts: Vec<&str> = t.split('.').collect();
+        let later = (1_000 + DEVICE_COOKIE_SECS * 2).to_string();
+        parts[1] = &later;
+        assert_eq!(
+            device_nonce(&h, alice, &parts.join("."), 1_000),
+            None,
+            "extended expiry"
+        );
+        assert_eq!(device_nonce(&h, alice, "garbage", 1_000), None);
+        assert_ne!(device_cookie_suffix(&h, alice), device_cookie_suffix(&h, bob));
+    }
+}
