@@ -211,6 +211,10 @@ pub fn process(bytes: &[u8], kind: Kind) -> Result<Processed, ImageError> {
     })
 }
 
+#[cfg(test)]
+#[path = "../../tests/fixtures/png_claiming.rs"]
+mod fixture;
+
 /// Counts this thread's heap allocations, so a test can see the peak memory of one call.
 #[cfg(test)]
 mod meter {
@@ -277,34 +281,7 @@ mod meter {
 mod tests {
     use super::*;
 
-    /// A PNG that claims `w`×`h` pixels: a valid signature and header, then a stub of
-    /// data (a decoder that trusts the header would allocate the whole image).
-    fn png_header(w: u32, h: u32) -> Vec<u8> {
-        fn crc(data: &[u8]) -> u32 {
-            let mut c = !0u32;
-            for b in data {
-                c ^= u32::from(*b);
-                for _ in 0..8 {
-                    c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-                }
-            }
-            !c
-        }
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        for (kind, data) in [
-            (
-                &b"IHDR"[..],
-                [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 6, 0, 0, 0]].concat(),
-            ),
-            (&b"IDAT"[..], vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]),
-        ] {
-            out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
-            let body = [kind, &data].concat();
-            out.extend_from_slice(&body);
-            out.extend_from_slice(&crc(&body).to_be_bytes());
-        }
-        out
-    }
+    use super::fixture::png_claiming as png_header;
 
     #[test]
     fn oversized_images_are_refused_before_decoding_and_normal_ones_stay_small() {

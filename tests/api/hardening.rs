@@ -9,6 +9,10 @@ use crate::accounts::{app_with_mail, link_in, reset_link, reset_with, wait_subje
 use crate::helpers::flow::{self, authorize_url, browser, input, location, query, token};
 use crate::helpers::{Options, TestApp};
 
+#[path = "../fixtures/png_claiming.rs"]
+mod fixture;
+use fixture::png_claiming;
+
 /// The claims of a JWT, as a relying party reads them after checking the signature.
 fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("a JWT");
@@ -777,33 +781,4 @@ async fn avatars_can_be_shown_by_relying_parties_and_huge_images_are_refused() {
     let r = app.get(&src).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cross-origin-resource-policy"], "cross-origin");
-}
-
-/// A PNG whose header claims `w` × `h` pixels, with a token amount of data.
-fn png_claiming(w: u32, h: u32) -> Vec<u8> {
-    fn crc(data: &[u8]) -> u32 {
-        let mut c = !0u32;
-        for b in data {
-            c ^= u32::from(*b);
-            for _ in 0..8 {
-                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            }
-        }
-        !c
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [
-        (
-            &b"IHDR"[..],
-            [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 6, 0, 0, 0]].concat(),
-        ),
-        (&b"IDAT"[..], vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]),
-        (&b"IEND"[..], vec![]),
-    ] {
-        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
-        let body = [kind, &data].concat();
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc(&body).to_be_bytes());
-    }
-    out
 }
