@@ -823,14 +823,21 @@ impl Config {
         {
             return Err(o.invalid("theme_dir", dir.display(), "is not a directory"));
         }
-        if let Some(f) = &raw.password.breached_list
-            && std::fs::File::open(f).map_or(true, |_| !f.is_file())
-        {
-            return Err(o.invalid(
-                "password.breached_list",
-                f.display(),
-                "is not a readable file (SHA-1 hashes, sorted, one per line)",
-            ));
+        if let Some(f) = &raw.password.breached_list {
+            let why = if f.is_file() {
+                crate::accounts::breached::BreachedList::open(f)
+                    .err()
+                    .map(|e| e.to_string())
+            } else {
+                Some("no such file".to_string())
+            };
+            if let Some(why) = why {
+                return Err(o.invalid(
+                    "password.breached_list",
+                    f.display(),
+                    &format!("is not a usable list of compromised passwords: {why}"),
+                ));
+            }
         }
         if let Some(f) = &raw.geoip_database
             && !f.is_file()

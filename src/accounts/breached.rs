@@ -17,9 +17,32 @@ pub struct BreachedList {
 }
 
 impl BreachedList {
-    /// The list at `path` (it must be readable now).
+    /// The list at `path`. It must be readable now, and its first lines must be SHA-1
+    /// hashes in ascending order (a list ordered by count, or of NTLM hashes, would open
+    /// and then match almost nothing).
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        File::open(path)?;
+        let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+        let mut previous: Option<Vec<u8>> = None;
+        for line in BufReader::new(File::open(path)?).split(b'\n').take(16) {
+            let line = line?;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let hash: Vec<u8> = line
+                .iter()
+                .take_while(|b| b.is_ascii_hexdigit())
+                .map(u8::to_ascii_uppercase)
+                .collect();
+            if hash.len() != 40 || !matches!(line.get(40), None | Some(b':' | b'\r')) {
+                return Err(bad(
+                    "not a list of SHA-1 hashes (40 hex digits, then :COUNT or nothing, a line)",
+                ));
+            }
+            if previous.as_ref().is_some_and(|p| *p >= hash) {
+                return Err(bad("not sorted by hash (use the list ordered by hash)"));
+            }
+            previous = Some(hash);
+        }
         Ok(Self {
             path: path.to_path_buf(),
         })
@@ -127,5 +150,12 @@ mod tests {
         std::fs::write(&path, "").unwrap();
         assert!(!BreachedList::open(&path).unwrap().contains_blocking("hunter2").unwrap());
         assert!(BreachedList::open(&dir.path().join("missing")).is_err());
+        // Lists this search cannot use are refused when they are opened.
+        let mut by_count = lines.clone();
+        by_count.reverse();
+        std::fs::write(&path, by_count.join("\n")).unwrap();
+        assert!(BreachedList::open(&path).unwrap_err().to_string().contains("sorted"));
+        std::fs::write(&path, "8846F7EAEE8FB117AD06BDD830B7586C:12\n").unwrap();
+        assert!(BreachedList::open(&path).unwrap_err().to_string().contains("SHA-1"));
     }
 }

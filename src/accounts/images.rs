@@ -71,19 +71,29 @@ pub enum ImageError {
     Busy,
 }
 
-/// The bounded pool images are processed on: [`WORKERS`] at a time, on the blocking pool.
+/// Uploads that may wait for a turn at once; more are refused at once (each holds its
+/// body, up to [`MAX_BYTES`], while it waits).
+pub const WAITING: usize = 8;
+
+/// The bounded pool images are processed on: [`WORKERS`] at a time, on the blocking pool,
+/// with at most [`WAITING`] more waiting.
 #[derive(Debug, Clone)]
-pub struct Workers(Arc<tokio::sync::Semaphore>, Duration);
+pub struct Workers(Arc<tokio::sync::Semaphore>, Duration, Arc<tokio::sync::Semaphore>);
 
 impl Default for Workers {
     fn default() -> Self {
-        Self(Arc::new(tokio::sync::Semaphore::new(WORKERS)), WAIT)
+        Self(
+            Arc::new(tokio::sync::Semaphore::new(WORKERS)),
+            WAIT,
+            Arc::new(tokio::sync::Semaphore::new(WORKERS + WAITING)),
+        )
     }
 }
 
 impl Workers {
     /// [`process`] off the async workers, waiting at most 10 seconds for a turn.
     pub async fn process(&self, bytes: Vec<u8>, kind: Kind) -> Result<Processed, ImageError> {
+        let _in_line = self.2.clone().try_acquire_owned().map_err(|_| ImageError::Busy)?;
         let permit = tokio::time::timeout(self.1, self.0.clone().acquire_owned())
             .await
             .map_err(|_| ImageError::Busy)?
@@ -178,7 +188,13 @@ pub fn process(bytes: &[u8], kind: Kind) -> Result<Processed, ImageError> {
         _ => ImageError::NotAnImage,
     })?;
     let (iw, ih) = image::ImageDecoder::dimensions(&decoder);
-    if u64::from(iw) * u64::from(ih) > MAX_PIXELS {
+    if iw == 0 || ih == 0 {
+        return Err(ImageError::NotAnImage);
+    }
+    // The decoded buffer (16-bit channels double it), plus the 8-bit copy `fill` may make.
+    let buffer = image::ImageDecoder::total_bytes(&decoder);
+    let eight_bit = u64::from(iw) * u64::from(ih) * 4;
+    if u64::from(iw) * u64::from(ih) > MAX_PIXELS || buffer.saturating_add(eight_bit) > MAX_DECODER_ALLOC * 2 {
         return Err(ImageError::TooManyPixels);
     }
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| match e {
@@ -281,7 +297,7 @@ mod meter {
 mod tests {
     use super::*;
 
-    use super::fixture::png_claiming as png_header;
+    use super::fixture::{self, png_claiming as png_header};
 
     #[test]
     fn oversized_images_are_refused_before_decoding_and_normal_ones_stay_small() {
@@ -296,6 +312,13 @@ mod tests {
         assert!(
             peak < 1024 * 1024,
             "refused from the header alone, yet {peak} bytes allocated"
+        );
+        // 16 bits a channel: within the pixel bound, but twice the memory, and more.
+        let deep = fixture::png_claiming_depth(4096, 4096, 16);
+        assert_eq!(process(&deep, Kind::Avatar).unwrap_err(), ImageError::TooManyPixels);
+        assert!(
+            process(&fixture::png_claiming_depth(2000, 2000, 16), Kind::Avatar)
+                .is_err_and(|e| e != ImageError::TooManyPixels)
         );
         // Wider than a side may be, even if few pixels.
         assert_eq!(
@@ -315,7 +338,10 @@ mod tests {
 
     #[tokio::test]
     async fn at_most_two_images_are_processed_at_once() {
-        let w = Workers(Workers::default().0, Duration::from_millis(50));
+        let w = Workers {
+            1: Duration::from_millis(50),
+            ..Workers::default()
+        };
         let held: Vec<_> = (0..WORKERS).map(|_| w.0.clone().try_acquire_owned().unwrap()).collect();
         let r = w.process(png(10, 10), Kind::Avatar).await;
         assert_eq!(
@@ -323,7 +349,17 @@ mod tests {
             ImageError::Busy,
             "a third upload waits, then is told to retry"
         );
-        drop(held);
+        // When WORKERS are busy and WAITING wait, the next is refused at once.
+        let line: Vec<_> = (0..WORKERS + WAITING)
+            .map(|_| w.2.clone().try_acquire_owned().unwrap())
+            .collect();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            w.process(png(10, 10), Kind::Avatar).await.unwrap_err(),
+            ImageError::Busy
+        );
+        assert!(started.elapsed() < Duration::from_millis(40), "refused without waiting");
+        drop((held, line));
         assert!(w.process(png(10, 10), Kind::Avatar).await.is_ok());
     }
 

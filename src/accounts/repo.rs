@@ -143,26 +143,25 @@ pub async fn touch_last_login(db: &impl ConnectionTrait, id: Uuid) -> Result<(),
 }
 
 /// Marks the email verified and the account active; returns the user (None for an
-/// unknown or deleted one).
+/// unknown, deleted or already verified one). An account verified already is past
+/// activation, so its links do nothing: a late one must not set the password it carries
+/// over one chosen since. Conditional, so of two concurrent activations one wins.
 pub async fn mark_verified(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<user::Model>, DbErr> {
-    let Some(u) = user::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .filter(|u| u.deleted_at.is_none())
-    else {
-        return Ok(None);
-    };
+    use sea_orm::sea_query::Expr;
     let now = chrono::Utc::now();
-    let updated = user::ActiveModel {
-        id: Set(u.id),
-        email_verified_at: Set(Some(u.email_verified_at.unwrap_or(now))),
-        is_active: Set(true),
-        updated_at: Set(now),
-        ..Default::default()
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(Some(now)))
+        .col_expr(user::Column::IsActive, Expr::value(true))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::DeletedAt.is_null())
+        .filter(user::Column::EmailVerifiedAt.is_null())
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
     }
-    .update(db)
-    .await?;
-    Ok(Some(updated))
+    user::Entity::find_by_id(id).one(db).await
 }
 
 /// Sets (or clears) the password hash.

@@ -112,6 +112,8 @@ pub async fn confirm(
     repo::revoke_all_refresh_tokens(&txn, user.id).await?;
     super::password_changed(&txn, m, &user, "user.password_reset").await?;
     txn.commit().await?;
-    links::end_unbound(l.store, user.id).await?;
+    if let Err(e) = links::end_unbound(l.store, user.id).await {
+        tracing::warn!(error = %e, "pending activation link not ended");
+    }
     Ok(Some(user.id))
 }

@@ -378,7 +378,7 @@ mod tests {
         async fn incr(&self, _: &str, _: Duration) -> Result<u64, StoreError> {
             Ok(1)
         }
-        async fn decr(&self, _: &str) -> Result<(), StoreError> {
+        async fn decr(&self, _: &str, _: i64) -> Result<(), StoreError> {
             Ok(())
         }
         async fn add_member(&self, k: &str, m: &str, _: Duration) -> Result<(), StoreError> {

@@ -11,7 +11,14 @@
 //!   "Slow Down Online Guessing Attacks with Device Cookies"). While the account is locked
 //!   for unknown browsers, such a browser still has its own small budget, so a stranger
 //!   who keeps the account locked does not lock out its owner. Its failures count against
-//!   that cookie only (and the IP), never against the account.
+//!   that cookie only (and the IP), never against the account. The cookie is bound to
+//!   the account's password hash too: a password change or reset ends every device
+//!   cookie made before it.
+//!
+//! Besides failures, every attempt of any outcome counts against a larger per-IP budget
+//! that is never refunded ([`TOTAL_PER_IP_FACTOR`] × `login_ip_limit`), so no one can
+//! keep argon2 busy by signing in to their own account in a loop. IPv6 addresses are
+//! counted by /64, the block one subscriber gets.
 
 use std::time::Duration;
 
@@ -24,6 +31,10 @@ pub const IP_WINDOW: Duration = Duration::from_secs(300);
 pub const ACCOUNT_WINDOW: Duration = Duration::from_secs(900);
 /// How long a device cookie is trusted after the sign-in that set it (180 days).
 pub const DEVICE_COOKIE_SECS: i64 = 180 * 86_400;
+/// Attempts of any outcome per IP per window, as a multiple of the failure limit.
+pub const TOTAL_PER_IP_FACTOR: u64 = 4;
+/// Clock skew allowed between instances when a refund checks its window.
+const SKEW_MS: i64 = 1000;
 
 /// The thresholds, from `accounts.*`.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +48,26 @@ pub struct Limits {
 #[derive(Debug)]
 #[must_use = "a successful attempt must be refunded"]
 pub struct Attempt {
-    counted: Vec<String>,
+    /// The refundable hits: key and the latest end of the window it was counted in.
+    counted: Vec<(String, i64)>,
+}
+
+/// The counter key of an address: IPv6 by its /64.
+fn ip_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
 /// Counts one attempt against the IP and against either the device cookie (when
@@ -52,15 +82,21 @@ pub async fn begin(
     account: &str,
     device: Option<&str>,
 ) -> Result<Result<Attempt, Duration>, StoreError> {
-    let ip_key = format!("login-ip:{ip}");
+    let ip = ip_key(ip);
+    let ip_failures = format!("login-ip:{ip}");
     let (own_key, own_limit) = match device {
         Some(nonce) => (format!("login-dev:{}", hasher.hash(nonce)), limits.device),
         None => (format!("login-acct:{}", hasher.hash(account)), limits.account),
     };
+    let all = store.incr(&format!("login-ip-all:{ip}"), IP_WINDOW).await?;
     let own = store.incr(&own_key, ACCOUNT_WINDOW).await?;
-    let by_ip = store.incr(&ip_key, IP_WINDOW).await?;
+    let by_ip = store.incr(&ip_failures, IP_WINDOW).await?;
+    let now = chrono::Utc::now().timestamp_millis();
     let attempt = Attempt {
-        counted: vec![own_key, ip_key],
+        counted: vec![
+            (own_key, now + ms(ACCOUNT_WINDOW) + SKEW_MS),
+            (ip_failures, now + ms(IP_WINDOW) + SKEW_MS),
+        ],
     };
     if own > own_limit {
         return Ok(Err(ACCOUNT_WINDOW));
@@ -70,38 +106,53 @@ pub async fn begin(
     if device.is_none() && by_ip > limits.ip {
         return Ok(Err(IP_WINDOW));
     }
+    if all > limits.ip.saturating_mul(TOTAL_PER_IP_FACTOR) {
+        return Ok(Err(IP_WINDOW));
+    }
     Ok(Ok(attempt))
 }
 
 impl Attempt {
     /// The attempt was not a failed guess (right password): takes its hits back.
     pub async fn succeeded(self, store: &Store) {
-        for key in &self.counted {
-            if let Err(e) = store.decr(key).await {
+        for (key, ends_by) in &self.counted {
+            if let Err(e) = store.decr(key, *ends_by).await {
                 tracing::warn!(error = %e, "sign-in attempt not refunded");
             }
         }
     }
 }
 
-/// A new device cookie value for `user`: `nonce.expiry.tag`, where the tag is a keyed
-/// hash over the user, the nonce and the expiry.
-pub fn device_token(hasher: &TokenHasher, user: uuid::Uuid, now: i64) -> String {
+/// Who a device cookie is for: the account and the password hash it signed in with.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceOf<'a> {
+    pub user: uuid::Uuid,
+    pub password_hash: &'a str,
+}
+
+fn device_tag_input(d: DeviceOf<'_>, nonce: &str, expires: i64) -> String {
+    format!("device-cookie\0{}\0{}\0{nonce}\0{expires}", d.user, d.password_hash)
+}
+
+/// A new device cookie value: `nonce.expiry.tag`, where the tag is a keyed hash over the
+/// user, the password hash, the nonce and the expiry.
+pub fn device_token(hasher: &TokenHasher, d: DeviceOf<'_>, now: i64) -> String {
     let nonce = crate::crypto::random_token::<16>();
     let expires = now.saturating_add(DEVICE_COOKIE_SECS);
-    let tag = hasher.hash(&format!("device-cookie\0{user}\0{nonce}\0{expires}"));
+    let tag = hasher.hash(&device_tag_input(d, &nonce, expires));
     format!("{nonce}.{expires}.{tag}")
 }
 
-/// The nonce of a device cookie value if it was made for `user` and has not expired.
-pub fn device_nonce<'a>(hasher: &TokenHasher, user: uuid::Uuid, value: &'a str, now: i64) -> Option<&'a str> {
+/// The nonce of a device cookie value if it was made for this account and password and
+/// has not expired.
+pub fn device_nonce<'a>(hasher: &TokenHasher, d: DeviceOf<'_>, value: &'a str, now: i64) -> Option<&'a str> {
     if value.len() > 200 {
         return None;
     }
     let mut parts = value.splitn(3, '.');
     let (nonce, expires, tag) = (parts.next()?, parts.next()?, parts.next()?);
     let exp: i64 = expires.parse().ok()?;
-    (exp > now && hasher.verify(&format!("device-cookie\0{user}\0{nonce}\0{exp}"), tag)).then_some(nonce)
+    (exp > now && hasher.verify(&device_tag_input(d, nonce, exp), tag)).then_some(nonce)
 }
 
 /// The cookie name suffix for `user`'s device cookie: a keyed hash, so the name says
@@ -116,13 +167,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn device_tokens_are_bound_to_user_and_time() {
+    fn device_tokens_are_bound_to_user_password_and_time() {
         let h = crate::crypto::MasterKey::generate().token_hasher();
-        let alice = uuid::Uuid::new_v4();
-        let bob = uuid::Uuid::new_v4();
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let alice = DeviceOf {
+            user: a,
+            password_hash: "$argon2id$one",
+        };
+        let bob = DeviceOf {
+            user: b,
+            password_hash: "$argon2id$one",
+        };
         let t = device_token(&h, alice, 1_000);
         assert!(device_nonce(&h, alice, &t, 1_000).is_some());
         assert_eq!(device_nonce(&h, bob, &t, 1_000), None, "another account's cookie");
+        let changed = DeviceOf {
+            password_hash: "$argon2id$two",
+            ..alice
+        };
+        assert_eq!(device_nonce(&h, changed, &t, 1_000), None, "the password changed since");
         assert_eq!(device_nonce(&h, alice, &t, 1_000 + DEVICE_COOKIE_SECS), None, "expired");
         let (head, _) = t.rsplit_once('.').unwrap();
         assert_eq!(
@@ -139,6 +202,15 @@ mod tests {
             "extended expiry"
         );
         assert_eq!(device_nonce(&h, alice, "garbage", 1_000), None);
-        assert_ne!(device_cookie_suffix(&h, alice), device_cookie_suffix(&h, bob));
+        assert_ne!(device_cookie_suffix(&h, a), device_cookie_suffix(&h, b));
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let k = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(k("2001:db8:1:2:aaaa::1"), k("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(k("192.0.2.7"), "192.0.2.7");
+        assert_eq!(k("::ffff:192.0.2.7"), "192.0.2.7");
     }
 }

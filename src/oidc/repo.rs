@@ -140,6 +140,7 @@ pub async fn applications_of(
         .filter(refresh_token::Column::RevokedAt.is_null())
         .filter(refresh_token::Column::ConsumedAt.is_null())
         .filter(refresh_token::Column::ExpiresAt.gt(now))
+        .filter(refresh_token::Column::FamilyExpiresAt.gt(now))
         .all(db)
         .await?
     {

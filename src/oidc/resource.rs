@@ -91,6 +91,20 @@ impl Audience {
         }
     }
 
+    /// This audience and `also` (when it is not there yet).
+    pub fn and(self, also: &str) -> Self {
+        if self.contains(also) {
+            return self;
+        }
+        match self {
+            Self::One(a) => Self::Many(vec![a, also.to_string()]),
+            Self::Many(mut v) => {
+                v.push(also.to_string());
+                Self::Many(v)
+            }
+        }
+    }
+
     /// Whether `aud` is one of the audiences.
     pub fn contains(&self, aud: &str) -> bool {
         match self {
@@ -139,6 +153,11 @@ mod tests {
         assert!(validate("urn:example:api").is_ok());
         assert!(validate("mailto:x").is_err());
         assert_eq!(serde_json::to_value(Audience::of(&[], None, "c")).unwrap(), "c");
+        assert_eq!(
+            serde_json::to_value(Audience::of(&[], Some("https://r"), "c").and("https://u")).unwrap(),
+            serde_json::json!(["https://r", "https://u"])
+        );
+        assert_eq!(Audience::One("c".into()).and("c"), Audience::One("c".into()));
         assert_eq!(
             serde_json::to_value(Audience::of(&allowed, None, "c")).unwrap(),
             serde_json::json!(allowed)

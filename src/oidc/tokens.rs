@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::OAuthError;
+use super::resource::Audience;
 use super::scope::{self, Scopes};
 use super::{claims, pkce, repo};
 use crate::config::Config;
@@ -147,6 +148,23 @@ fn client_alg(value: &Option<String>, default: Alg) -> Alg {
     value.as_deref().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
+/// The `aud` of an access token: the resources (RFC 8707), else the default resource,
+/// else the client. A token for a resource server that also carries `openid` names the
+/// UserInfo endpoint too, the only resource of this server it may be used at.
+fn audience(ctx: &Ctx<'_>, client: &client::Model, scope: &Scopes, resources: &[String]) -> Audience {
+    let aud = Audience::of(resources, ctx.config.tokens.default_resource.as_deref(), &client.id);
+    if scope.contains("openid") && !aud.contains(&client.id) {
+        aud.and(&userinfo_url(ctx))
+    } else {
+        aud
+    }
+}
+
+/// The UserInfo endpoint's URL, an audience access tokens may name.
+pub fn userinfo_url(ctx: &Ctx<'_>) -> String {
+    format!("{}{}", ctx.config.issuer_id, super::discovery::paths::USERINFO)
+}
+
 /// Mints an access token; returns it with its jti and expiry.
 fn access_token(
     ctx: &Ctx<'_>,
@@ -161,7 +179,7 @@ fn access_token(
     let claims = AccessClaims {
         iss: ctx.config.issuer_id.clone(),
         sub: sub.to_string(),
-        aud: super::resource::Audience::of(resources, ctx.config.tokens.default_resource.as_deref(), &client.id),
+        aud: audience(ctx, client, scope, resources),
         exp: now + access_secs(ctx, client),
         iat: now,
         jti: random_token::<16>(),
@@ -483,7 +501,15 @@ pub async fn refresh(
         return Err(invalid());
     }
     if let Some(consumed) = row.consumed_at {
-        return reused(ctx, client, &row, token, consumed).await;
+        return reused(
+            ctx,
+            client,
+            &row,
+            token,
+            consumed,
+            &fingerprint(requested_scope, resource),
+        )
+        .await;
     }
     if row.expires_at <= now || row.family_expires_at <= now {
         return Err(invalid());
@@ -513,7 +539,7 @@ pub async fn refresh(
         txn.rollback().await?;
         // Consumed by a request racing this one: within the grace it gets that
         // request's successor; otherwise this is reuse.
-        return reused(ctx, client, &row, token, now).await;
+        return reused(ctx, client, &row, token, now, &fingerprint(requested_scope, resource)).await;
     }
     let amr = crate::clients::strings(&row.amr);
     let sid = row.sid.clone().unwrap_or_default();
@@ -536,20 +562,46 @@ pub async fn refresh(
     )
     .await?;
     txn.commit().await?;
-    if ctx.config.tokens.refresh_reuse_grace_secs > 0 {
-        // What a second presentation within the grace gets: sealed under a key derived
-        // from the presented token, so only its holder can open it.
-        let plain = serde_json::to_vec(&response).map_err(OAuthError::server)?;
+    if !grace_applies(ctx, client) {
+        return Ok(response);
+    }
+    // What a second presentation within the grace gets: sealed under a key derived from
+    // the presented token, so only its holder can open it.
+    let kept = Kept {
+        request: fingerprint(requested_scope, resource),
+        response,
+    };
+    let plain = serde_json::to_vec(&kept).map_err(OAuthError::server)?;
+    {
         let sealed = ctx.hasher.sealer_for(token).seal(&plain, GRACE_CONTEXT);
         let ttl = secs(ctx.config.tokens.refresh_reuse_grace_secs);
         if let Err(e) = ctx.store.put(&grace_key(ctx, token), &sealed, ttl).await {
             tracing::warn!(error = %e, "refresh successor not kept for the reuse grace");
         }
     }
-    Ok(response)
+    Ok(kept.response)
 }
 
 const GRACE_CONTEXT: &str = "refresh-grace";
+
+/// A rotation's response, kept for the reuse grace with the request it answered.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    request: String,
+    response: TokenResponse,
+}
+
+/// What a refresh request asked for beyond the token: a second presentation gets the
+/// first one's answer only if it asked for the same.
+fn fingerprint(scope: Option<&str>, resource: Option<&str>) -> String {
+    format!("{}\0{}", scope.unwrap_or_default(), resource.unwrap_or_default())
+}
+
+/// The grace is for confidential clients: a public client's `client_id` proves nothing,
+/// so there any second presentation is reuse.
+fn grace_applies(ctx: &Ctx<'_>, client: &client::Model) -> bool {
+    ctx.config.tokens.refresh_reuse_grace_secs > 0 && !super::client_auth::is_public(client)
+}
 
 fn grace_key(ctx: &Ctx<'_>, token: &str) -> String {
     format!("refresh-grace:{}", ctx.hasher.hash(token))
@@ -565,19 +617,19 @@ async fn reused(
     row: &entity::refresh_token::Model,
     token: &str,
     consumed: chrono::DateTime<Utc>,
+    request: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let grace = ctx.config.tokens.refresh_reuse_grace_secs;
     let grace = chrono::Duration::seconds(i64::try_from(grace).unwrap_or(0));
-    if Utc::now() - consumed <= grace {
+    if grace_applies(ctx, client) && Utc::now() - consumed <= grace {
         let key = grace_key(ctx, token);
         // A racing use may still be minting: wait for it, at most two seconds.
         for _ in 0..40 {
             if let Some(sealed) = ctx.store.get(&key).await? {
                 let plain = ctx.hasher.sealer_for(token).open(&sealed, GRACE_CONTEXT);
-                if let Some(r) = plain
-                    .ok()
-                    .and_then(|p| serde_json::from_slice::<TokenResponse>(&p).ok())
-                {
+                let kept = plain.ok().and_then(|p| serde_json::from_slice::<Kept>(&p).ok());
+                // The same request only: another scope or resource is no parallel refresh.
+                if let Some(Kept { response: r, .. }) = kept.filter(|k| k.request == request) {
                     // Only while that successor is unused and alive: once the client has
                     // moved on (or the family was revoked), this is reuse.
                     let successor = match &r.refresh_token {

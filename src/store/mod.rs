@@ -46,10 +46,13 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// returns the number of hits in the current window, this one included.
     async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError>;
     /// Takes back one hit of the live window at `key` (never below zero, the window's
-    /// end unchanged); a no-op when there is no live window. Lets a caller count an
-    /// attempt up front, atomically, and refund it when the attempt turns out not to be
-    /// what the counter counts (a successful sign-in is not a failure).
-    async fn decr(&self, key: &str) -> Result<(), StoreError>;
+    /// end unchanged) if that window ends no later than `ends_by_ms` (Unix ms), that is,
+    /// if it is still the window the hit was counted in: a window that began after the
+    /// hit ends later. A no-op otherwise. Lets a caller count an attempt up front,
+    /// atomically, and refund it when the attempt turns out not to be what the counter
+    /// counts (a successful sign-in is not a failure), without ever refunding into a
+    /// newer window.
+    async fn decr(&self, key: &str, ends_by_ms: i64) -> Result<(), StoreError>;
     /// Adds `member` to the set at `key` until `ttl` passes (adding it again renews it).
     /// One atomic step: of concurrent adds to one set, every one lands.
     async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError>;

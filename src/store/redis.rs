@@ -19,7 +19,10 @@ return c
 
 const DECR_SCRIPT: &str = r"
 local c = tonumber(redis.call('GET', KEYS[1]) or '0')
-if c > 0 then redis.call('DECR', KEYS[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if c > 0 and ttl > 0 and tonumber(ARGV[1]) + ttl <= tonumber(ARGV[2]) then
+  redis.call('DECR', KEYS[1])
+end
 return 1
 ";
 
@@ -136,9 +139,15 @@ impl EphemeralStore for RedisStore {
             .await?)
     }
 
-    async fn decr(&self, key: &str) -> Result<(), StoreError> {
+    async fn decr(&self, key: &str, ends_by_ms: i64) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let _: i64 = self.decr.key(self.key(key)).invoke_async(&mut c).await?;
+        let _: i64 = self
+            .decr
+            .key(self.key(key))
+            .arg(now_ms())
+            .arg(ends_by_ms)
+            .invoke_async(&mut c)
+            .await?;
         Ok(())
     }
 

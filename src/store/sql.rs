@@ -137,12 +137,13 @@ impl EphemeralStore for SqlStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn decr(&self, key: &str) -> Result<(), StoreError> {
+    async fn decr(&self, key: &str, ends_by_ms: i64) -> Result<(), StoreError> {
         counter::Entity::update_many()
             .col_expr(counter::Column::Count, Expr::col(counter::Column::Count).sub(1i64))
             .filter(counter::Column::Key.eq(key))
             .filter(counter::Column::Count.gt(0i64))
             .filter(counter::Column::ExpiresAt.gt(now_ms()))
+            .filter(counter::Column::ExpiresAt.lte(ends_by_ms))
             .exec(&self.db)
             .await?;
         Ok(())

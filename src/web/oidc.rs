@@ -227,6 +227,11 @@ async fn userinfo(
         };
         let ctx = ctx(&state);
         let claims = tokens::verify_access(&ctx, &token).await?;
+        // A token meant for another resource server (RFC 8707) is no key to UserInfo:
+        // only one for the client itself, or one naming this endpoint.
+        if !claims.aud.contains(&claims.client_id) && !claims.aud.contains(&tokens::userinfo_url(&ctx)) {
+            return Err(OAuthError::invalid_token("the access token is not meant for UserInfo"));
+        }
         let scope = scope::parse(&claims.scope)?;
         if !scope.contains("openid") {
             return Err(OAuthError::new(
@@ -774,8 +779,31 @@ fn logged_out(state: &AppState, jar: CookieJar, target: Option<String>) -> Respo
     }
 }
 
+/// How long a logout posted cross-site waits for the browser's same-site GET.
+const LOGOUT_CONTINUE_SECS: u64 = 60;
+
 async fn logout(State(state): State<AppState>, jar: CookieJar, Query(q): Query<Vec<(String, String)>>) -> Response {
-    let encoded = serde_urlencoded::to_string(&q).unwrap_or_default();
+    let mut encoded = serde_urlencoded::to_string(&q).unwrap_or_default();
+    // The same-site step of a logout that was posted cross-site (see `logout_post`).
+    if let [(k, id)] = q.as_slice()
+        && k == "continue"
+    {
+        let taken = if id.len() <= 64 {
+            state.store().take(&format!("logout-post:{id}")).await
+        } else {
+            Ok(None)
+        };
+        encoded = match taken {
+            Ok(Some(body)) => String::from_utf8(body).unwrap_or_default(),
+            Ok(None) => {
+                return PageError::BadRequest(
+                    "This sign-out request has expired. Go back to the application and sign out again.".into(),
+                )
+                .render(state.theme());
+            }
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        };
+    }
     let params = match OAuthParams::parse(encoded.as_bytes()) {
         Ok(p) => p,
         Err(e) => return PageError::BadRequest(e.description).render(state.theme()),
@@ -792,9 +820,20 @@ async fn logout_post(State(state): State<AppState>, jar: CookieJar, form: Result
     // session cookie, so it cannot say which session to end. Answer with the same request
     // as a same-site GET: the browser follows it as a top-level navigation, with the
     // cookie, and that request ends the session.
+    // The parameters wait in the store (60 s, single use) rather than in the URL, so the
+    // ID token in the hint stays out of history and access logs.
     if params.get("confirm").is_none() && cookies::session(state.config(), &jar).is_none() {
-        let query = serde_urlencoded::to_string(&params.0).unwrap_or_default();
-        return see_other(&format!("/oauth2/logout?{query}"));
+        let id = crate::crypto::random_token::<16>();
+        let body = serde_urlencoded::to_string(&params.0).unwrap_or_default();
+        let ttl = std::time::Duration::from_secs(LOGOUT_CONTINUE_SECS);
+        if let Err(e) = state
+            .store()
+            .put(&format!("logout-post:{id}"), body.as_bytes(), ttl)
+            .await
+        {
+            return PageError::Internal(e.to_string()).render(state.theme());
+        }
+        return see_other(&format!("/oauth2/logout?continue={id}"));
     }
     // The confirmation form posts back here with its CSRF token.
     if params.get("confirm").is_some() {

@@ -84,6 +84,21 @@ async fn a_device_cookie_is_bound_to_its_account() {
     assert_eq!(last, 429, "no extra budget against another account");
 }
 
+#[tokio::test]
+async fn one_address_cannot_keep_argon2_busy_with_its_own_account() {
+    // Failures per IP: 3, so attempts of any outcome per IP: 4 × 3 = 12 per 5 minutes.
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_ACCOUNTS__LOGIN_IP_LIMIT", "3")).await;
+    flow::user(&app, "looper@example.com").await;
+    let b = browser();
+    for i in 0..12 {
+        let r = flow::login(&app, &b, "/login", "looper@example.com", flow::PASSWORD).await;
+        assert_eq!(r.status(), 303, "sign-in {}", i + 1);
+    }
+    let r = flow::login(&app, &b, "/login", "looper@example.com", flow::PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Try again in 5 minutes."));
+}
+
 // ----- links that die with the password --------------------------------------------------
 
 #[tokio::test]
@@ -224,7 +239,8 @@ async fn a_cross_site_logout_post_ends_the_session_it_names() {
         .unwrap();
     assert_eq!(r.status(), 303, "answered with a same-site step");
     let next = location(&r);
-    assert!(next.starts_with("/oauth2/logout?"), "{next}");
+    assert!(next.starts_with("/oauth2/logout?continue="), "{next}");
+    assert!(!next.contains(hint), "the ID token stays out of the URL");
     // The browser follows it as a top-level navigation, with its cookie.
     let r = b.get(app.url(&next)).send().await.unwrap();
     assert_eq!(r.status(), 303);
@@ -234,6 +250,8 @@ async fn a_cross_site_logout_post_ends_the_session_it_names() {
     assert_eq!(queued_logouts(&app, &c.id).await, 1, "a back-channel logout is queued");
     let r = b.get(app.url("/account")).send().await.unwrap();
     assert!(location(&r).starts_with("/login"), "signed out in the browser");
+    // The step works once.
+    assert_eq!(b.get(app.url(&next)).send().await.unwrap().status(), 400);
 }
 
 #[tokio::test]
@@ -498,12 +516,42 @@ async fn resource_indicators_set_the_audience_and_unknown_ones_are_refused() {
         .unwrap();
     assert_eq!(query(&location(&r))["error"], "invalid_target");
     // ... or carried to the code, the access token and its refreshes.
+    // With `openid` granted, the token also names UserInfo, the one place here it is for.
+    let both = serde_json::json!([api, "http://127.0.0.1:8080/oauth2/userinfo"]);
     let t = flow::code_tokens(&app, &b, &c, &[("resource", api)], "api@example.com").await;
-    assert_eq!(claims(t["access_token"].as_str().unwrap())["aud"], api);
+    assert_eq!(claims(t["access_token"].as_str().unwrap())["aud"], both);
     let i = flow::introspect(&app, &c, t["access_token"].as_str().unwrap()).await;
-    assert_eq!(i["aud"], api);
+    assert_eq!(i["aud"], both);
+    assert_eq!(
+        flow::userinfo(&app, t["access_token"].as_str().unwrap()).await["email"],
+        "api@example.com"
+    );
     let refreshed = flow::refresh(&app, &c, t["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(claims(refreshed["access_token"].as_str().unwrap())["aud"], api);
+    assert_eq!(claims(refreshed["access_token"].as_str().unwrap())["aud"], both);
+    // Narrowed to a scope without openid: for the API alone, and no key to UserInfo.
+    let narrow = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refreshed["refresh_token"].as_str().unwrap()),
+            ("scope", "email"),
+        ],
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap();
+    assert_eq!(claims(narrow["access_token"].as_str().unwrap())["aud"], api);
+    let r = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(narrow["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a token for another resource server is refused");
+    let refreshed = narrow;
     // A refresh may not widen the grant to another resource.
     let r = token(
         &app,

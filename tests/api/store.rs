@@ -93,21 +93,32 @@ async fn conformance(store: Store) {
     );
     assert_eq!(store.incr("rl:ip", w).await.unwrap(), 3, "{kind}");
     // a refunded hit no longer counts; refunds never go below zero
-    store.decr("rl:ip").await.unwrap();
+    let ends_by = chrono::Utc::now().timestamp_millis() + 600 + 1000;
+    store.decr("rl:ip", ends_by).await.unwrap();
     assert_eq!(
         store.incr("rl:ip", w).await.unwrap(),
         3,
         "{kind}: decr took one hit back"
     );
     for _ in 0..5 {
-        store.decr("rl:other").await.unwrap();
+        store.decr("rl:other", ends_by).await.unwrap();
     }
     assert_eq!(store.incr("rl:other", w).await.unwrap(), 1, "{kind}: never below zero");
-    store.decr("rl:none").await.unwrap();
+    store.decr("rl:none", ends_by).await.unwrap();
     assert_eq!(
         store.incr("rl:none", w).await.unwrap(),
         1,
         "{kind}: decr of nothing is a no-op"
+    );
+    // a refund meant for an earlier window leaves a newer one alone
+    let long = Duration::from_secs(60);
+    assert_eq!(store.incr("rl:late", long).await.unwrap(), 1, "{kind}");
+    let earlier = chrono::Utc::now().timestamp_millis() + 1000;
+    store.decr("rl:late", earlier).await.unwrap();
+    assert_eq!(
+        store.incr("rl:late", long).await.unwrap(),
+        2,
+        "{kind}: not a hit of that window"
     );
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(

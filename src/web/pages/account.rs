@@ -87,9 +87,10 @@ pub async fn password_submit(
     if f.password != f.password_confirm {
         return again(jar, json!({ "password_confirm": "The passwords do not match." }));
     }
-    if let Some(r) = too_many_password_checks(&state, me.session.user_id).await {
-        return r;
-    }
+    let counted = match too_many_password_checks(&state, me.session.user_id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let result = crate::accounts::change_password(
         state.db(),
         state.store(),
@@ -101,7 +102,7 @@ pub async fn password_submit(
         SecretString::from(f.password.clone()),
     )
     .await;
-    password_check_passed(&state, me.session.user_id, &result).await;
+    password_check_passed(&state, me.session.user_id, counted, &result).await;
     match result {
         Ok(()) => {
             if f.sign_out_others.is_some() {
@@ -159,6 +160,8 @@ async fn sign_out_others(
     Ok(cookies::set_session(state.config(), jar, token, me.session.remember))
 }
 
+const PASSWORD_CHECK_WINDOW_MS: i64 = 900_000;
+
 fn password_check_key(user_id: uuid::Uuid) -> String {
     format!("password-check:{user_id}")
 }
@@ -166,14 +169,18 @@ fn password_check_key(user_id: uuid::Uuid) -> String {
 /// Current-password checks count like logins: a stolen session cannot guess the password
 /// (or burn argon2) without limit. Each check is counted up front and refunded by
 /// [`password_check_passed`] unless the password was wrong, so only failures count.
-async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Option<Response> {
+/// Returns when the check was counted (Unix ms), for the refund.
+async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Result<i64, Response> {
     let limit = state.config().accounts.login_account_limit;
     match state
         .store()
-        .incr(&password_check_key(user_id), std::time::Duration::from_secs(900))
+        .incr(
+            &password_check_key(user_id),
+            std::time::Duration::from_millis(PASSWORD_CHECK_WINDOW_MS.unsigned_abs()),
+        )
         .await
     {
-        Ok(n) if n > limit => Some(message(
+        Ok(n) if n > limit => Err(message(
             state,
             CookieJar::new(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -181,15 +188,17 @@ async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Opti
             "Too many password attempts. Try again in 15 minutes.",
             Some(("/account", "Back to your account")),
         )),
-        Ok(_) => None,
-        Err(e) => Some(PageError::Internal(e.to_string()).render(state.theme())),
+        Ok(_) => Ok(chrono::Utc::now().timestamp_millis()),
+        Err(e) => Err(PageError::Internal(e.to_string()).render(state.theme())),
     }
 }
 
 /// Refunds a current-password check that was not a wrong password.
-async fn password_check_passed<T>(state: &AppState, user_id: uuid::Uuid, result: &Result<T, Error>) {
+async fn password_check_passed<T>(state: &AppState, user_id: uuid::Uuid, counted_ms: i64, result: &Result<T, Error>) {
+    // Only the window the check was counted in ends this soon (1 s for clock skew).
+    let ends_by = counted_ms + PASSWORD_CHECK_WINDOW_MS + 1000;
     if !matches!(result, Err(Error::WrongPassword))
-        && let Err(e) = state.store().decr(&password_check_key(user_id)).await
+        && let Err(e) = state.store().decr(&password_check_key(user_id), ends_by).await
     {
         tracing::warn!(error = %e, "password check not refunded");
     }
@@ -534,9 +543,10 @@ pub async fn email_submit(
             );
         }
     };
-    if let Some(r) = too_many_password_checks(&state, me.session.user_id).await {
-        return r;
-    }
+    let counted = match too_many_password_checks(&state, me.session.user_id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let ttl = std::time::Duration::from_secs(state.config().accounts.activation_ttl_secs);
     let result = crate::accounts::email_change::request(
         state.db(),
@@ -550,7 +560,7 @@ pub async fn email_submit(
         ttl,
     )
     .await;
-    password_check_passed(&state, me.session.user_id, &result).await;
+    password_check_passed(&state, me.session.user_id, counted, &result).await;
     match result {
         Ok(()) => message(
             &state,

@@ -182,7 +182,13 @@ pub async fn submit(
         cookies::device(state.config(), &jar, &suffix)
     });
     let device = match (&user, &device_cookie) {
-        (Some(u), Some(v)) => throttle::device_nonce(state.token_hasher(), u.id, v, now),
+        (Some(u), Some(v)) => u.password_hash.as_deref().and_then(|h| {
+            let of = throttle::DeviceOf {
+                user: u.id,
+                password_hash: h,
+            };
+            throttle::device_nonce(state.token_hasher(), of, v, now)
+        }),
         _ => None,
     };
     let limits = &state.config().accounts;
@@ -278,14 +284,17 @@ pub async fn submit(
         tracing::warn!(error = %e, "login notification not queued");
     }
     // Parameters changed since this hash was made: re-hash transparently.
+    let mut stored_hash = hash.clone();
     if !state.passwords().is_current(&hash) {
         match state.passwords().hash(SecretString::from(f.password.clone())).await {
             Ok(new) => {
                 // Only over the hash just verified: a password changed meanwhile stands.
-                if let Err(e) =
-                    crate::accounts::repo::replace_password_hash(state.db(), user.id, Some(&hash), None, new).await
+                match crate::accounts::repo::replace_password_hash(state.db(), user.id, Some(&hash), None, new.clone())
+                    .await
                 {
-                    tracing::warn!(error = %e, "password re-hash not stored");
+                    Ok(true) => stored_hash = new,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "password re-hash not stored"),
                 }
             }
             Err(e) => tracing::warn!(error = %e, "password re-hash failed"),
@@ -297,7 +306,14 @@ pub async fn submit(
         state.config(),
         jar,
         &suffix,
-        throttle::device_token(state.token_hasher(), user.id, now),
+        throttle::device_token(
+            state.token_hasher(),
+            throttle::DeviceOf {
+                user: user.id,
+                password_hash: &stored_hash,
+            },
+            now,
+        ),
     );
     let target = match (authreq, next) {
         (Some(id), _) => format!(
