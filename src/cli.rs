@@ -94,6 +94,14 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change how a confidential client authenticates at the token endpoint
+    /// (client_secret_basic or client_secret_post); its secret stays the same.
+    SetAuthMethod {
+        /// The client's id.
+        client_id: String,
+        /// client_secret_basic or client_secret_post.
+        method: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +241,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(UserCommand::Create(args)) => user_create(args).await,
         Command::Client(ClientCommand::Create(args)) => client_create(*args).await,
         Command::Client(ClientCommand::List { json }) => client_list(json).await,
+        Command::Client(ClientCommand::SetAuthMethod { client_id, method }) => {
+            let config = load_config()?;
+            let key = app::load_master_key(&config).map_err(app::StartError::from)?;
+            let db = app::open_database(&config, Some(&key)).await?;
+            clients::set_auth_method(&db, &client_id, &method, "cli").await?;
+            println!("client {client_id} now authenticates with {method}");
+            Ok(())
+        }
         Command::Keys(cmd) => keys(cmd).await,
         Command::Mail(MailCommand::Test { to }) => {
             let config = load_config()?;

@@ -316,6 +316,40 @@ pub async fn create(
     Ok(Created { client, secret })
 }
 
+/// Changes how a confidential client with a secret authenticates at the token endpoint:
+/// `client_secret_basic` or `client_secret_post` (RFC 7591 §2).
+pub async fn set_auth_method(db: &DatabaseConnection, client_id: &str, method: &str, actor: &str) -> Result<(), Error> {
+    if !matches!(method, "client_secret_basic" | "client_secret_post") {
+        return Err(Error::Invalid(format!(
+            "token endpoint auth method {method:?} is not one of client_secret_basic, client_secret_post"
+        )));
+    }
+    let Some(client) = repo::find(db, client_id).await? else {
+        return Err(Error::Invalid(format!("no client {client_id:?}")));
+    };
+    if client.secret_hash.is_none() {
+        return Err(Error::Invalid(format!(
+            "client {client_id:?} has no secret (it authenticates with {})",
+            client.token_endpoint_auth_method
+        )));
+    }
+    let txn = crate::db::begin(db).await?;
+    repo::set_auth_method(&txn, client_id, method).await?;
+    audit::record(
+        &txn,
+        audit::Event {
+            actor,
+            user_id: None,
+            kind: "client.auth_method_changed",
+            ip: None,
+            detail: Some(serde_json::json!({ "client_id": client_id, "method": method })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// All clients, oldest first.
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<entity::client::Model>, Error> {
     Ok(repo::list(db).await?)

@@ -67,6 +67,24 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<client::Model>, DbErr
         .await
 }
 
+/// Sets a client's `token_endpoint_auth_method`.
+pub async fn set_auth_method(db: &impl ConnectionTrait, client_id: &str, method: &str) -> Result<(), DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    client::Entity::update_many()
+        .col_expr(
+            client::Column::TokenEndpointAuthMethod,
+            sea_orm::sea_query::Expr::value(method),
+        )
+        .col_expr(
+            client::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(client::Column::Id.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn find(db: &impl ConnectionTrait, client_id: &str) -> Result<Option<client::Model>, DbErr> {
     client::Entity::find_by_id(client_id.to_string()).one(db).await
 }

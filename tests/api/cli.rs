@@ -582,6 +582,10 @@ async fn client_create_takes_per_client_settings() {
             "openid,email",
             "--access-token-secs",
             "300",
+            "--resource",
+            "https://api.example.com",
+            "--resource",
+            "urn:example:reports",
             "--json",
         ],
         None,
@@ -605,6 +609,41 @@ async fn client_create_takes_per_client_settings() {
     );
     assert_eq!(row.access_token_secs, Some(300));
     assert_eq!(gatehouse::clients::strings(&row.allowed_scopes), ["openid", "email"]);
+    assert_eq!(
+        gatehouse::clients::strings(row.allowed_resources.as_ref().unwrap()),
+        ["https://api.example.com", "urn:example:reports"]
+    );
+    let o = cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Poster",
+            "--grant-types",
+            "client_credentials",
+            "--token-endpoint-auth-method",
+            "client_secret_post",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let row = Client::find_by_id(v["client_id"].as_str().unwrap().to_string())
+        .one(&conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.token_endpoint_auth_method, "client_secret_post");
+    // An existing client moves to the other method, keeping its secret.
+    let id = v["client_id"].as_str().unwrap();
+    let o = cli.run(&["client", "set-auth-method", id, "client_secret_basic"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let row = Client::find_by_id(id.to_string()).one(&conn).await.unwrap().unwrap();
+    assert_eq!(row.token_endpoint_auth_method, "client_secret_basic");
+    let o = cli.run(&["client", "set-auth-method", id, "none"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not one of"), "{}", stderr(&o));
 
     for (args, expected) in [
         (vec!["--id-token-alg", "HS256"], "is not one of RS256, ES256, EdDSA"),
@@ -614,6 +653,14 @@ async fn client_create_takes_per_client_settings() {
         ),
         (vec!["--scopes", "open\"id"], "malformed scope"),
         (vec!["--jwks-file", "/nonexistent.json"], "--jwks-file"),
+        (
+            vec!["--token-endpoint-auth-method", "client_secret_jwt"],
+            "is not one of client_secret_basic, client_secret_post, private_key_jwt",
+        ),
+        (
+            vec!["--resource", "https://api.example.com/#x"],
+            "is not an absolute URI without a fragment",
+        ),
     ] {
         let mut full = vec![
             "client",
