@@ -12,6 +12,7 @@ pub mod repo;
 pub mod reset;
 pub mod sessions;
 pub mod signup;
+pub mod state;
 pub mod throttle;
 pub mod types;
 

@@ -25,7 +25,7 @@ pub async fn request(
     let Some(user) = repo::find_by_email(db, email).await? else {
         return Ok(());
     };
-    if user.deleted_at.is_some() || user.email_verified_at.is_none() {
+    if !super::state::of(&user).is_verified() {
         return Ok(());
     }
     let bound = binding(l, &user);

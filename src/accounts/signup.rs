@@ -120,7 +120,7 @@ pub async fn signup(
     // Hashed in every case, so an existing address answers in the same time.
     let hash = hasher.hash(pw).await.map_err(|e| Error::Hashing(e.to_string()))?;
     match repo::find_by_email(db, &email).await? {
-        Some(u) if u.email_verified_at.is_some() => {
+        Some(u) if !super::state::of(&u).awaits_activation() => {
             let login = format!("{}/login", m.issuer_id);
             let reset = format!("{}/password/reset", m.issuer_id);
             m.queue(
@@ -172,8 +172,7 @@ pub async fn signup(
 /// Sends a new activation link to `email` if it belongs to an unverified account.
 pub async fn resend(db: &DatabaseConnection, m: &MailCtx<'_>, l: &LinkCtx<'_>, email: &Email) -> Result<(), Error> {
     if let Some(u) = repo::find_by_email(db, email).await?
-        && u.email_verified_at.is_none()
-        && u.deleted_at.is_none()
+        && super::state::of(&u).awaits_activation()
     {
         // No password comes with a resend: activating through it clears the stored one,
         // which may have been chosen by someone else signing up with this address.

@@ -42,6 +42,41 @@ struct Payload {
     alg: Alg,
 }
 
+/// What follows the end of browser sessions, in one place: their refresh tokens end
+/// (except `offline_access` ones) and every RP of theirs with a back-channel URI is told.
+/// The sessions are gone already, so a failure here is logged, not returned.
+pub async fn sessions_ended(db: &DatabaseConnection, store: &Store, ended: &[Session]) {
+    for s in ended {
+        if let Err(e) = session_ended(db, store, s).await {
+            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
+        }
+    }
+}
+
+/// Ends the browser session of the cookie value `token`, if it is live, with
+/// [`sessions_ended`]; returns it.
+pub async fn end_browser_session(
+    db: &DatabaseConnection,
+    store: &Store,
+    hasher: &crate::crypto::TokenHasher,
+    token: &str,
+) -> Option<Session> {
+    use crate::accounts::sessions;
+    let session = match sessions::load(store, hasher, token).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "session could not be loaded to end it");
+            return None;
+        }
+    };
+    if let Err(e) = sessions::destroy(store, hasher, token).await {
+        tracing::warn!(error = %e, "session could not be ended");
+    }
+    sessions_ended(db, store, std::slice::from_ref(&session)).await;
+    Some(session)
+}
+
 /// Queues a logout for every RP of `session` that registered a back-channel URI.
 pub async fn session_ended(db: &DatabaseConnection, store: &Store, session: &Session) -> Result<usize, OAuthError> {
     let mut clients = store.take_members(&sid_key(&session.sid)).await?;

@@ -221,7 +221,7 @@ async fn user_tokens(
     let Some((user, profile)) = crate::accounts::repo::find_with_profile(txn, g.user_id).await? else {
         return Err(OAuthError::invalid_grant("the user no longer exists"));
     };
-    if !user.is_active || user.deleted_at.is_some() {
+    if !crate::accounts::state::of(&user).is_usable() {
         return Err(OAuthError::invalid_grant("the user account is not active"));
     }
     let sub = user.id.to_string();

@@ -246,7 +246,7 @@ async fn userinfo(
         let Some((user, profile)) = crate::accounts::repo::find_with_profile(state.db(), user_id).await? else {
             return Err(OAuthError::invalid_token("the user no longer exists"));
         };
-        if !user.is_active || user.deleted_at.is_some() {
+        if !crate::accounts::state::of(&user).is_usable() {
             return Err(OAuthError::invalid_token("the user account is not active"));
         }
         let body = crate::oidc::claims::user_claims(&user, profile.as_ref(), &scope, &state.config().profile_fields);
@@ -760,11 +760,8 @@ async fn check_logout(state: &AppState, jar: &CookieJar, p: &OAuthParams) -> Res
 }
 
 async fn end_session(state: &AppState, jar: CookieJar) -> CookieJar {
-    if let Some((token, session)) = current_session(state, &jar).await {
-        let _ = sessions::destroy(state.store(), state.token_hasher(), &token).await;
-        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &session).await {
-            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
-        }
+    if let Some((token, _)) = current_session(state, &jar).await {
+        crate::oidc::backchannel::end_browser_session(state.db(), state.store(), state.token_hasher(), &token).await;
     }
     cookies::clear_session(state.config(), jar)
 }

@@ -148,13 +148,9 @@ async fn sign_out_others(
     let user = me.session.user_id;
     let longest = std::time::Duration::from_secs(state.config().tokens.session_secs);
     sessions::revoke_all_before_now(state.store(), user, longest).await?;
-    for s in sessions::destroy_all(state.store(), user).await? {
-        if s.sid != me.session.sid
-            && let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &s).await
-        {
-            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
-        }
-    }
+    let mut ended = sessions::destroy_all(state.store(), user).await?;
+    ended.retain(|s| s.sid != me.session.sid);
+    crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await;
     let ttl = state.config().session_ttl(me.session.remember);
     let token = sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await?;
     Ok(cookies::set_session(state.config(), jar, token, me.session.remember))
@@ -213,13 +209,8 @@ pub async fn logout_submit(
     jar: CookieJar,
     _: PageForm<serde::de::IgnoredAny>,
 ) -> Response {
-    if let Some(token) = cookies::session(state.config(), &jar)
-        && let Ok(Some(session)) = sessions::load(state.store(), state.token_hasher(), &token).await
-    {
-        let _ = sessions::destroy(state.store(), state.token_hasher(), &token).await;
-        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &session).await {
-            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
-        }
+    if let Some(token) = cookies::session(state.config(), &jar) {
+        crate::oidc::backchannel::end_browser_session(state.db(), state.store(), state.token_hasher(), &token).await;
     }
     let jar = cookies::clear_session(state.config(), jar);
     (jar, Redirect::to("/")).into_response()
@@ -424,11 +415,7 @@ pub async fn sessions_submit(
             Ok(ended) => ended,
             Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
         };
-        for s in &ended {
-            if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await {
-                tracing::warn!(error = %e.description, "back-channel logout could not be queued");
-            }
-        }
+        crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await;
         return security_page(&state, jar, &me, Some("Signed out.")).await;
     }
     let ended = match f.sid.as_deref() {
@@ -438,11 +425,7 @@ pub async fn sessions_submit(
         },
         None => None,
     };
-    if let Some(s) = &ended
-        && let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), s).await
-    {
-        tracing::warn!(error = %e.description, "back-channel logout could not be queued");
-    }
+    crate::oidc::backchannel::sessions_ended(state.db(), state.store(), ended.as_slice()).await;
     if ended.is_some_and(|s| s.sid == me.session.sid) {
         let jar = cookies::clear_session(state.config(), jar);
         return (jar, Redirect::to("/login")).into_response();

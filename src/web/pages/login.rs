@@ -239,7 +239,7 @@ pub async fn submit(
     };
     // The right password is no failed guess, whatever follows.
     attempt.succeeded(state.store()).await;
-    if user.deleted_at.is_some() || !user.is_active || user.email_verified_at.is_none() {
+    if !crate::accounts::state::of(&user).is_usable() {
         let v = View {
             unverified: true,
             ..view("Your email address is not verified yet. Open the link in the activation mail we sent you.")
@@ -254,11 +254,14 @@ pub async fn submit(
         && let Ok(Some(previous)) = sessions::load(state.store(), state.token_hasher(), &old).await
     {
         if previous.user_id == user.id {
+            // The same login session, re-authenticated: only its token is replaced.
             session.sid = previous.sid.clone();
-        } else if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &previous).await {
-            tracing::warn!(error = %e.description, "back-channel logout of the previous session could not be queued");
+            if let Err(e) = sessions::destroy(state.store(), state.token_hasher(), &old).await {
+                tracing::warn!(error = %e, "previous session token not ended");
+            }
+        } else {
+            crate::oidc::backchannel::end_browser_session(state.db(), state.store(), state.token_hasher(), &old).await;
         }
-        let _ = sessions::destroy(state.store(), state.token_hasher(), &old).await;
     }
     let ua = headers
         .get(axum::http::header::USER_AGENT)

@@ -160,13 +160,7 @@ pub async fn confirm_submit(
                 return PageError::Internal(e.to_string()).render(state.theme());
             }
             match crate::accounts::sessions::destroy_all(state.store(), user_id).await {
-                Ok(ended) => {
-                    for s in ended {
-                        if let Err(e) = crate::oidc::backchannel::session_ended(state.db(), state.store(), &s).await {
-                            tracing::warn!(error = %e.description, "back-channel logout could not be queued");
-                        }
-                    }
-                }
+                Ok(ended) => crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await,
                 Err(e) => tracing::warn!(error = %e, "sessions could not be ended after a password reset"),
             }
             let jar = cookies::clear_session(state.config(), jar);
