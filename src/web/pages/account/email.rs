@@ -1,0 +1,202 @@
+//! Changing the email address: asked for with the current password, confirmed from a
+//! link mailed to the new address.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::*;
+use crate::accounts::Error;
+use crate::web::AppState;
+use crate::web::error::PageError;
+use crate::web::extract::PageForm;
+use crate::web::extract::session::SignedIn;
+use crate::web::pages::signup::{mail_ctx, message, page};
+
+fn email_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    current: &str,
+    new: &str,
+    errors: serde_json::Value,
+) -> Response {
+    page(
+        state,
+        jar,
+        status,
+        "templates/account_email.html",
+        json!({ "current": current, "new": new, "errors": errors }),
+    )
+}
+
+pub async fn email_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+    match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+        Ok(Some((u, _))) => email_page(&state, jar, StatusCode::OK, &u.email, "", json!({})),
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn email_submit(
+    State(state): State<AppState>,
+    crate::web::extract::ClientIp(ip): crate::web::extract::ClientIp,
+    jar: CookieJar,
+    me: SignedIn,
+    PageForm(f): PageForm<EmailForm>,
+) -> Response {
+    let current = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+        Ok(Some((u, _))) => u.email,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    match crate::web::pages::signup::over_mail_limit(&state, "email-change", ip, &f.email).await {
+        Ok(true) => {
+            return email_page(
+                &state,
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                &current,
+                &f.email,
+                json!({ "email": "Too many requests. Try again in an hour." }),
+            );
+        }
+        Ok(false) => {}
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    }
+    let new = match crate::accounts::Email::parse(&f.email) {
+        Ok(e) => e,
+        Err(e) => {
+            return email_page(
+                &state,
+                jar,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &current,
+                &f.email,
+                json!({ "email": e.to_string() }),
+            );
+        }
+    };
+    let counted = match too_many_password_checks(&state, me.session.user_id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let ttl = std::time::Duration::from_secs(state.config().accounts.activation_ttl_secs);
+    let result = crate::accounts::email_change::request(
+        state.db(),
+        state.store(),
+        state.token_hasher(),
+        state.passwords(),
+        &mail_ctx(&state),
+        me.session.user_id,
+        SecretString::from(f.password.clone()),
+        &new,
+        ttl,
+    )
+    .await;
+    password_check_passed(&state, me.session.user_id, counted, &result).await;
+    match result {
+        Ok(()) => message(
+            &state,
+            jar,
+            StatusCode::OK,
+            "Check your new inbox",
+            "We sent a confirmation link to the new address. Your account keeps its current address until you open it.",
+            Some(("/account", "Back to your account")),
+        ),
+        Err(Error::WrongPassword) => email_page(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &current,
+            &f.email,
+            json!({ "password": "The password is not correct." }),
+        ),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TokenForm {
+    token: Option<String>,
+}
+
+fn email_link_expired(state: &AppState, jar: CookieJar) -> Response {
+    message(
+        state,
+        jar,
+        StatusCode::GONE,
+        "Link expired",
+        "This link has expired or was already used.",
+        Some(("/account/email", "Start again")),
+    )
+}
+
+pub async fn email_confirm_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let token = q.token.unwrap_or_default();
+    match crate::accounts::email_change::peek(state.db(), state.store(), state.token_hasher(), &token).await {
+        Ok(Some(new)) => page(
+            &state,
+            jar,
+            StatusCode::OK,
+            "templates/confirm_link.html",
+            json!({
+                "title": "Confirm your new email address",
+                "message": format!("Use {new} for your account from now on?"),
+                "action": "/account/email/confirm",
+                "token": token,
+                "button": "Confirm",
+            }),
+        ),
+        Ok(None) => email_link_expired(&state, jar),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+pub async fn email_confirm_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageForm(f): PageForm<TokenForm>,
+) -> Response {
+    match crate::accounts::email_change::confirm(
+        state.db(),
+        state.store(),
+        state.token_hasher(),
+        &mail_ctx(&state),
+        &f.token.unwrap_or_default(),
+    )
+    .await
+    {
+        Ok(Some(new)) => message(
+            &state,
+            jar,
+            StatusCode::OK,
+            "Email address changed",
+            &format!("Your account now uses {new}."),
+            Some(("/account", "Go to your account")),
+        ),
+        Ok(None) => email_link_expired(&state, jar),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}

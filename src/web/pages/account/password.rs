@@ -1,0 +1,127 @@
+//! The password page: change the password (the current one first), optionally signing
+//! out every other session.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::*;
+use crate::accounts::{Error, sessions};
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::PageForm;
+use crate::web::extract::session::SignedIn;
+use crate::web::pages::signup::{mail_ctx, message, page};
+
+pub async fn password_show(State(state): State<AppState>, jar: CookieJar, _me: SignedIn) -> Response {
+    page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/change_password.html",
+        json!({ "errors": {} }),
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ChangeForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+    sign_out_others: Option<String>,
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    PageForm(f): PageForm<ChangeForm>,
+) -> Response {
+    let again = |jar, errors: serde_json::Value| {
+        page(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "templates/change_password.html",
+            json!({ "errors": errors }),
+        )
+    };
+    if f.password != f.password_confirm {
+        return again(jar, json!({ "password_confirm": "The passwords do not match." }));
+    }
+    let counted = match too_many_password_checks(&state, me.session.user_id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let result = crate::accounts::change_password(
+        state.db(),
+        state.store(),
+        state.passwords(),
+        &state.config().password,
+        &mail_ctx(&state),
+        me.session.user_id,
+        SecretString::from(f.current.clone()),
+        SecretString::from(f.password.clone()),
+    )
+    .await;
+    password_check_passed(&state, me.session.user_id, counted, &result).await;
+    match result {
+        Ok(()) => {
+            if f.sign_out_others.is_some() {
+                if let Err(e) = crate::accounts::repo::revoke_all_refresh_tokens(state.db(), me.session.user_id).await {
+                    return PageError::Internal(e.to_string()).render(state.theme());
+                }
+                return match sign_out_others(&state, jar, &me).await {
+                    Ok(jar) => message(
+                        &state,
+                        jar,
+                        StatusCode::OK,
+                        "Password changed",
+                        "Your password was changed and your other sessions were signed out.",
+                        Some(("/account", "Back to your account")),
+                    ),
+                    Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+                };
+            }
+            message(
+                &state,
+                jar,
+                StatusCode::OK,
+                "Password changed",
+                "Your password was changed.",
+                Some(("/account", "Back to your account")),
+            )
+        }
+        Err(Error::WrongPassword) => again(jar, json!({ "current": "The current password is not correct." })),
+        Err(Error::Password(e)) => again(jar, json!({ "password": e.to_string() })),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+/// After a password change: ends every other session of the signed-in user at once (by a
+/// revocation time, so none survives whatever the session index holds), queues
+/// back-channel logouts for them, and gives this browser a fresh session that keeps the
+/// expiry of the old one; returns the jar with its cookie.
+async fn sign_out_others(
+    state: &AppState,
+    jar: CookieJar,
+    me: &SignedIn,
+) -> Result<CookieJar, crate::store::StoreError> {
+    let user = me.session.user_id;
+    let longest = std::time::Duration::from_secs(state.config().tokens.session_secs);
+    sessions::revoke_all_before_now(state.store(), user, longest).await?;
+    let mut ended = sessions::destroy_all(state.store(), user).await?;
+    ended.retain(|s| s.sid != me.session.sid);
+    crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await;
+    let ttl = state.config().session_ttl(me.session.remember);
+    let token = sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await?;
+    Ok(cookies::set_session(state.config(), jar, token, me.session.remember))
+}

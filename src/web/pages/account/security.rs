@@ -1,0 +1,147 @@
+//! The security page: login notifications, the browsers signed in (sign out one or
+//! every other), and the connected applications (remove access).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::accounts::sessions;
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::PageForm;
+use crate::web::extract::session::SignedIn;
+use crate::web::pages::signup::page;
+
+fn utc(ms: i64, format: &str) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format(format).to_string())
+}
+
+async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: Option<&str>) -> Response {
+    let user = me.session.user_id;
+    let on = match crate::accounts::repo::preferences(state.db(), user).await {
+        Ok(p) => p.is_none_or(|p| p.login_notifications),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let sessions = match sessions::list(state.store(), user).await {
+        Ok(list) => list,
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let sessions: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "sid": s.sid,
+                "device": s.device.clone().unwrap_or_else(|| "unknown device".into()),
+                "ip": s.ip.clone().unwrap_or_else(|| "unknown".into()),
+                "location": s.location,
+                "since": utc(s.created_ms, "%Y-%m-%d %H:%M UTC"),
+                "since_iso": utc(s.created_ms, "%Y-%m-%dT%H:%M:%SZ"),
+                "last_seen": utc(s.last_seen_ms, "%Y-%m-%d %H:%M UTC"),
+                "last_seen_iso": utc(s.last_seen_ms, "%Y-%m-%dT%H:%M:%SZ"),
+                "current": s.sid == me.session.sid,
+            })
+        })
+        .collect();
+    let apps = match crate::oidc::repo::applications_of(state.db(), user).await {
+        Ok(a) => a,
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let apps: Vec<_> = apps
+        .iter()
+        .map(|(c, scopes)| json!({ "client_id": c.id, "name": c.name, "scopes": scopes.join(" ") }))
+        .collect();
+    page(
+        state,
+        jar,
+        StatusCode::OK,
+        "templates/account_security.html",
+        json!({ "login_notifications": on, "saved": saved, "sessions": sessions, "apps": apps }),
+    )
+}
+
+pub async fn security_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+    security_page(&state, jar, &me, None).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SecurityForm {
+    login_notifications: Option<String>,
+}
+
+pub async fn security_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    PageForm(f): PageForm<SecurityForm>,
+) -> Response {
+    let on = f.login_notifications.is_some();
+    if let Err(e) = crate::accounts::repo::set_login_notifications(state.db(), me.session.user_id, on).await {
+        return PageError::Internal(e.to_string()).render(state.theme());
+    }
+    security_page(&state, jar, &me, Some("Your settings are saved.")).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SessionForm {
+    sid: Option<String>,
+    others: Option<String>,
+}
+
+/// Signs out one session, or every session but this one.
+pub async fn sessions_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    PageForm(f): PageForm<SessionForm>,
+) -> Response {
+    let user = me.session.user_id;
+    if f.others.is_some() {
+        // By the session index, to which every login adds its session with one atomic upsert (no read-modify-write). No new session is
+        // made here: a stolen cookie must not be able to renew itself without a password.
+        let longest = std::time::Duration::from_secs(state.config().tokens.session_secs);
+        let ended = match sessions::destroy_others(state.store(), user, &me.session.sid, longest).await {
+            Ok(ended) => ended,
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        };
+        crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await;
+        return security_page(&state, jar, &me, Some("Signed out.")).await;
+    }
+    let ended = match f.sid.as_deref() {
+        Some(sid) => match sessions::destroy_by_sid(state.store(), user, sid).await {
+            Ok(ended) => ended,
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        },
+        None => None,
+    };
+    crate::oidc::backchannel::sessions_ended(state.db(), state.store(), ended.as_slice()).await;
+    if ended.is_some_and(|s| s.sid == me.session.sid) {
+        let jar = cookies::clear_session(state.config(), jar);
+        return (jar, Redirect::to("/login")).into_response();
+    }
+    security_page(&state, jar, &me, Some("Signed out.")).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct AppForm {
+    client_id: Option<String>,
+}
+
+/// Withdraws the consent given to an application and revokes its refresh tokens.
+pub async fn apps_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    PageForm(f): PageForm<AppForm>,
+) -> Response {
+    if let Some(client) = f.client_id.as_deref().filter(|c| c.len() <= 256)
+        && let Err(e) =
+            crate::oidc::repo::revoke_consent(state.db(), me.session.user_id, client, chrono::Utc::now()).await
+    {
+        return PageError::Internal(e.to_string()).render(state.theme());
+    }
+    security_page(&state, jar, &me, Some("Access withdrawn.")).await
+}
