@@ -20,6 +20,7 @@ pub mod keys;
 pub mod mail;
 pub mod metrics;
 pub mod oidc;
+pub mod standard_claims;
 pub mod store;
 pub mod telemetry;
 pub mod theme;

@@ -68,29 +68,4 @@ pub fn scope_of(claim: &str) -> Option<&'static str> {
 }
 
 /// Every claim Gatehouse can release (for discovery).
-pub const SUPPORTED: &[&str] = &[
-    "sub",
-    "iss",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "acr",
-    "amr",
-    "azp",
-    "sid",
-    "name",
-    "given_name",
-    "family_name",
-    "nickname",
-    "preferred_username",
-    "picture",
-    "locale",
-    "zoneinfo",
-    "birthdate",
-    "website",
-    "updated_at",
-    "email",
-    "email_verified",
-];
+pub use crate::standard_claims::SUPPORTED;
