@@ -1,0 +1,212 @@
+//! RP-initiated logout (OIDC RP-Initiated Logout 1.0), by GET or by POST.
+
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde_json::json;
+
+use crate::oidc::OAuthError;
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::oauth_form::{OAuthForm, OAuthParams};
+
+use super::*;
+
+// ----- RP-initiated logout ------------------------------------------------------------
+
+/// The checked parameters of a logout request.
+pub(super) struct LogoutRequest {
+    /// Where to send the browser afterwards (registered for the client), with `state`.
+    target: Option<String>,
+    /// The hint identified the user of the current session (or there is no session).
+    trusted: bool,
+}
+
+/// The claims of an ID token this server issued (expired ones included, as hints may be old).
+pub(super) fn verify_id_token_hint(state: &AppState, hint: &str) -> Option<serde_json::Value> {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_issuer(&[&state.config().issuer_id]);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.set_required_spec_claims(&["iss", "sub", "aud"]);
+    // Only ID tokens: not access tokens (which resource servers hold) or logout tokens.
+    let typ = jsonwebtoken::decode_header(hint).ok()?.typ;
+    if !matches!(typ.as_deref(), None | Some("JWT")) {
+        return None;
+    }
+    state.keys().verify(hint, v).ok()
+}
+
+pub(super) async fn check_logout(state: &AppState, jar: &CookieJar, p: &OAuthParams) -> Result<LogoutRequest, String> {
+    let mut client_id = p.get("client_id").map(str::to_string);
+    let mut hint_sub = None;
+    if let Some(hint) = p.get("id_token_hint") {
+        let claims = verify_id_token_hint(state, hint)
+            .ok_or_else(|| "The id_token_hint is not a valid ID token from this server.".to_string())?;
+        let aud = match &claims["aud"] {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_string),
+            _ => None,
+        };
+        if client_id.is_some() && client_id != aud {
+            return Err("client_id does not match the id_token_hint.".into());
+        }
+        client_id = aud;
+        hint_sub = claims["sub"].as_str().map(str::to_string);
+    }
+    let target = match p.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let Some(id) = client_id.as_deref() else {
+                return Err("post_logout_redirect_uri needs client_id or id_token_hint.".into());
+            };
+            let client = crate::clients::repo::find(state.db(), id)
+                .await
+                .map_err(|_| "The server is busy; try again.".to_string())?
+                .ok_or_else(|| "The application is not registered here.".to_string())?;
+            if !crate::clients::strings(&client.post_logout_redirect_uris)
+                .iter()
+                .any(|r| r == uri)
+            {
+                return Err("The post_logout_redirect_uri is not registered for this application.".into());
+            }
+            let mut url = url::Url::parse(uri).map_err(|_| "Malformed post_logout_redirect_uri.".to_string())?;
+            if let Some(s) = p.get("state") {
+                url.query_pairs_mut().append_pair("state", s);
+            }
+            Some(url.to_string())
+        }
+    };
+    let session_user = current_session(state, jar).await.map(|(_, s)| s.user_id.to_string());
+    let trusted = hint_sub.is_some() && (session_user.is_none() || session_user == hint_sub);
+    Ok(LogoutRequest { target, trusted })
+}
+
+pub(super) async fn end_session(state: &AppState, jar: CookieJar) -> CookieJar {
+    if let Some((token, _)) = current_session(state, &jar).await {
+        crate::oidc::backchannel::end_browser_session(state.db(), state.store(), state.token_hasher(), &token).await;
+    }
+    cookies::clear_session(state.config(), jar)
+}
+
+pub(super) fn logged_out(state: &AppState, jar: CookieJar, target: Option<String>) -> Response {
+    match target {
+        Some(t) => (jar, see_other(&t)).into_response(),
+        None => match state.theme().render("templates/logged_out.html", json!({})) {
+            Ok(html) => (jar, no_store(Html(html).into_response())).into_response(),
+            Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        },
+    }
+}
+
+/// How long a logout posted cross-site waits for the browser's same-site GET.
+pub(super) const LOGOUT_CONTINUE_SECS: u64 = 60;
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut encoded = serde_urlencoded::to_string(&q).unwrap_or_default();
+    // The same-site step of a logout that was posted cross-site (see `logout_post`).
+    if let [(k, id)] = q.as_slice()
+        && k == "continue"
+    {
+        let taken = if id.len() <= 64 {
+            state.store().take(&format!("logout-post:{id}")).await
+        } else {
+            Ok(None)
+        };
+        encoded = match taken {
+            Ok(Some(body)) => String::from_utf8(body).unwrap_or_default(),
+            Ok(None) => {
+                return PageError::BadRequest(
+                    "This sign-out request has expired. Go back to the application and sign out again.".into(),
+                )
+                .render(state.theme());
+            }
+            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        };
+    }
+    let params = match OAuthParams::parse(encoded.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return PageError::BadRequest(e.description).render(state.theme()),
+    };
+    logout_flow(state, jar, params).await
+}
+
+pub(super) async fn logout_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<OAuthForm, OAuthError>,
+) -> Response {
+    let params = match form {
+        Ok(OAuthForm(p)) => p,
+        Err(e) => return PageError::BadRequest(e.description).render(state.theme()),
+    };
+    // A cross-site POST (the form-post style of many RPs) arrives without the SameSite=Lax
+    // session cookie, so it cannot say which session to end. Answer with the same request
+    // as a same-site GET: the browser follows it as a top-level navigation, with the
+    // cookie, and that request ends the session.
+    // The parameters wait in the store (60 s, single use) rather than in the URL, so the
+    // ID token in the hint stays out of history and access logs.
+    if params.get("confirm").is_none() && cookies::session(state.config(), &jar).is_none() {
+        let id = crate::crypto::random_token::<16>();
+        let body = serde_urlencoded::to_string(&params.0).unwrap_or_default();
+        let ttl = std::time::Duration::from_secs(LOGOUT_CONTINUE_SECS);
+        if let Err(e) = state
+            .store()
+            .put(&format!("logout-post:{id}"), body.as_bytes(), ttl)
+            .await
+        {
+            return PageError::Internal(e.to_string()).render(state.theme());
+        }
+        return see_other(&format!("/oauth2/logout?continue={id}"));
+    }
+    // The confirmation form posts back here with its CSRF token.
+    if params.get("confirm").is_some() {
+        if !cookies::csrf_ok(state.config(), &jar, params.get("csrf")) {
+            return PageError::Csrf.render(state.theme());
+        }
+        return match check_logout(&state, &jar, &params).await {
+            Ok(req) => {
+                let jar = end_session(&state, jar).await;
+                logged_out(&state, jar, req.target)
+            }
+            Err(msg) => PageError::BadRequest(msg).render(state.theme()),
+        };
+    }
+    logout_flow(state, jar, params).await
+}
+
+pub(super) async fn logout_flow(state: AppState, jar: CookieJar, params: OAuthParams) -> Response {
+    let req = match check_logout(&state, &jar, &params).await {
+        Ok(r) => r,
+        Err(msg) => return PageError::BadRequest(msg).render(state.theme()),
+    };
+    if req.trusted || current_session(&state, &jar).await.is_none() {
+        let jar = end_session(&state, jar).await;
+        return logged_out(&state, jar, req.target);
+    }
+    // Not provably from the RP of this session: ask the user (OIDC RP-Initiated Logout §2).
+    let (jar, csrf) = cookies::csrf(state.config(), jar);
+    let fields: Vec<_> = params
+        .0
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "id_token_hint" | "post_logout_redirect_uri" | "state" | "client_id"
+            )
+        })
+        .map(|(k, v)| json!({ "name": k, "value": v }))
+        .collect();
+    match state.theme().render(
+        "templates/logout_confirm.html",
+        json!({ "csrf": csrf, "fields": fields }),
+    ) {
+        Ok(html) => (jar, no_store(Html(html).into_response())).into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}

@@ -1,0 +1,170 @@
+//! Protocol endpoints: thin adapters between HTTP and `crate::oidc`.
+//! One file per endpoint; shared here: the router, client authentication, the token
+//! context, and response helpers.
+
+mod authorization;
+mod introspect;
+mod logout;
+mod par;
+mod token;
+mod userinfo;
+
+pub use authorization::*;
+use introspect::*;
+use logout::*;
+use par::*;
+use token::*;
+use userinfo::*;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra::extract::CookieJar;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::accounts::sessions::{self, Session};
+use crate::oidc::OAuthError;
+use crate::oidc::client_auth::{self, Presented};
+use crate::oidc::discovery::{self, paths};
+use crate::oidc::tokens::Ctx;
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::extract::oauth_form::OAuthParams;
+
+/// How long a pending authorization request waits for login and consent.
+pub(super) const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(1800);
+
+pub fn router() -> Router<AppState> {
+    // CORS only where RFC 9700 §2.6 allows it: metadata, keys and back-channel endpoints
+    // called from browsers; never on the authorization endpoint or pages.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let api = Router::new()
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route(paths::JWKS, get(jwks))
+        .route(paths::TOKEN, post(token))
+        .route(paths::USERINFO, get(userinfo).post(userinfo))
+        .route(paths::INTROSPECT, post(introspect))
+        .route(paths::REVOKE, post(revoke))
+        .route(paths::PAR, post(par))
+        .layer(cors);
+    Router::new()
+        .merge(api)
+        .route(paths::AUTHORIZE, get(authorize_get).post(authorize_post))
+        .route("/oauth2/authorize/resume", get(resume))
+        .route(paths::END_SESSION, get(logout).post(logout_post))
+}
+
+pub(super) fn ctx(state: &AppState) -> Ctx<'_> {
+    Ctx {
+        config: state.config(),
+        db: state.db(),
+        store: state.store(),
+        keys: state.keys(),
+        hasher: state.token_hasher(),
+    }
+}
+
+/// Authenticates the client of a back-channel request.
+pub(super) async fn authenticate(
+    state: &AppState,
+    p: &Presented,
+    endpoint: &str,
+) -> Result<(entity::client::Model, client_auth::Method), OAuthError> {
+    let issuer = &state.config().issuer_id;
+    // RFC 7523 §3 and the 2025 audience-injection advisory: the issuer, the token
+    // endpoint, or the endpoint the assertion is presented to.
+    let audiences = [
+        issuer.clone(),
+        format!("{issuer}{}", paths::TOKEN),
+        format!("{issuer}{endpoint}"),
+    ];
+    let check = client_auth::AssertionCheck {
+        audiences: &audiences,
+        store: state.store(),
+    };
+    client_auth::authenticate(state.db(), state.token_hasher(), p, &check).await
+}
+
+pub(super) fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+pub(super) async fn metadata(State(state): State<AppState>) -> Response {
+    let mut res = Json(discovery::metadata(state.config())).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}
+
+pub(super) async fn jwks(State(state): State<AppState>) -> Response {
+    let body = state.keys().jwks();
+    let mut res = (StatusCode::OK, body.as_str().to_string()).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res
+}
+
+/// Client credentials from `Authorization: Basic` and the form (RFC 6749 §2.3.1: the
+/// id and secret are form-encoded before base64).
+pub(super) fn presented(headers: &HeaderMap, form: &OAuthParams) -> Result<Presented, OAuthError> {
+    let basic = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.len() > 6 && v[..6].eq_ignore_ascii_case("basic ") => {
+            let bad = || OAuthError::invalid_client("malformed Basic credentials");
+            let decoded = STANDARD.decode(v[6..].trim()).map_err(|_| bad())?;
+            let text = String::from_utf8(decoded).map_err(|_| bad())?;
+            let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+            let dec = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some((dec(id).ok_or_else(bad)?, dec(secret).ok_or_else(bad)?))
+        }
+        _ => None,
+    };
+    let assertion = match (form.get("client_assertion_type"), form.get("client_assertion")) {
+        (Some(t), Some(a)) => Some((t.to_string(), a.to_string())),
+        (None, None) => None,
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion and client_assertion_type go together",
+            ));
+        }
+    };
+    Ok(Presented {
+        assertion,
+        basic,
+        client_id: form.get("client_id").map(str::to_string),
+        client_secret: form.get("client_secret").map(str::to_string),
+    })
+}
+
+pub(super) async fn current_session(state: &AppState, jar: &CookieJar) -> Option<(String, Session)> {
+    let token = cookies::session(state.config(), jar)?;
+    match sessions::load(state.store(), state.token_hasher(), &token).await {
+        Ok(Some(s)) => {
+            state.mark_seen(&s).await;
+            Some((token, s))
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn see_other(location: &str) -> Response {
+    no_store(Redirect::to(location).into_response())
+}
