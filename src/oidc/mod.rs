@@ -8,6 +8,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod interaction;
 pub mod pkce;
 pub mod repo;
 pub mod resource;

@@ -174,55 +174,35 @@ pub(super) async fn proceed_bound(
     req: AuthRequest,
 ) -> Response {
     let result: Result<Response, OAuthError> = async {
+        use crate::oidc::interaction::{self, ConsentFacts, Step};
         let now_ms = chrono::Utc::now().timestamp_millis();
         let session = current_session(state, jar).await.map(|(_, s)| s);
-        let needs_login = match &session {
-            None => true,
-            Some(s) => {
-                (req.prompt.contains("login") && s.auth_time_ms < req.created_at_ms)
-                    || req.max_age.is_some_and(|m| {
-                        s.auth_time_ms < req.created_at_ms && now_ms - s.auth_time_ms > m.saturating_mul(1000)
-                    })
-                    || req
-                        .expected_sub
-                        .as_ref()
-                        .is_some_and(|sub| *sub != s.user_id.to_string())
-            }
-        };
-        if needs_login {
-            if req.prompt.contains("none") {
-                return Ok(reply_error(
-                    state,
-                    &req.reply,
-                    &OAuthError::new(ErrorCode::LoginRequired, "the user is not logged in"),
-                ));
-            }
-            let id = save_pending(state, pending_id, &req).await?;
-            return Ok(see_other(&format!("/login?authreq={id}")));
-        }
-        let Some(session) = session else {
-            return Err(OAuthError::server("session vanished"));
-        };
         let Some(client) = crate::clients::repo::find(state.db(), &req.client_id).await? else {
             return Ok(PageError::BadRequest("The application is no longer registered.".into()).render(state.theme()));
         };
-        // Consent given in this request counts only for the session that gave it.
-        let consented_here = req.consent_given && req.consented_sid.as_deref() == Some(session.sid.as_str());
-        if !consented_here && (!client.first_party || req.prompt.contains("consent")) {
-            let granted = repo::consent(state.db(), session.user_id, &client.id).await?;
-            let covered = client.first_party || req.scope.iter().all(|s| granted.contains(s));
-            if !covered || req.prompt.contains("consent") {
-                if req.prompt.contains("none") {
-                    return Ok(reply_error(
-                        state,
-                        &req.reply,
-                        &OAuthError::new(ErrorCode::ConsentRequired, "the user has not consented"),
-                    ));
-                }
+        // The stored consent is read only when the decision depends on it.
+        let granted = match &session {
+            Some(s) if interaction::needs_consent_record(&req, Some(s), client.first_party, now_ms) => {
+                Some(repo::consent(state.db(), s.user_id, &client.id).await?)
+            }
+            _ => None,
+        };
+        let facts = ConsentFacts {
+            first_party: client.first_party,
+            granted: granted.as_deref(),
+        };
+        let session = match (interaction::next_step(&req, session.as_ref(), facts, now_ms), session) {
+            (Step::Refuse(e), _) => return Ok(reply_error(state, &req.reply, &e)),
+            (Step::Login, _) | (Step::Issue, None) => {
+                let id = save_pending(state, pending_id, &req).await?;
+                return Ok(see_other(&format!("/login?authreq={id}")));
+            }
+            (Step::Consent, _) => {
                 let id = save_pending(state, pending_id, &req).await?;
                 return Ok(see_other(&format!("/consent?authreq={id}")));
             }
-        }
+            (Step::Issue, Some(s)) => s,
+        };
         let code = tokens::issue_code(
             &ctx(state),
             &CodeGrant {
