@@ -1,4 +1,4 @@
-//! The minimal hosted login step and the consent screen of the authorization flow.
+//! The hosted sign-in page (the consent screen is in `consent.rs`).
 //!
 //! Login: CSRF-protected form; argon2id on the bounded pool, with a dummy verification
 //! for unknown emails so both take the same time; one generic error message; failures
@@ -13,33 +13,12 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::common::*;
 use crate::accounts::{Email, sessions, throttle};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
-use crate::web::extract::PageForm;
-
-const EXPIRED: &str =
-    "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
-
-/// Whether `next` is a local path safe to redirect to: one leading `/`, no second slash or
-/// backslash after it, no control characters, nothing that decodes into those.
-pub fn safe_next(next: &str) -> Option<&str> {
-    let decoded: String = url::form_urlencoded::parse(format!("x={}", next.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    let ok = |s: &str| {
-        s.starts_with('/')
-            && !s.starts_with("//")
-            && !s.starts_with("/\\")
-            && !s.contains('\\')
-            && !s.chars().any(char::is_control)
-            && s.len() <= 2048
-    };
-    (ok(next) && ok(&decoded)).then_some(next)
-}
 
 #[derive(Debug, Deserialize, Default)]
 pub struct LoginQuery {
@@ -82,7 +61,7 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, v: View<'_
         "error": v.error,
         "notice": v.notice,
         "unverified": v.unverified,
-        "captcha": super::signup::captcha_ctx(state),
+        "captcha": super::common::captcha_ctx(state),
         "authreq": v.authreq,
         "next": v.next,
         "client_name": v.client_name,
@@ -160,7 +139,7 @@ pub async fn submit(
         client_name: client_name.clone(),
     };
     let generic = "Incorrect email or password.";
-    if let Err(msg) = super::signup::robot_check(&state, &f.extra, ip).await {
+    if let Err(msg) = super::common::robot_check(&state, &f.extra, ip).await {
         return render(&state, jar, StatusCode::BAD_REQUEST, view(&msg)).await;
     }
 
@@ -283,7 +262,7 @@ pub async fn submit(
         ip,
         location: session.location.as_deref(),
     };
-    if let Err(e) = crate::accounts::notify::login(state.db(), &super::signup::mail_ctx(&state), &user, &seen).await {
+    if let Err(e) = crate::accounts::notify::login(state.db(), &super::common::mail_ctx(&state), &user, &seen).await {
         tracing::warn!(error = %e, "login notification not queued");
     }
     // Parameters changed since this hash was made: re-hash transparently.
@@ -327,160 +306,4 @@ pub async fn submit(
         (None, None) => "/account".to_string(),
     };
     (jar, Redirect::to(&target)).into_response()
-}
-
-#[derive(Debug, Deserialize, Default)]
-pub struct ConsentQuery {
-    authreq: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-pub struct ConsentForm {
-    authreq: Option<String>,
-    decision: Option<String>,
-}
-
-fn scope_label(s: &str) -> &str {
-    match s {
-        "openid" => "Sign you in with your account",
-        "profile" => "Read your profile: name, username, picture, locale",
-        "email" => "Read your email address",
-        "offline_access" => "Stay connected when you are not using it",
-        other => other,
-    }
-}
-
-pub async fn consent_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ConsentQuery>) -> Response {
-    let Some(id) = q.authreq else {
-        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
-    };
-    let Some(req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
-        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
-    };
-    if cookies::session(state.config(), &jar).is_none() {
-        return Redirect::to(&format!("/login?authreq={id}")).into_response();
-    }
-    let client = match crate::clients::repo::find(state.db(), &req.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return PageError::BadRequest("The application is no longer registered.".into()).render(state.theme());
-        }
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-    };
-    let (jar, csrf) = cookies::csrf(state.config(), jar);
-    // `openid` (signing in) first, then the rest alphabetically.
-    let mut ordered: Vec<&String> = req.scope.iter().collect();
-    ordered.sort_by_key(|s| (s.as_str() != "openid", s.as_str()));
-    let scopes: Vec<_> = ordered
-        .iter()
-        .map(|s| json!({ "name": s, "label": scope_label(s) }))
-        .collect();
-    let ctx = json!({ "csrf": csrf, "authreq": id, "client_name": client.name, "scopes": scopes });
-    match state.theme().render("templates/consent.html", ctx) {
-        Ok(html) => (jar, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
-    }
-}
-
-pub async fn consent_submit(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    PageForm(f): PageForm<ConsentForm>,
-) -> Response {
-    let Some(id) = f.authreq else {
-        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
-    };
-    let Some(mut req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
-        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
-    };
-    let Some(token) = cookies::session(state.config(), &jar) else {
-        return Redirect::to(&format!("/login?authreq={id}")).into_response();
-    };
-    let session = match sessions::load(state.store(), state.token_hasher(), &token).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Redirect::to(&format!("/login?authreq={id}")).into_response(),
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-    };
-    match f.decision.as_deref() {
-        Some("allow") => {
-            let mut granted = crate::oidc::repo::consent(state.db(), session.user_id, &req.client_id)
-                .await
-                .unwrap_or_default();
-            for s in &req.scope {
-                if !granted.contains(s) {
-                    granted.push(s.clone());
-                }
-            }
-            granted.sort();
-            if let Err(e) = crate::oidc::repo::save_consent(state.db(), session.user_id, &req.client_id, &granted).await
-            {
-                return PageError::Internal(e.to_string()).render(state.theme());
-            }
-            req.consent_given = true;
-            req.consented_sid = Some(session.sid.clone());
-            if let Err(e) = crate::web::oidc::update_pending(&state, &id, &req).await {
-                return PageError::Internal(e.description).render(state.theme());
-            }
-            Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response()
-        }
-        _ => {
-            let _ = state.store().delete(&format!("authreq:{id}")).await;
-            crate::web::oidc::deny(&state, &req)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn next_accepts_only_local_paths() {
-        for ok in [
-            "/",
-            "/account",
-            "/account?tab=security",
-            "/a/b#c",
-            "/caf%C3%A9",
-            "/oauth2/authorize?client_id=x",
-        ] {
-            assert_eq!(safe_next(ok), Some(ok), "{ok}");
-        }
-        let hostile = [
-            "https://evil.example",
-            "http://evil.example/",
-            "//evil.example",
-            "///evil.example",
-            "/\\evil.example",
-            "\\\\evil",
-            "/\\/evil.example",
-            "/%2F/evil.example",
-            "/%2f%2fevil.example",
-            "%2F%2Fevil.example",
-            "/%5Cevil.example",
-            "/%5cevil.example",
-            "%5C%5Cevil",
-            "javascript:alert(1)",
-            "JaVaScRiPt:alert(1)",
-            "data:text/html,<script>alert(1)</script>",
-            "/a\r\nb",
-            "/%0d%0aSet-Cookie:x",
-            "/%0D%0ALocation:%20https://evil",
-            "/\tevil",
-            "/%09/evil.example",
-            "/%00",
-            "\u{0}/x",
-            "",
-            "evil",
-            " /x",
-            "evil.example/path",
-            "//%65vil.example",
-            "/%2F%2Fevil.example",
-            "/\u{7f}",
-        ];
-        assert!(hostile.len() >= 25);
-        for bad in hostile {
-            assert_eq!(safe_next(bad), None, "{bad:?} accepted");
-        }
-    }
 }

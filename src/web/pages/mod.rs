@@ -10,6 +10,8 @@ use super::AppState;
 use super::error::PageError;
 
 pub mod account;
+pub mod common;
+mod consent;
 pub mod login;
 pub mod reset;
 pub mod signup;
@@ -19,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(landing))
         .route("/static/{*path}", get(asset))
         .route("/login", get(login::show).post(login::submit))
-        .route("/consent", get(login::consent_show).post(login::consent_submit))
+        .route("/consent", get(consent::show).post(consent::submit))
         .route("/signup", get(signup::show).post(signup::submit))
         .route(
             "/signup/activate",

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::signup::{EmailForm, mail_ctx, mail_request, message, page};
+use super::common::{EmailForm, mail_ctx, mail_request, message, page};
 use crate::accounts::signup::LinkCtx;
 use crate::accounts::{Error, reset};
 use crate::web::AppState;

@@ -6,93 +6,21 @@ use std::time::Duration;
 
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::login::safe_next;
-use crate::accounts::signup::{self, LinkCtx, MailCtx};
+use super::common::safe_next;
+use super::common::*;
+use crate::accounts::signup::{self, LinkCtx};
 use crate::accounts::{Email, Error};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
 use crate::web::extract::PageForm;
-
-const HOUR: Duration = Duration::from_secs(3600);
-
-/// The robot-check widget settings for templates (null when disabled).
-pub fn captcha_ctx(state: &AppState) -> Value {
-    match &state.config().captcha {
-        Some(c) => {
-            json!({ "site_key": c.site_key, "script_url": c.script_url.as_str(), "widget_class": c.widget_class })
-        }
-        None => Value::Null,
-    }
-}
-
-/// Runs the robot check (when configured) on a submitted form; the error is the message
-/// to show.
-pub async fn robot_check(
-    state: &AppState,
-    fields: &std::collections::HashMap<String, String>,
-    ip: std::net::IpAddr,
-) -> Result<(), String> {
-    let Some(c) = &state.config().captcha else {
-        return Ok(());
-    };
-    crate::captcha::verify(state.http(), c, fields.get(&c.response_field).map(String::as_str), ip)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Renders `template` with a CSRF token (and the robot-check settings) added to `ctx`.
-pub fn page(state: &AppState, jar: CookieJar, status: StatusCode, template: &str, mut ctx: Value) -> Response {
-    let (jar, csrf) = cookies::csrf(state.config(), jar);
-    if let Value::Object(m) = &mut ctx {
-        m.insert("csrf".into(), csrf.into());
-        m.insert("captcha".into(), captcha_ctx(state));
-    }
-    match state.theme().render(template, ctx) {
-        Ok(html) => (
-            status,
-            jar,
-            [(axum::http::header::CACHE_CONTROL, "no-store")],
-            Html(html),
-        )
-            .into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
-    }
-}
-
-/// The generic message page.
-pub fn message(
-    state: &AppState,
-    jar: CookieJar,
-    status: StatusCode,
-    title: &str,
-    text: &str,
-    link: Option<(&str, &str)>,
-) -> Response {
-    let link = link.map(|(href, label)| json!({ "href": href, "label": label }));
-    page(
-        state,
-        jar,
-        status,
-        "templates/message.html",
-        json!({ "title": title, "message": text, "link": link }),
-    )
-}
-
-pub fn mail_ctx(state: &AppState) -> MailCtx<'_> {
-    MailCtx {
-        theme: state.theme(),
-        issuer: &state.config().issuer,
-        issuer_id: &state.config().issuer_id,
-    }
-}
 
 fn link_ctx(state: &AppState, ttl_secs: u64, carry: String) -> LinkCtx<'_> {
     LinkCtx {
@@ -115,21 +43,6 @@ fn carry(authreq: Option<&str>, next: Option<&str>) -> String {
         (None, Some(n)) => format!("next={}", enc(n)),
         (None, None) => String::new(),
     }
-}
-
-/// Counts a mail-sending request per IP and per address; true when over the limit.
-pub async fn over_mail_limit(
-    state: &AppState,
-    kind: &str,
-    ip: std::net::IpAddr,
-    email: &str,
-) -> Result<bool, crate::store::StoreError> {
-    let limit = state.config().accounts.mail_requests_per_hour;
-    let by_ip = state.store().incr(&format!("{kind}-ip:{ip}"), HOUR).await?;
-    let who = state.token_hasher().hash(&email.trim().to_lowercase());
-    let by_address = state.store().incr(&format!("{kind}-addr:{who}"), HOUR).await?;
-    // Per IP a little more room: several people may share an address.
-    Ok(by_ip > limit * 4 || by_address > limit)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -357,59 +270,6 @@ fn resend_form(state: &AppState, jar: CookieJar, status: StatusCode, email: &str
 
 pub async fn resend_show(State(state): State<AppState>, jar: CookieJar) -> Response {
     resend_form(&state, jar, StatusCode::OK, "", None)
-}
-
-/// A form that asks for a link by mail: password reset, activation resend.
-#[derive(Debug, Deserialize, Default)]
-pub struct EmailForm {
-    #[serde(default)]
-    email: String,
-    #[serde(flatten)]
-    extra: std::collections::HashMap<String, String>,
-}
-
-/// What every "mail me a link" form checks before anything is sent (its shape and CSRF
-/// token were checked by [`PageForm`]): the robot check, the mail limit and the address. `Err` is the page to answer with; `render`
-/// shows the form again with an error.
-pub async fn mail_request(
-    state: &AppState,
-    ip: std::net::IpAddr,
-    jar: &CookieJar,
-    f: EmailForm,
-    kind: &str,
-    render: fn(&AppState, CookieJar, StatusCode, &str, Option<&str>) -> Response,
-) -> Result<Email, Response> {
-    if let Err(msg) = robot_check(state, &f.extra, ip).await {
-        return Err(render(
-            state,
-            jar.clone(),
-            StatusCode::BAD_REQUEST,
-            &f.email,
-            Some(&msg),
-        ));
-    }
-    match over_mail_limit(state, kind, ip, &f.email).await {
-        Ok(true) => {
-            return Err(render(
-                state,
-                jar.clone(),
-                StatusCode::TOO_MANY_REQUESTS,
-                &f.email,
-                Some("Too many requests. Try again in an hour."),
-            ));
-        }
-        Ok(false) => {}
-        Err(e) => return Err(PageError::Internal(e.to_string()).render(state.theme())),
-    }
-    Email::parse(&f.email).map_err(|_| {
-        render(
-            state,
-            jar.clone(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &f.email,
-            Some("Enter a valid email address."),
-        )
-    })
 }
 
 pub async fn resend_submit(

@@ -15,7 +15,7 @@ use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
-use crate::web::pages::signup::{mail_ctx, message, page};
+use crate::web::pages::common::{mail_ctx, message, page};
 
 fn email_page(
     state: &AppState,
@@ -62,7 +62,7 @@ pub async fn email_submit(
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
-    match crate::web::pages::signup::over_mail_limit(&state, "email-change", ip, &f.email).await {
+    match crate::web::pages::common::over_mail_limit(&state, "email-change", ip, &f.email).await {
         Ok(true) => {
             return email_page(
                 &state,

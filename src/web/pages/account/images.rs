@@ -11,7 +11,7 @@ use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::session::SignedIn;
-use crate::web::pages::signup::page;
+use crate::web::pages::common::page;
 
 async fn images_page(
     state: &AppState,

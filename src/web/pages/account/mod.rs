@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde_json::json;
 
-use super::signup::{message, page};
+use super::common::{message, page};
 use crate::accounts::Error;
 use crate::web::AppState;
 use crate::web::cookies;

@@ -16,7 +16,7 @@ use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
-use crate::web::pages::signup::{mail_ctx, message, page};
+use crate::web::pages::common::{mail_ctx, message, page};
 
 pub async fn password_show(State(state): State<AppState>, jar: CookieJar, _me: SignedIn) -> Response {
     page(

@@ -10,7 +10,7 @@ use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
-use crate::web::pages::signup::page;
+use crate::web::pages::common::page;
 
 const PROFILE_FIELDS: &[(&str, &str, &str)] = &[
     ("given_name", "Given name", "given-name"),

@@ -14,7 +14,7 @@ use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
-use crate::web::pages::signup::page;
+use crate::web::pages::common::page;
 
 fn utc(ms: i64, format: &str) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format(format).to_string())

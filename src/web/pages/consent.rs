@@ -1,0 +1,114 @@
+//! The consent screen of the authorization flow: which application asks for what, and
+//! the user's answer, remembered per user, application and scopes.
+
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::accounts::sessions;
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::PageForm;
+
+const EXPIRED: &str =
+    "This sign-in request has expired or was started in another browser. Go back to the application and start again.";
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ConsentQuery {
+    authreq: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ConsentForm {
+    authreq: Option<String>,
+    decision: Option<String>,
+}
+
+fn scope_label(s: &str) -> &str {
+    match s {
+        "openid" => "Sign you in with your account",
+        "profile" => "Read your profile: name, username, picture, locale",
+        "email" => "Read your email address",
+        "offline_access" => "Stay connected when you are not using it",
+        other => other,
+    }
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ConsentQuery>) -> Response {
+    let Some(id) = q.authreq else {
+        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
+    };
+    let Some(req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
+        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
+    };
+    if cookies::session(state.config(), &jar).is_none() {
+        return Redirect::to(&format!("/login?authreq={id}")).into_response();
+    }
+    let client = match crate::clients::repo::find(state.db(), &req.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return PageError::BadRequest("The application is no longer registered.".into()).render(state.theme());
+        }
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    let (jar, csrf) = cookies::csrf(state.config(), jar);
+    // `openid` (signing in) first, then the rest alphabetically.
+    let mut ordered: Vec<&String> = req.scope.iter().collect();
+    ordered.sort_by_key(|s| (s.as_str() != "openid", s.as_str()));
+    let scopes: Vec<_> = ordered
+        .iter()
+        .map(|s| json!({ "name": s, "label": scope_label(s) }))
+        .collect();
+    let ctx = json!({ "csrf": csrf, "authreq": id, "client_name": client.name, "scopes": scopes });
+    match state.theme().render("templates/consent.html", ctx) {
+        Ok(html) => (jar, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+    }
+}
+
+pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): PageForm<ConsentForm>) -> Response {
+    let Some(id) = f.authreq else {
+        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
+    };
+    let Some(mut req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
+        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
+    };
+    let Some(token) = cookies::session(state.config(), &jar) else {
+        return Redirect::to(&format!("/login?authreq={id}")).into_response();
+    };
+    let session = match sessions::load(state.store(), state.token_hasher(), &token).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Redirect::to(&format!("/login?authreq={id}")).into_response(),
+        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+    };
+    match f.decision.as_deref() {
+        Some("allow") => {
+            let mut granted = crate::oidc::repo::consent(state.db(), session.user_id, &req.client_id)
+                .await
+                .unwrap_or_default();
+            for s in &req.scope {
+                if !granted.contains(s) {
+                    granted.push(s.clone());
+                }
+            }
+            granted.sort();
+            if let Err(e) = crate::oidc::repo::save_consent(state.db(), session.user_id, &req.client_id, &granted).await
+            {
+                return PageError::Internal(e.to_string()).render(state.theme());
+            }
+            req.consent_given = true;
+            req.consented_sid = Some(session.sid.clone());
+            if let Err(e) = crate::web::oidc::update_pending(&state, &id, &req).await {
+                return PageError::Internal(e.description).render(state.theme());
+            }
+            Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response()
+        }
+        _ => {
+            let _ = state.store().delete(&format!("authreq:{id}")).await;
+            crate::web::oidc::deny(&state, &req)
+        }
+    }
+}
