@@ -6,7 +6,9 @@
 
 mod helpers;
 
+mod account_pages;
 mod accounts;
+mod authorize_pages;
 mod browser;
 mod cli;
 mod hardening;
@@ -19,5 +21,6 @@ mod oidc;
 mod oidc_more;
 mod pages;
 mod readiness;
+mod rp_hardening;
 mod sessions;
 mod store;
