@@ -46,7 +46,7 @@ pub fn still_bound(hasher: &TokenHasher, label: &str, user: &entity::user::Model
 
 /// The key naming a user's one live activation link (only the newest works).
 pub(crate) fn latest_activation_key(user_id: Uuid) -> String {
-    format!("activation-latest:{user_id}")
+    crate::store::keys::activation_latest(user_id)
 }
 
 /// Ends every pending link of `user_id` that a password change does not already end by
@@ -58,7 +58,7 @@ pub async fn end_unbound(store: &Store, user_id: Uuid) -> Result<(), StoreError>
 }
 
 fn key(hasher: &TokenHasher, purpose: Purpose, token: &str) -> String {
-    format!("link:{}:{}", purpose.prefix(), hasher.hash(token))
+    crate::store::keys::link(purpose.prefix(), &hasher.hash(token))
 }
 
 /// Creates a link token carrying `user_id` and a value (the password hash chosen with an

@@ -57,7 +57,7 @@ pub const SEEN_RESOLUTION_MS: i64 = 60_000;
 pub struct SeenThrottle(std::sync::Mutex<std::collections::HashMap<String, i64>>);
 
 fn seen_key(sid: &str) -> String {
-    format!("session-seen:{sid}")
+    crate::store::keys::session_seen(sid)
 }
 
 /// Records that the session `sid` was used now (at most once per
@@ -82,11 +82,11 @@ pub async fn mark_seen(store: &Store, throttle: &SeenThrottle, sid: &str, ttl: D
 
 /// The set of a user's session keys.
 fn index_key(user_id: Uuid) -> String {
-    format!("user-session-set:{user_id}")
+    crate::store::keys::user_sessions(user_id)
 }
 
 fn key(hasher: &TokenHasher, token: &str) -> String {
-    format!("session:{}", hasher.hash(token))
+    crate::store::keys::session(&hasher.hash(token))
 }
 
 /// Sessions kept per user; a login beyond this ends the oldest.
@@ -154,7 +154,7 @@ async fn session_keys(store: &Store, user_id: Uuid) -> Result<Vec<String>, Store
 }
 
 fn legacy_index_key(user_id: Uuid) -> String {
-    format!("user-sessions:{user_id}")
+    crate::store::keys::user_sessions_legacy(user_id)
 }
 
 fn legacy_keys(v: Option<Vec<u8>>) -> Vec<String> {
@@ -275,7 +275,7 @@ pub async fn load(store: &Store, hasher: &TokenHasher, token: &str) -> Result<Op
 }
 
 fn legacy_revoked_key(user_id: Uuid) -> String {
-    format!("user-sessions-legacy-revoked:{user_id}")
+    crate::store::keys::user_sessions_legacy_revoked(user_id)
 }
 
 /// Whether a session of the earlier format (no `expires_ms`, perhaps missing from the
@@ -290,7 +290,7 @@ async fn legacy_revoked(store: &Store, session: &Session) -> Result<bool, StoreE
 }
 
 fn revoked_key(user_id: Uuid) -> String {
-    format!("user-sessions-revoked:{user_id}")
+    crate::store::keys::user_sessions_revoked(user_id)
 }
 
 /// The user's revocation time (Unix ms): sessions created before it are dead.

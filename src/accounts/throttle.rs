@@ -83,12 +83,12 @@ pub async fn begin(
     device: Option<&str>,
 ) -> Result<Result<Attempt, Duration>, StoreError> {
     let ip = ip_key(ip);
-    let ip_failures = format!("login-ip:{ip}");
+    let ip_failures = crate::store::keys::login_ip(&ip);
     let (own_key, own_limit) = match device {
-        Some(nonce) => (format!("login-dev:{}", hasher.hash(nonce)), limits.device),
-        None => (format!("login-acct:{}", hasher.hash(account)), limits.account),
+        Some(nonce) => (crate::store::keys::login_device(&hasher.hash(nonce)), limits.device),
+        None => (crate::store::keys::login_account(&hasher.hash(account)), limits.account),
     };
-    let all = store.incr(&format!("login-ip-all:{ip}"), IP_WINDOW).await?;
+    let all = store.incr(&crate::store::keys::login_ip_all(&ip), IP_WINDOW).await?;
     let own = store.incr(&own_key, ACCOUNT_WINDOW).await?;
     let by_ip = store.incr(&ip_failures, IP_WINDOW).await?;
     let now = chrono::Utc::now().timestamp_millis();

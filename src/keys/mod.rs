@@ -258,11 +258,6 @@ impl KeyRing {
         self.current().jwks.clone()
     }
 
-    /// Whether keys are loaded.
-    pub fn is_loaded(&self) -> bool {
-        !self.current().signers.is_empty()
-    }
-
     /// Signs `claims` as a JWT with the active key of `alg`; `typ` is the header type
     /// (`JWT`, `at+jwt`, `logout+jwt`).
     pub fn sign<T: Serialize>(&self, alg: Alg, typ: &str, claims: &T) -> Result<String, Error> {

@@ -25,7 +25,7 @@ const MAX_ATTEMPTS: i32 = 10;
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 fn sid_key(sid: &str) -> String {
-    format!("sid-rps:{sid}")
+    crate::store::keys::session_clients(sid)
 }
 
 /// Remembers that `client_id` received tokens in session `sid`.
@@ -82,7 +82,7 @@ pub async fn session_ended(db: &DatabaseConnection, store: &Store, session: &Ses
     let mut clients = store.take_members(&sid_key(&session.sid)).await?;
     // The list an earlier version kept (read until such sessions have expired).
     let legacy: Vec<String> = store
-        .take(&format!("sid-clients:{}", session.sid))
+        .take(&crate::store::keys::session_clients_legacy(&session.sid))
         .await?
         .and_then(|v| serde_json::from_slice(&v).ok())
         .unwrap_or_default();

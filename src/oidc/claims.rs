@@ -57,15 +57,5 @@ pub fn user_claims(
     c
 }
 
-/// The scope a claim is released under, if any.
-pub fn scope_of(claim: &str) -> Option<&'static str> {
-    match claim {
-        "email" | "email_verified" => Some("email"),
-        "name" | "given_name" | "family_name" | "nickname" | "preferred_username" | "picture" | "locale"
-        | "zoneinfo" | "birthdate" | "website" | "updated_at" => Some("profile"),
-        _ => None,
-    }
-}
-
 /// Every claim Gatehouse can release (for discovery).
 pub use crate::standard_claims::SUPPORTED;

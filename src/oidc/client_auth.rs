@@ -112,7 +112,7 @@ async fn verify_assertion(
     let seen = check
         .store
         .incr(
-            &format!("assertion-jti:{}:{}", client.id, claims.jti),
+            &crate::store::keys::assertion_jti(&client.id, &claims.jti),
             std::time::Duration::from_secs(3900),
         )
         .await?;

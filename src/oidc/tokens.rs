@@ -97,7 +97,7 @@ enum CodeState {
 }
 
 fn code_key(ctx: &Ctx<'_>, code: &str) -> String {
-    format!("code:{}", ctx.hasher.hash(code))
+    crate::store::keys::code(&ctx.hasher.hash(code))
 }
 
 /// What a code's first use issued.
@@ -332,7 +332,7 @@ pub async fn revoke_access(store: &Store, jti: &str, exp: i64) -> Result<(), OAu
     if ttl > 0 {
         store
             .put(
-                &format!("revoked-jti:{jti}"),
+                &crate::store::keys::revoked_jti(jti),
                 b"1",
                 secs(u64::try_from(ttl).unwrap_or(1)),
             )
@@ -343,7 +343,7 @@ pub async fn revoke_access(store: &Store, jti: &str, exp: i64) -> Result<(), OAu
 
 /// Whether an access token's jti was revoked.
 pub async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
-    Ok(store.get(&format!("revoked-jti:{jti}")).await?.is_some())
+    Ok(store.get(&crate::store::keys::revoked_jti(jti)).await?.is_some())
 }
 
 /// The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6).
@@ -604,7 +604,7 @@ fn grace_applies(ctx: &Ctx<'_>, client: &client::Model) -> bool {
 }
 
 fn grace_key(ctx: &Ctx<'_>, token: &str) -> String {
-    format!("refresh-grace:{}", ctx.hasher.hash(token))
+    crate::store::keys::refresh_grace(&ctx.hasher.hash(token))
 }
 
 /// A consumed refresh token presented again. Within `tokens.refresh_reuse_grace_secs` of

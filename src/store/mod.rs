@@ -5,6 +5,7 @@
 //! - [`SqlStore`] (default): tables in the main database, purged periodically;
 //! - [`RedisStore`] (`redis_url`): for many instances at scale.
 
+pub mod keys;
 mod redis;
 mod sql;
 

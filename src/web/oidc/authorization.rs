@@ -126,7 +126,10 @@ pub async fn pending_for_browser(state: &AppState, jar: &CookieJar, id: &str) ->
 pub(super) async fn save_pending(state: &AppState, id: Option<&str>, req: &AuthRequest) -> Result<String, OAuthError> {
     let id = id.map_or_else(crate::crypto::random_token::<24>, str::to_string);
     let value = serde_json::to_vec(req).map_err(OAuthError::server)?;
-    state.store().put(&format!("authreq:{id}"), &value, PENDING_TTL).await?;
+    state
+        .store()
+        .put(&crate::store::keys::authreq(&id), &value, PENDING_TTL)
+        .await?;
     Ok(id)
 }
 
@@ -135,7 +138,7 @@ pub async fn load_pending(state: &AppState, id: &str) -> Option<AuthRequest> {
     if id.len() > 64 {
         return None;
     }
-    let raw = state.store().get(&format!("authreq:{id}")).await.ok()??;
+    let raw = state.store().get(&crate::store::keys::authreq(id)).await.ok()??;
     serde_json::from_slice(&raw).ok()
 }
 
@@ -220,7 +223,7 @@ pub(super) async fn proceed_bound(
         )
         .await?;
         if let Some(id) = pending_id {
-            state.store().delete(&format!("authreq:{id}")).await?;
+            state.store().delete(&crate::store::keys::authreq(id)).await?;
         }
         let session_ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
         crate::oidc::backchannel::remember_client(state.store(), &session.sid, &client.id, session_ttl).await?;

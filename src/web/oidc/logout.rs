@@ -114,7 +114,7 @@ pub(super) async fn logout(
         && k == "continue"
     {
         let taken = if id.len() <= 64 {
-            state.store().take(&format!("logout-post:{id}")).await
+            state.store().take(&crate::store::keys::logout_post(id)).await
         } else {
             Ok(None)
         };
@@ -157,7 +157,7 @@ pub(super) async fn logout_post(
         let ttl = std::time::Duration::from_secs(LOGOUT_CONTINUE_SECS);
         if let Err(e) = state
             .store()
-            .put(&format!("logout-post:{id}"), body.as_bytes(), ttl)
+            .put(&crate::store::keys::logout_post(&id), body.as_bytes(), ttl)
             .await
         {
             return PageError::Internal(e.to_string()).render(state.theme());

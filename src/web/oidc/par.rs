@@ -47,7 +47,7 @@ pub(super) async fn par(
         state
             .store()
             .put(
-                &format!("par:{id}"),
+                &crate::store::keys::par(&id),
                 &value,
                 std::time::Duration::from_secs(PAR_TTL_SECS),
             )
@@ -73,7 +73,7 @@ pub(super) async fn resolve_pushed(state: &AppState, params: OAuthParams) -> Res
         .ok_or_else(|| expired.to_string())?;
     let raw = state
         .store()
-        .take(&format!("par:{id}"))
+        .take(&crate::store::keys::par(id))
         .await
         .map_err(|_| "The server is busy; try again.".to_string())?;
     let pushed: std::collections::HashMap<String, String> = raw

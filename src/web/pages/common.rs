@@ -115,9 +115,15 @@ pub async fn over_mail_limit(
     email: &str,
 ) -> Result<bool, crate::store::StoreError> {
     let limit = state.config().accounts.mail_requests_per_hour;
-    let by_ip = state.store().incr(&format!("{kind}-ip:{ip}"), HOUR).await?;
+    let by_ip = state
+        .store()
+        .incr(&crate::store::keys::mail_by_ip(kind, &ip.to_string()), HOUR)
+        .await?;
     let who = state.token_hasher().hash(&email.trim().to_lowercase());
-    let by_address = state.store().incr(&format!("{kind}-addr:{who}"), HOUR).await?;
+    let by_address = state
+        .store()
+        .incr(&crate::store::keys::mail_by_address(kind, &who), HOUR)
+        .await?;
     // Per IP a little more room: several people may share an address.
     Ok(by_ip > limit * 4 || by_address > limit)
 }

@@ -107,7 +107,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): 
             Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response()
         }
         _ => {
-            let _ = state.store().delete(&format!("authreq:{id}")).await;
+            let _ = state.store().delete(&crate::store::keys::authreq(&id)).await;
             crate::web::oidc::deny(&state, &req)
         }
     }

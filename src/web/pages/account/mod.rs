@@ -61,7 +61,7 @@ pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedI
 const PASSWORD_CHECK_WINDOW_MS: i64 = 900_000;
 
 fn password_check_key(user_id: uuid::Uuid) -> String {
-    format!("password-check:{user_id}")
+    crate::store::keys::password_check(user_id)
 }
 
 /// Current-password checks count like logins: a stolen session cannot guess the password

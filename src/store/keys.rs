@@ -1,0 +1,171 @@
+//! Every key of the ephemeral store, named in one place: a namespace, a colon, and an
+//! identifier (for secrets, always their keyed hash, never the secret). A new kind of
+//! entry gets its function here, so two features can never share a namespace by accident.
+
+use uuid::Uuid;
+
+/// A pending authorization request while the user signs in and consents.
+pub fn authreq(id: &str) -> String {
+    format!("authreq:{id}")
+}
+
+/// A pushed authorization request (RFC 9126), by its `request_uri` id.
+pub fn par(id: &str) -> String {
+    format!("par:{id}")
+}
+
+/// The parameters of a logout posted cross-site, waiting for the same-site GET.
+pub fn logout_post(id: &str) -> String {
+    format!("logout-post:{id}")
+}
+
+/// An authorization code, by its keyed hash.
+pub fn code(code_hash: &str) -> String {
+    format!("code:{code_hash}")
+}
+
+/// A revoked access token, by its `jti`, until it would have expired.
+pub fn revoked_jti(jti: &str) -> String {
+    format!("revoked-jti:{jti}")
+}
+
+/// A rotation's sealed response, kept for the refresh-token reuse grace.
+pub fn refresh_grace(token_hash: &str) -> String {
+    format!("refresh-grace:{token_hash}")
+}
+
+/// A `private_key_jwt` assertion already used (single use).
+pub fn assertion_jti(client_id: &str, jti: &str) -> String {
+    format!("assertion-jti:{client_id}:{jti}")
+}
+
+/// The set of relying parties that got tokens in session `sid`.
+pub fn session_clients(sid: &str) -> String {
+    format!("sid-rps:{sid}")
+}
+
+/// The list an earlier version kept instead of [`session_clients`] (read until such
+/// sessions have expired).
+pub fn session_clients_legacy(sid: &str) -> String {
+    format!("sid-clients:{sid}")
+}
+
+/// A browser session, by the keyed hash of its cookie.
+pub fn session(token_hash: &str) -> String {
+    format!("session:{token_hash}")
+}
+
+/// When session `sid` was last used.
+pub fn session_seen(sid: &str) -> String {
+    format!("session-seen:{sid}")
+}
+
+/// The set of a user's session keys.
+pub fn user_sessions(user: Uuid) -> String {
+    format!("user-session-set:{user}")
+}
+
+/// The session list an earlier version kept instead of [`user_sessions`].
+pub fn user_sessions_legacy(user: Uuid) -> String {
+    format!("user-sessions:{user}")
+}
+
+/// The user's revocation time: sessions created before it are dead.
+pub fn user_sessions_revoked(user: Uuid) -> String {
+    format!("user-sessions-revoked:{user}")
+}
+
+/// "Sign out everywhere else" for sessions of the earlier format.
+pub fn user_sessions_legacy_revoked(user: Uuid) -> String {
+    format!("user-sessions-legacy-revoked:{user}")
+}
+
+/// The hash of a user's one live activation link.
+pub fn activation_latest(user: Uuid) -> String {
+    format!("activation-latest:{user}")
+}
+
+/// A single-use link of one purpose (`activate`, `reset`, `email`), by its keyed hash.
+pub fn link(purpose: &str, token_hash: &str) -> String {
+    format!("link:{purpose}:{token_hash}")
+}
+
+/// Failed sign-ins from an address (IPv6 by /64).
+pub fn login_ip(ip: &str) -> String {
+    format!("login-ip:{ip}")
+}
+
+/// Sign-in attempts of any outcome from an address.
+pub fn login_ip_all(ip: &str) -> String {
+    format!("login-ip-all:{ip}")
+}
+
+/// Failed sign-ins from one device cookie, by the keyed hash of its nonce.
+pub fn login_device(nonce_hash: &str) -> String {
+    format!("login-dev:{nonce_hash}")
+}
+
+/// Failed sign-ins to an account from unknown browsers, by the keyed hash of the address.
+pub fn login_account(address_hash: &str) -> String {
+    format!("login-acct:{address_hash}")
+}
+
+/// Wrong current-password answers on the account pages.
+pub fn password_check(user: Uuid) -> String {
+    format!("password-check:{user}")
+}
+
+/// Mail requests of one kind (`reset`, `resend`, `signup`, `email-change`) from an address.
+pub fn mail_by_ip(kind: &str, ip: &str) -> String {
+    format!("{kind}-ip:{ip}")
+}
+
+/// Mail requests of one kind to one address, by its keyed hash.
+pub fn mail_by_address(kind: &str, address_hash: &str) -> String {
+    format!("{kind}-addr:{address_hash}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_namespace_is_its_own() {
+        let u = Uuid::nil();
+        let keys = [
+            authreq("x"),
+            par("x"),
+            logout_post("x"),
+            code("x"),
+            revoked_jti("x"),
+            refresh_grace("x"),
+            assertion_jti("c", "x"),
+            session_clients("x"),
+            session_clients_legacy("x"),
+            session("x"),
+            session_seen("x"),
+            user_sessions(u),
+            user_sessions_legacy(u),
+            user_sessions_revoked(u),
+            user_sessions_legacy_revoked(u),
+            activation_latest(u),
+            link("reset", "x"),
+            login_ip("x"),
+            login_ip_all("x"),
+            login_device("x"),
+            login_account("x"),
+            password_check(u),
+            mail_by_ip("reset", "x"),
+            mail_by_address("reset", "x"),
+        ];
+        let mut namespaces: Vec<&str> = keys.iter().filter_map(|k| k.split(':').next()).collect();
+        let n = namespaces.len();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        assert_eq!(
+            namespaces.len(),
+            n,
+            "two kinds of entry share a namespace: {namespaces:?}"
+        );
+    }
+}
