@@ -18,9 +18,27 @@ use crate::web::error::PageError;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// Whether `next` is a local path safe to redirect to: one leading `/`, no second slash or
-/// backslash after it, no control characters, nothing that decodes into those.
-pub fn safe_next(next: &str) -> Option<&str> {
+/// A path on this site that is safe to redirect to; made only by [`safe_next`], so a
+/// redirect built from one can never leave the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct LocalPath<'a>(&'a str);
+
+impl LocalPath<'_> {
+    pub fn as_str(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for LocalPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// `next` as a [`LocalPath`] if it is one: one leading `/`, no second slash or backslash
+/// after it, no control characters, nothing that decodes into those.
+pub fn safe_next(next: &str) -> Option<LocalPath<'_>> {
     let decoded: String = url::form_urlencoded::parse(format!("x={}", next.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -33,7 +51,7 @@ pub fn safe_next(next: &str) -> Option<&str> {
             && !s.chars().any(char::is_control)
             && s.len() <= 2048
     };
-    (ok(next) && ok(&decoded)).then_some(next)
+    (ok(next) && ok(&decoded)).then_some(LocalPath(next))
 }
 
 /// The robot-check widget settings for templates (null when disabled).
@@ -195,7 +213,7 @@ mod tests {
             "/caf%C3%A9",
             "/oauth2/authorize?client_id=x",
         ] {
-            assert_eq!(safe_next(ok), Some(ok), "{ok}");
+            assert_eq!(safe_next(ok).map(|p| p.to_string()).as_deref(), Some(ok), "{ok}");
         }
         let hostile = [
             "https://evil.example",

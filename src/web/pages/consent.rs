@@ -86,9 +86,11 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): 
     };
     match f.decision.as_deref() {
         Some("allow") => {
-            let mut granted = crate::oidc::repo::consent(state.db(), session.user_id, &req.client_id)
-                .await
-                .unwrap_or_default();
+            // A failed read must not look like "no consent yet": saving would drop the rest.
+            let mut granted = match crate::oidc::repo::consent(state.db(), session.user_id, &req.client_id).await {
+                Ok(g) => g,
+                Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+            };
             for s in &req.scope {
                 if !granted.contains(s) {
                     granted.push(s.clone());
@@ -107,7 +109,9 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): 
             Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response()
         }
         _ => {
-            let _ = state.store().delete(&crate::store::keys::authreq(&id)).await;
+            if let Err(e) = state.store().delete(&crate::store::keys::authreq(&id)).await {
+                tracing::warn!(error = %e, "denied authorization request not removed (it expires by itself)");
+            }
             crate::web::oidc::deny(&state, &req)
         }
     }

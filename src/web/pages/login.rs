@@ -49,7 +49,7 @@ struct View<'a> {
     notice: Option<&'a str>,
     unverified: bool,
     authreq: Option<&'a str>,
-    next: Option<&'a str>,
+    next: Option<LocalPath<'a>>,
     client_name: Option<String>,
 }
 
@@ -83,11 +83,14 @@ async fn client_name(state: &AppState, authreq: Option<&str>) -> (Option<String>
     let Some(req) = crate::web::oidc::load_pending(state, id).await else {
         return (None, None);
     };
-    let name = crate::clients::repo::find(state.db(), &req.client_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.name);
+    // Only a courtesy on the page: a failed lookup shows no name, and is logged.
+    let name = match crate::clients::repo::find(state.db(), &req.client_id).await {
+        Ok(c) => c.map(|c| c.name),
+        Err(e) => {
+            tracing::warn!(error = %e, "client name for the sign-in page not read");
+            None
+        }
+    };
     (name, req.login_hint)
 }
 
@@ -256,7 +259,9 @@ pub async fn submit(
         Ok(t) => t,
         Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
     };
-    let _ = crate::accounts::repo::touch_last_login(state.db(), user.id).await;
+    if let Err(e) = crate::accounts::repo::touch_last_login(state.db(), user.id).await {
+        tracing::warn!(error = %e, "last sign-in time not recorded");
+    }
     let seen = crate::accounts::notify::Seen {
         device: &device,
         ip,

@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::common::safe_next;
 use super::common::*;
+use super::common::{LocalPath, safe_next};
 use crate::accounts::signup::{self, LinkCtx};
 use crate::accounts::{Email, Error};
 use crate::web::AppState;
@@ -40,7 +40,7 @@ fn carry(authreq: Option<&str>, next: Option<&str>) -> String {
         next.and_then(safe_next),
     ) {
         (Some(a), _) => format!("authreq={}", enc(a)),
-        (None, Some(n)) => format!("next={}", enc(n)),
+        (None, Some(n)) => format!("next={}", enc(n.as_str())),
         (None, None) => String::new(),
     }
 }
@@ -142,7 +142,7 @@ pub async fn submit(
         &link_ctx(
             &state,
             c.accounts.activation_ttl_secs,
-            carry(f.authreq.as_deref(), next),
+            carry(f.authreq.as_deref(), next.as_ref().map(LocalPath::as_str)),
         ),
         email,
         SecretString::from(f.password.clone()),
