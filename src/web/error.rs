@@ -6,8 +6,9 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::theme::Theme;
 
-/// An error shown as an HTML page.
-#[derive(Debug, thiserror::Error)]
+/// An error shown as an HTML page. Domain errors convert into it (`?` or `from`); the
+/// cause of an internal one is logged once, where it is rendered.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PageError {
     #[error("not found")]
     NotFound,
@@ -60,6 +61,75 @@ impl PageError {
                 (status, self.public_message()).into_response()
             }
         }
+    }
+}
+
+impl From<sea_orm::DbErr> for PageError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<crate::theme::ThemeError> for PageError {
+    fn from(e: crate::theme::ThemeError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<crate::oidc::OAuthError> for PageError {
+    fn from(e: crate::oidc::OAuthError) -> Self {
+        use crate::oidc::ErrorCode as C;
+        match e.code {
+            C::ServerError | C::TemporarilyUnavailable => Self::Internal(e.description),
+            _ => Self::BadRequest(e.description),
+        }
+    }
+}
+
+/// The one mapping of account errors to pages. Exhaustive: a new variant must be given
+/// its page here. Handlers that show an error beside a field match it themselves first.
+impl From<crate::accounts::Error> for PageError {
+    fn from(e: crate::accounts::Error) -> Self {
+        use crate::accounts::Error as E;
+        match e {
+            E::DuplicateEmail(_) => Self::BadRequest("An account with this email address exists already.".into()),
+            E::Email(e) => Self::BadRequest(format!("The email address is not valid: {e}.")),
+            E::Password(e) => Self::BadRequest(format!("The password was refused: {e}.")),
+            E::WrongPassword => Self::BadRequest("The password is not correct.".into()),
+            E::Hashing(cause) => Self::Internal(format!("password hashing: {cause}")),
+            E::Db(e) => Self::Internal(format!("database: {e}")),
+            E::Store(e) => Self::Internal(e.to_string()),
+            E::Mail(cause) => Self::Internal(format!("mail: {cause}")),
+        }
+    }
+}
+
+/// A handler may answer `Err(PageError)`: the response carries the error, and
+/// [`render_page_errors`] (which has the theme) turns it into the error page.
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let mut res = self.status().into_response();
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
+/// Middleware: renders the [`PageError`] a handler answered with (see `IntoResponse`).
+pub async fn render_page_errors(
+    axum::extract::State(state): axum::extract::State<crate::web::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    match res.extensions_mut().remove::<PageError>() {
+        Some(e) => e.render(state.theme()),
+        None => res,
     }
 }
 

@@ -47,6 +47,11 @@ pub fn router(state: AppState) -> Router {
     // way in. Layers added with `Router::layer` run after routing, so the matched route
     // is known to tracing and metrics.
     routes
+        // Innermost: an `Err(PageError)` answered by a handler becomes the themed page.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::render_page_errors,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -69,3 +69,23 @@ async fn a_theme_directory_overrides_templates_and_assets_by_name() {
     // Templates not overridden fall back to the default theme.
     assert!(app.get("/nope").await.text().await.unwrap().contains("Error 404"));
 }
+
+#[tokio::test]
+async fn an_error_a_page_answers_with_is_the_themed_error_page() {
+    let app = TestApp::spawn().await;
+    for (path, status, text) in [
+        ("/consent", 400, "The request is missing."),
+        (
+            "/consent?authreq=unknown",
+            400,
+            "This sign-in request has expired or was started in another browser.",
+        ),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8", "{path}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(text), "{path}: {html}");
+        assert!(html.contains("/static/app.css"), "{path}: rendered with the theme");
+    }
+}

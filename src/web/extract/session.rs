@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for SignedIn {
                 Ok(Self { session, token })
             }
             Ok(None) => Err(login()),
-            Err(e) => Err(crate::web::error::PageError::Internal(e.to_string()).render(state.theme())),
+            Err(e) => Err(crate::web::error::PageError::from(e).render(state.theme())),
         }
     }
 }

@@ -51,7 +51,7 @@ pub(super) async fn authorize(state: AppState, jar: CookieJar, params: Result<OA
     let client = match p.client_id.as_deref().filter(|c| !c.is_empty() && c.len() <= 256) {
         Some(id) => match crate::clients::repo::find(state.db(), id).await {
             Ok(c) => c,
-            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+            Err(e) => return PageError::from(e).render(state.theme()),
         },
         None => None,
     };
@@ -101,7 +101,7 @@ pub(super) fn deliver(state: &AppState, reply: &Reply, params: &[(&'static str, 
             let ctx = json!({ "action": reply.redirect_uri, "fields": fields });
             match state.theme().render("templates/form_post.html", ctx) {
                 Ok(html) => no_store(Html(html).into_response()),
-                Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+                Err(e) => PageError::from(e).render(state.theme()),
             }
         }
     }

@@ -95,7 +95,7 @@ pub(super) fn logged_out(state: &AppState, jar: CookieJar, target: Option<String
         Some(t) => (jar, see_other(&t)).into_response(),
         None => match state.theme().render("templates/logged_out.html", json!({})) {
             Ok(html) => (jar, no_store(Html(html).into_response())).into_response(),
-            Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+            Err(e) => PageError::from(e).render(state.theme()),
         },
     }
 }
@@ -126,7 +126,7 @@ pub(super) async fn logout(
                 )
                 .render(state.theme());
             }
-            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+            Err(e) => return PageError::from(e).render(state.theme()),
         };
     }
     let params = match OAuthParams::parse(encoded.as_bytes()) {
@@ -160,7 +160,7 @@ pub(super) async fn logout_post(
             .put(&crate::store::keys::logout_post(&id), body.as_bytes(), ttl)
             .await
         {
-            return PageError::Internal(e.to_string()).render(state.theme());
+            return PageError::from(e).render(state.theme());
         }
         return see_other(&format!("/oauth2/logout?continue={id}"));
     }
@@ -207,6 +207,6 @@ pub(super) async fn logout_flow(state: AppState, jar: CookieJar, params: OAuthPa
         json!({ "csrf": csrf, "fields": fields }),
     ) {
         Ok(html) => (jar, no_store(Html(html).into_response())).into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }

@@ -94,7 +94,7 @@ pub fn page(state: &AppState, jar: CookieJar, status: StatusCode, template: &str
             Html(html),
         )
             .into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -186,7 +186,7 @@ pub async fn mail_request(
             ));
         }
         Ok(false) => {}
-        Err(e) => return Err(PageError::Internal(e.to_string()).render(state.theme())),
+        Err(e) => return Err(PageError::from(e).render(state.theme())),
     }
     Email::parse(&f.email).map_err(|_| {
         render(

@@ -37,23 +37,23 @@ fn scope_label(s: &str) -> &str {
     }
 }
 
-pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ConsentQuery>) -> Response {
-    let Some(id) = q.authreq else {
-        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
-    };
-    let Some(req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
-        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
-    };
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ConsentQuery>,
+) -> Result<Response, PageError> {
+    let id = q
+        .authreq
+        .ok_or_else(|| PageError::BadRequest("The request is missing.".into()))?;
+    let req = crate::web::oidc::pending_for_browser(&state, &jar, &id)
+        .await
+        .ok_or_else(|| PageError::BadRequest(EXPIRED.into()))?;
     if cookies::session(state.config(), &jar).is_none() {
-        return Redirect::to(&format!("/login?authreq={id}")).into_response();
+        return Ok(Redirect::to(&format!("/login?authreq={id}")).into_response());
     }
-    let client = match crate::clients::repo::find(state.db(), &req.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return PageError::BadRequest("The application is no longer registered.".into()).render(state.theme());
-        }
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
-    };
+    let client = crate::clients::repo::find(state.db(), &req.client_id)
+        .await?
+        .ok_or_else(|| PageError::BadRequest("The application is no longer registered.".into()))?;
     let (jar, csrf) = cookies::csrf(state.config(), jar);
     // `openid` (signing in) first, then the rest alphabetically.
     let mut ordered: Vec<&String> = req.scope.iter().collect();
@@ -63,10 +63,8 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query
         .map(|s| json!({ "name": s, "label": scope_label(s) }))
         .collect();
     let ctx = json!({ "csrf": csrf, "authreq": id, "client_name": client.name, "scopes": scopes });
-    match state.theme().render("templates/consent.html", ctx) {
-        Ok(html) => (jar, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
-    }
+    let html = state.theme().render("templates/consent.html", ctx)?;
+    Ok((jar, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
 }
 
 pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): PageForm<ConsentForm>) -> Response {
@@ -82,14 +80,14 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): 
     let session = match sessions::load(state.store(), state.token_hasher(), &token).await {
         Ok(Some(s)) => s,
         Ok(None) => return Redirect::to(&format!("/login?authreq={id}")).into_response(),
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     match f.decision.as_deref() {
         Some("allow") => {
             // A failed read must not look like "no consent yet": saving would drop the rest.
             let mut granted = match crate::oidc::repo::consent(state.db(), session.user_id, &req.client_id).await {
                 Ok(g) => g,
-                Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+                Err(e) => return PageError::from(e).render(state.theme()),
             };
             for s in &req.scope {
                 if !granted.contains(s) {
@@ -99,7 +97,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): 
             granted.sort();
             if let Err(e) = crate::oidc::repo::save_consent(state.db(), session.user_id, &req.client_id, &granted).await
             {
-                return PageError::Internal(e.to_string()).render(state.theme());
+                return PageError::from(e).render(state.theme());
             }
             req.consent_given = true;
             req.consented_sid = Some(session.sid.clone());

@@ -74,7 +74,7 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, v: View<'_
             Html(html),
         )
             .into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -153,7 +153,7 @@ pub async fn submit(
     let user = match &email {
         Some(e) => match crate::accounts::repo::find_by_email(state.db(), e).await {
             Ok(u) => u,
-            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+            Err(e) => return PageError::from(e).render(state.theme()),
         },
         None => None,
     };
@@ -190,7 +190,7 @@ pub async fn submit(
             );
             return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, view(&text)).await;
         }
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = match &stored {
@@ -257,7 +257,7 @@ pub async fn submit(
     let ttl = state.config().session_ttl(session.remember);
     let token = match sessions::create(state.store(), state.token_hasher(), &session, ttl).await {
         Ok(t) => t,
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     if let Err(e) = crate::accounts::repo::touch_last_login(state.db(), user.id).await {
         tracing::warn!(error = %e, "last sign-in time not recorded");

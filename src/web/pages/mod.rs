@@ -66,7 +66,7 @@ async fn landing(State(state): State<AppState>) -> Response {
     let ctx = serde_json::json!({ "issuer": state.config().issuer.as_str().trim_end_matches('/') });
     match state.theme().render("templates/index.html", ctx) {
         Ok(body) => Html(body).into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 

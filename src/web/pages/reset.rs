@@ -113,7 +113,7 @@ pub async fn confirm_show(State(state): State<AppState>, jar: CookieJar, Query(q
     match reset::peek(state.db(), &link_ctx(&state), &token).await {
         Ok(Some(_)) => password_form(&state, jar, StatusCode::OK, &token, json!({})),
         Ok(None) => expired(&state, jar),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -157,7 +157,7 @@ pub async fn confirm_submit(
             // then one by one (to tell their relying parties).
             let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
             if let Err(e) = crate::accounts::sessions::revoke_all_before_now(state.store(), user_id, ttl).await {
-                return PageError::Internal(e.to_string()).render(state.theme());
+                return PageError::from(e).render(state.theme());
             }
             match crate::accounts::sessions::destroy_all(state.store(), user_id).await {
                 Ok(ended) => crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await,
@@ -174,6 +174,6 @@ pub async fn confirm_submit(
             &f.token,
             json!({ "password": e.to_string() }),
         ),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }

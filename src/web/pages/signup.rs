@@ -112,7 +112,7 @@ pub async fn submit(
             );
         }
         Ok(false) => {}
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     }
     let email = match Email::parse(&f.email) {
         Ok(e) => e,
@@ -163,7 +163,7 @@ pub async fn submit(
             None,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -216,7 +216,7 @@ pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(
             LINK_EXPIRED,
             Some(("/signup/resend", "Send a new link")),
         ),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -247,7 +247,7 @@ pub async fn activate_submit(
             LINK_EXPIRED,
             Some(("/signup/resend", "Send a new link")),
         ),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 

@@ -38,7 +38,7 @@ pub async fn email_show(State(state): State<AppState>, jar: CookieJar, me: Signe
     match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
         Ok(Some((u, _))) => email_page(&state, jar, StatusCode::OK, &u.email, "", json!({})),
         Ok(None) => Redirect::to("/login").into_response(),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -60,7 +60,7 @@ pub async fn email_submit(
     let current = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
         Ok(Some((u, _))) => u.email,
         Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     match crate::web::pages::common::over_mail_limit(&state, "email-change", ip, &f.email).await {
         Ok(true) => {
@@ -74,7 +74,7 @@ pub async fn email_submit(
             );
         }
         Ok(false) => {}
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     }
     let new = match crate::accounts::Email::parse(&f.email) {
         Ok(e) => e,
@@ -124,7 +124,7 @@ pub async fn email_submit(
             &f.email,
             json!({ "password": "The password is not correct." }),
         ),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -170,7 +170,7 @@ pub async fn email_confirm_show(
             }),
         ),
         Ok(None) => email_link_expired(&state, jar),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 
@@ -197,6 +197,6 @@ pub async fn email_confirm_submit(
             Some(("/account", "Go to your account")),
         ),
         Ok(None) => email_link_expired(&state, jar),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }

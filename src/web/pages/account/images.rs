@@ -22,7 +22,7 @@ async fn images_page(
 ) -> Response {
     let images = match crate::accounts::repo::images_of(state.db(), me.session.user_id).await {
         Ok(i) => i,
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     let url = |kind: &str| {
         images
@@ -107,12 +107,12 @@ pub async fn images_submit(
     };
     let id = match crate::accounts::repo::store_image(state.db(), me.session.user_id, kind, processed).await {
         Ok(id) => id,
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     if kind == crate::accounts::images::Kind::Avatar {
         let url = format!("{}/images/{id}", state.config().issuer_id);
         if let Err(e) = crate::accounts::repo::set_picture(state.db(), me.session.user_id, &url).await {
-            return PageError::Internal(e.to_string()).render(state.theme());
+            return PageError::from(e).render(state.theme());
         }
     }
     Redirect::to("/account/images").into_response()
@@ -130,7 +130,7 @@ pub async fn image(
     let img = match crate::accounts::repo::find_image(state.db(), id).await {
         Ok(Some(i)) => i,
         Ok(None) => return PageError::NotFound.render(state.theme()),
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     // Relying parties show the avatar (the `picture` claim) on their own pages.
     let cache = [

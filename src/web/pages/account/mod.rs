@@ -27,11 +27,9 @@ use crate::web::error::PageError;
 use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
 
-pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
-    let (user, profile) = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
+    let Some((user, profile)) = crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await? else {
+        return Ok(Redirect::to("/login").into_response());
     };
     let name: Vec<String> = profile
         .as_ref()
@@ -42,7 +40,7 @@ pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedI
                 .collect()
         })
         .unwrap_or_default();
-    page(
+    Ok(page(
         &state,
         jar,
         StatusCode::OK,
@@ -55,7 +53,7 @@ pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedI
             "username": profile.as_ref().and_then(|p| p.preferred_username.clone()),
             "picture": profile.as_ref().and_then(|p| p.picture.as_ref()).map(|u| u.replace(&state.config().issuer_id, "")),
         }),
-    )
+    ))
 }
 
 const PASSWORD_CHECK_WINDOW_MS: i64 = 900_000;
@@ -87,7 +85,7 @@ async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Resu
             Some(("/account", "Back to your account")),
         )),
         Ok(_) => Ok(chrono::Utc::now().timestamp_millis()),
-        Err(e) => Err(PageError::Internal(e.to_string()).render(state.theme())),
+        Err(e) => Err(PageError::from(e).render(state.theme())),
     }
 }
 

@@ -77,7 +77,7 @@ pub async fn password_submit(
         Ok(()) => {
             if f.sign_out_others.is_some() {
                 if let Err(e) = crate::accounts::repo::revoke_all_refresh_tokens(state.db(), me.session.user_id).await {
-                    return PageError::Internal(e.to_string()).render(state.theme());
+                    return PageError::from(e).render(state.theme());
                 }
                 return match sign_out_others(&state, jar, &me).await {
                     Ok(jar) => message(
@@ -88,7 +88,7 @@ pub async fn password_submit(
                         "Your password was changed and your other sessions were signed out.",
                         Some(("/account", "Back to your account")),
                     ),
-                    Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+                    Err(e) => PageError::from(e).render(state.theme()),
                 };
             }
             message(
@@ -102,7 +102,7 @@ pub async fn password_submit(
         }
         Err(Error::WrongPassword) => again(jar, json!({ "current": "The current password is not correct." })),
         Err(Error::Password(e)) => again(jar, json!({ "password": e.to_string() })),
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: Signed
     let profile = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
         Ok(Some((_, p))) => p,
         Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     let mut values = std::collections::BTreeMap::new();
     if let Some(p) = profile {

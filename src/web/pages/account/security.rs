@@ -24,11 +24,11 @@ async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: O
     let user = me.session.user_id;
     let on = match crate::accounts::repo::preferences(state.db(), user).await {
         Ok(p) => p.is_none_or(|p| p.login_notifications),
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     let sessions = match sessions::list(state.store(), user).await {
         Ok(list) => list,
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     let sessions: Vec<_> = sessions
         .iter()
@@ -48,7 +48,7 @@ async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: O
         .collect();
     let apps = match crate::oidc::repo::applications_of(state.db(), user).await {
         Ok(a) => a,
-        Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+        Err(e) => return PageError::from(e).render(state.theme()),
     };
     let apps: Vec<_> = apps
         .iter()
@@ -80,7 +80,7 @@ pub async fn security_submit(
 ) -> Response {
     let on = f.login_notifications.is_some();
     if let Err(e) = crate::accounts::repo::set_login_notifications(state.db(), me.session.user_id, on).await {
-        return PageError::Internal(e.to_string()).render(state.theme());
+        return PageError::from(e).render(state.theme());
     }
     security_page(&state, jar, &me, Some("Your settings are saved.")).await
 }
@@ -105,7 +105,7 @@ pub async fn sessions_submit(
         let longest = std::time::Duration::from_secs(state.config().tokens.session_secs);
         let ended = match sessions::destroy_others(state.store(), user, &me.session.sid, longest).await {
             Ok(ended) => ended,
-            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+            Err(e) => return PageError::from(e).render(state.theme()),
         };
         crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await;
         return security_page(&state, jar, &me, Some("Signed out.")).await;
@@ -113,7 +113,7 @@ pub async fn sessions_submit(
     let ended = match f.sid.as_deref() {
         Some(sid) => match sessions::destroy_by_sid(state.store(), user, sid).await {
             Ok(ended) => ended,
-            Err(e) => return PageError::Internal(e.to_string()).render(state.theme()),
+            Err(e) => return PageError::from(e).render(state.theme()),
         },
         None => None,
     };
@@ -141,7 +141,7 @@ pub async fn apps_submit(
         && let Err(e) =
             crate::oidc::repo::revoke_consent(state.db(), me.session.user_id, client, chrono::Utc::now()).await
     {
-        return PageError::Internal(e.to_string()).render(state.theme());
+        return PageError::from(e).render(state.theme());
     }
     security_page(&state, jar, &me, Some("Access withdrawn.")).await
 }
