@@ -5,7 +5,7 @@
 //! throttled per IP, per account and per device cookie (`accounts::throttle`); a new
 //! session token on every login.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -19,6 +19,7 @@ use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
+use crate::web::extract::PageForm;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct LoginQuery {
@@ -34,7 +35,6 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
-    csrf: Option<String>,
     authreq: Option<String>,
     next: Option<String>,
     /// "Keep me signed in": a persistent cookie instead of one that ends with the browser.
@@ -121,14 +121,8 @@ pub async fn submit(
     ClientIp(ip): ClientIp,
     headers: axum::http::HeaderMap,
     jar: CookieJar,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<LoginForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The sign-in form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let authreq = f.authreq.as_deref().filter(|a| !a.is_empty());
     let next = f.next.as_deref().and_then(safe_next);
     let (client_name, _) = client_name(&state, authreq).await;

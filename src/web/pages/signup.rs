@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -17,7 +17,6 @@ use super::common::{LocalPath, safe_next};
 use crate::accounts::signup::{self, LinkCtx};
 use crate::accounts::{Email, Error};
 use crate::web::AppState;
-use crate::web::cookies;
 use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
 use crate::web::extract::PageForm;
@@ -70,7 +69,6 @@ pub struct SignupForm {
     password: String,
     #[serde(default)]
     password_confirm: String,
-    csrf: Option<String>,
     next: Option<String>,
     authreq: Option<String>,
     #[serde(flatten)]
@@ -81,14 +79,8 @@ pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    form: Result<Form<SignupForm>, axum::extract::rejection::FormRejection>,
+    PageForm(f): PageForm<SignupForm>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return PageError::BadRequest("The signup form was malformed.".into()).render(state.theme());
-    };
-    if !cookies::csrf_ok(state.config(), &jar, f.csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
     let next = f.next.as_deref().and_then(safe_next);
     let again = |jar, errors: Value, error: Option<&str>, status| {
         page(
