@@ -116,6 +116,25 @@ pub struct Processed {
     pub height: u32,
 }
 
+/// Stores a processed image of `user` in one transaction: the new image replaces the one
+/// of its kind, and an avatar becomes the profile's `picture` (`{issuer}/images/{id}`),
+/// so the claim never points at an image that is gone. Returns the image's id.
+pub async fn save(
+    db: &sea_orm::DatabaseConnection,
+    issuer_id: &str,
+    user: uuid::Uuid,
+    kind: Kind,
+    processed: Processed,
+) -> Result<uuid::Uuid, sea_orm::DbErr> {
+    let txn = crate::db::begin(db).await?;
+    let id = super::repo::store_image(&txn, user, kind, processed).await?;
+    if kind == Kind::Avatar {
+        super::repo::set_picture(&txn, user, &format!("{issuer_id}/images/{id}")).await?;
+    }
+    txn.commit().await?;
+    Ok(id)
+}
+
 /// Crops `img` to the shape of `w`×`h` (centred) and scales it to that size. Downscaling
 /// averages areas in integer arithmetic over a view of the crop, so it needs no copy of
 /// the source and no floating-point buffer (a filtered resize of a 12 MP image holds

@@ -105,17 +105,18 @@ pub async fn images_submit(
             return images_page(&state, jar, &me, status, Some((kind.as_str(), e.to_string()))).await;
         }
     };
-    let id = match crate::accounts::repo::store_image(state.db(), me.session.user_id, kind, processed).await {
-        Ok(id) => id,
-        Err(e) => return PageError::from(e).render(state.theme()),
-    };
-    if kind == crate::accounts::images::Kind::Avatar {
-        let url = format!("{}/images/{id}", state.config().issuer_id);
-        if let Err(e) = crate::accounts::repo::set_picture(state.db(), me.session.user_id, &url).await {
-            return PageError::from(e).render(state.theme());
-        }
+    let saved = crate::accounts::images::save(
+        state.db(),
+        &state.config().issuer_id,
+        me.session.user_id,
+        kind,
+        processed,
+    )
+    .await;
+    match saved {
+        Ok(_) => Redirect::to("/account/images").into_response(),
+        Err(e) => PageError::from(e).render(state.theme()),
     }
-    Redirect::to("/account/images").into_response()
 }
 
 /// Serves a profile image, with an ETag so browsers and relying parties can revalidate.
