@@ -641,7 +641,7 @@ async fn profile_images_are_processed_stored_and_served_with_etags() {
 
 #[tokio::test]
 async fn operator_defined_profile_fields_are_edited_and_released_under_their_scope() {
-    use crate::helpers::flow::{authorize_url, query, token};
+    use crate::helpers::flow::authorize_url;
     let dir = crate::helpers::temp_dir();
     let file = dir.path().join("gatehouse.toml");
     std::fs::write(
@@ -719,19 +719,7 @@ scope = "hr"
         let app = &app;
         async move {
             let back = flow::authorize(app, &b, &authorize_url(&c, &[("scope", scope)]), "staff@example.com").await;
-            let t: serde_json::Value = token(
-                app,
-                &c,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &query(&back)["code"]),
-                    ("redirect_uri", &c.redirect_uri),
-                ],
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+            let t: serde_json::Value = flow::redeem(app, &c, &back).await;
             app.client
                 .get(app.url("/oauth2/userinfo"))
                 .bearer_auth(t["access_token"].as_str().unwrap())

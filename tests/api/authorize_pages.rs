@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::helpers::TestApp;
-use crate::helpers::flow::{self, TestClient, authorize_url, browser, location, query, token};
+use crate::helpers::flow::{self, TestClient, authorize_url, browser, location, query};
 
 #[tokio::test]
 async fn authorization_errors_never_redirect_to_unverified_uris() {
@@ -225,19 +225,7 @@ async fn rp_initiated_logout() {
     let c = flow::client(&app, false, &["authorization_code"]).await;
     let b = browser();
     let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "hank@example.com").await;
-    let t: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t: Value = flow::redeem(&app, &c, &back).await;
     let hint = t["id_token"].as_str().unwrap();
 
     // A registered post-logout URI that is not registered: an error page.
@@ -280,19 +268,7 @@ async fn revoking_a_refresh_token_revokes_its_family() {
     let other = flow::client(&app, false, &["authorization_code", "refresh_token"]).await;
     let b = browser();
     let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "ivy@example.com").await;
-    let t: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t: Value = flow::redeem(&app, &c, &back).await;
     let rt1 = t["refresh_token"].as_str().unwrap().to_string();
     let t2: Value = flow::refresh(&app, &c, &rt1).await;
     let rt2 = t2["refresh_token"].as_str().unwrap().to_string();

@@ -179,19 +179,7 @@ async fn first_party_clients_skip_consent_and_clients_choose_token_algorithms() 
             back.starts_with(&c.redirect_uri),
             "no consent screen for a first-party client: {back}"
         );
-        let t: Value = token(
-            &app,
-            &c,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &query(&back)["code"]),
-                ("redirect_uri", &c.redirect_uri),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let t: Value = flow::redeem(&app, &c, &back).await;
         let id = t["id_token"].as_str().unwrap();
         assert_eq!(jsonwebtoken::decode_header(id).unwrap().alg, jwt_alg);
         assert_eq!(
@@ -268,19 +256,7 @@ async fn back_channel_logout_reaches_the_relying_party_even_if_it_was_down() {
     .await;
     let b = browser();
     let back = flow::authorize(&app, &b, &authorize_url(&c, &[]), "bcl@example.com").await;
-    let t: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t: Value = flow::redeem(&app, &c, &back).await;
     let id_token = t["id_token"].as_str().unwrap().to_string();
 
     // The RP is down when the user logs out ...
@@ -350,19 +326,7 @@ async fn claims_parameter_and_id_token_hint() {
         format!("/oauth2/authorize?{}", serde_urlencoded::to_string(&pairs).unwrap())
     };
     let back = flow::authorize(&app, &b, &url(&[("claims", claims)]), "claims@example.com").await;
-    let t: Value = token(
-        &app,
-        &c,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back)["code"]),
-            ("redirect_uri", &c.redirect_uri),
-        ],
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let t: Value = flow::redeem(&app, &c, &back).await;
     assert_eq!(t["scope"], "openid");
     let id = t["id_token"].as_str().unwrap();
     let jwks: jsonwebtoken::jwk::JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
@@ -546,19 +510,7 @@ async fn logout_ends_session_bound_refresh_tokens_and_narrowing_is_per_response(
         let app = &app;
         async move {
             let back = flow::authorize(app, &b, &authorize_url(&c, &[("scope", scope)]), "rt@example.com").await;
-            let t: Value = token(
-                app,
-                &c,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &query(&back)["code"]),
-                    ("redirect_uri", &c.redirect_uri),
-                ],
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+            let t: Value = flow::redeem(app, &c, &back).await;
             t
         }
     };

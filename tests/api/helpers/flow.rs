@@ -219,7 +219,13 @@ pub async fn code_tokens(
     email: &str,
 ) -> serde_json::Value {
     let back = authorize(app, b, &authorize_url(c, extra), email).await;
-    let code = query(&back)
+    redeem(app, c, &back).await
+}
+
+/// Redeems the code in `back` (the redirect to the client) at the token endpoint, as
+/// the client would; returns the token response.
+pub async fn redeem(app: &TestApp, c: &TestClient, back: &str) -> serde_json::Value {
+    let code = query(back)
         .get("code")
         .cloned()
         .unwrap_or_else(|| panic!("no code in {back}"));
