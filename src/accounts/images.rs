@@ -116,6 +116,22 @@ pub struct Processed {
     pub height: u32,
 }
 
+/// The user's images: kind and id.
+pub async fn of_user(
+    db: &sea_orm::DatabaseConnection,
+    user: uuid::Uuid,
+) -> Result<Vec<(String, uuid::Uuid)>, sea_orm::DbErr> {
+    super::repo::images_of(db, user).await
+}
+
+/// An image by its id.
+pub async fn find(
+    db: &sea_orm::DatabaseConnection,
+    id: uuid::Uuid,
+) -> Result<Option<entity::user_image::Model>, sea_orm::DbErr> {
+    super::repo::find_image(db, id).await
+}
+
 /// Stores a processed image of `user` in one transaction: the new image replaces the one
 /// of its kind, and an avatar becomes the profile's `picture` (`{issuer}/images/{id}`),
 /// so the claim never points at an image that is gone. Returns the image's id.

@@ -44,6 +44,50 @@ pub enum Error {
     Mail(String),
 }
 
+/// The user with this address, if any.
+pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> Result<Option<entity::user::Model>, DbErr> {
+    repo::find_by_email(db, email).await
+}
+
+/// A user and their profile.
+pub async fn with_profile(
+    db: &DatabaseConnection,
+    id: uuid::Uuid,
+) -> Result<Option<(entity::user::Model, Option<entity::user_profile::Model>)>, DbErr> {
+    repo::find_with_profile(db, id).await
+}
+
+/// Records a sign-in (the last sign-in time shown to operators).
+pub async fn record_sign_in(db: &DatabaseConnection, id: uuid::Uuid) -> Result<(), DbErr> {
+    repo::touch_last_login(db, id).await
+}
+
+/// Replaces the password hash `old` (just verified) by `new`, made with today's
+/// parameters; false when the password changed meanwhile (that change stands).
+pub async fn upgrade_password_hash(
+    db: &DatabaseConnection,
+    id: uuid::Uuid,
+    old: &str,
+    new: String,
+) -> Result<bool, DbErr> {
+    repo::replace_password_hash(db, id, Some(old), None, new).await
+}
+
+/// Revokes every refresh token of the user.
+pub async fn revoke_refresh_tokens(db: &DatabaseConnection, id: uuid::Uuid) -> Result<u64, DbErr> {
+    repo::revoke_all_refresh_tokens(db, id).await
+}
+
+/// Whether login notifications are on for the user (on when never set).
+pub async fn login_notifications(db: &DatabaseConnection, id: uuid::Uuid) -> Result<bool, DbErr> {
+    Ok(repo::preferences(db, id).await?.is_none_or(|p| p.login_notifications))
+}
+
+/// Turns the user's login notifications on or off.
+pub async fn set_login_notifications(db: &DatabaseConnection, id: uuid::Uuid, on: bool) -> Result<(), DbErr> {
+    repo::set_login_notifications(db, id, on).await
+}
+
 /// What to create.
 #[derive(Debug)]
 pub struct NewUser {

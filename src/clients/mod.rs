@@ -350,6 +350,11 @@ pub async fn set_auth_method(db: &DatabaseConnection, client_id: &str, method: &
     Ok(())
 }
 
+/// The client `client_id`, if registered.
+pub async fn find(db: &DatabaseConnection, client_id: &str) -> Result<Option<entity::client::Model>, DbErr> {
+    repo::find(db, client_id).await
+}
+
 /// All clients, oldest first.
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<entity::client::Model>, Error> {
     Ok(repo::list(db).await?)

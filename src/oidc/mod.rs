@@ -6,6 +6,7 @@ pub mod backchannel;
 pub mod backchannel_repo;
 pub mod claims;
 pub mod client_auth;
+pub mod consent;
 pub mod discovery;
 pub mod error;
 pub mod interaction;

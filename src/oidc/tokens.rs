@@ -341,6 +341,21 @@ pub async fn revoke_access(store: &Store, jti: &str, exp: i64) -> Result<(), OAu
     Ok(())
 }
 
+/// The stored row of a refresh token presented for introspection or revocation (None for
+/// anything that is not one of ours).
+pub async fn find_refresh(ctx: &Ctx<'_>, token: &str) -> Result<Option<entity::refresh_token::Model>, OAuthError> {
+    if token.is_empty() || token.len() > 256 {
+        return Ok(None);
+    }
+    Ok(repo::find_refresh(ctx.db, &ctx.hasher.hash(token)).await?)
+}
+
+/// Revokes a refresh token's whole family (RFC 7009 §2.1).
+pub async fn revoke_refresh(ctx: &Ctx<'_>, row: &entity::refresh_token::Model) -> Result<(), OAuthError> {
+    repo::revoke_family(ctx.db, row.family_id, Utc::now()).await?;
+    Ok(())
+}
+
 /// Whether an access token's jti was revoked.
 pub async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
     Ok(store.get(&crate::store::keys::revoked_jti(jti)).await?.is_some())

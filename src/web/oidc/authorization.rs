@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::oidc::authorize::{self, AuthRequest, Rejection, Reply, ResponseMode};
 use crate::oidc::tokens::{self, CodeGrant};
-use crate::oidc::{ErrorCode, OAuthError, repo};
+use crate::oidc::{ErrorCode, OAuthError};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
@@ -49,7 +49,7 @@ pub(super) async fn authorize(state: AppState, jar: CookieJar, params: Result<OA
     };
     let p: authorize::Params = params.to();
     let client = match p.client_id.as_deref().filter(|c| !c.is_empty() && c.len() <= 256) {
-        Some(id) => match crate::clients::repo::find(state.db(), id).await {
+        Some(id) => match crate::clients::find(state.db(), id).await {
             Ok(c) => c,
             Err(e) => return PageError::from(e).render(state.theme()),
         },
@@ -180,13 +180,13 @@ pub(super) async fn proceed_bound(
         use crate::oidc::interaction::{self, ConsentFacts, Step};
         let now_ms = chrono::Utc::now().timestamp_millis();
         let session = current_session(state, jar).await.map(|(_, s)| s);
-        let Some(client) = crate::clients::repo::find(state.db(), &req.client_id).await? else {
+        let Some(client) = crate::clients::find(state.db(), &req.client_id).await? else {
             return Ok(PageError::BadRequest("The application is no longer registered.".into()).render(state.theme()));
         };
         // The stored consent is read only when the decision depends on it.
         let granted = match &session {
             Some(s) if interaction::needs_consent_record(&req, Some(s), client.first_party, now_ms) => {
-                Some(repo::consent(state.db(), s.user_id, &client.id).await?)
+                Some(crate::oidc::consent::granted(state.db(), s.user_id, &client.id).await?)
             }
             _ => None,
         };

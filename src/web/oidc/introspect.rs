@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::oidc::OAuthError;
 use crate::oidc::client_auth::{self};
 use crate::oidc::discovery::paths;
 use crate::oidc::tokens::{self};
-use crate::oidc::{OAuthError, repo};
 use crate::web::AppState;
 use crate::web::extract::oauth_form::OAuthForm;
 
@@ -56,9 +56,7 @@ pub(super) async fn introspect(
             }
             return Ok(body);
         }
-        if token.len() <= 256
-            && let Some(row) = repo::find_refresh(state.db(), &state.token_hasher().hash(token)).await?
-        {
+        if let Some(row) = tokens::find_refresh(&ctx, token).await? {
             let now = chrono::Utc::now();
             let live = row.revoked_at.is_none()
                 && row.consumed_at.is_none()
@@ -105,11 +103,10 @@ pub(super) async fn revoke(
             }
             return Ok(());
         }
-        if token.len() <= 256
-            && let Some(row) = repo::find_refresh(state.db(), &state.token_hasher().hash(token)).await?
+        if let Some(row) = tokens::find_refresh(&ctx, token).await?
             && row.client_id == client.id
         {
-            repo::revoke_family(state.db(), row.family_id, chrono::Utc::now()).await?;
+            tokens::revoke_refresh(&ctx, &row).await?;
         }
         // RFC 7009 §2.2: unknown tokens are answered 200 as well.
         Ok::<(), OAuthError>(())

@@ -69,7 +69,7 @@ pub(super) async fn userinfo(
             .sub
             .parse()
             .map_err(|_| OAuthError::invalid_token("the token has no user"))?;
-        let Some((user, profile)) = crate::accounts::repo::find_with_profile(state.db(), user_id).await? else {
+        let Some((user, profile)) = crate::accounts::with_profile(state.db(), user_id).await? else {
             return Err(OAuthError::invalid_token("the user no longer exists"));
         };
         if !crate::accounts::state::of(&user).is_usable() {

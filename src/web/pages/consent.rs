@@ -51,7 +51,7 @@ pub async fn show(
     if cookies::session(state.config(), &jar).is_none() {
         return Ok(Redirect::to(&format!("/login?authreq={id}")).into_response());
     }
-    let client = crate::clients::repo::find(state.db(), &req.client_id)
+    let client = crate::clients::find(state.db(), &req.client_id)
         .await?
         .ok_or_else(|| PageError::BadRequest("The application is no longer registered.".into()))?;
     let (jar, csrf) = cookies::csrf(state.config(), jar);
@@ -84,19 +84,7 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): 
     };
     match f.decision.as_deref() {
         Some("allow") => {
-            // A failed read must not look like "no consent yet": saving would drop the rest.
-            let mut granted = match crate::oidc::repo::consent(state.db(), session.user_id, &req.client_id).await {
-                Ok(g) => g,
-                Err(e) => return PageError::from(e).render(state.theme()),
-            };
-            for s in &req.scope {
-                if !granted.contains(s) {
-                    granted.push(s.clone());
-                }
-            }
-            granted.sort();
-            if let Err(e) = crate::oidc::repo::save_consent(state.db(), session.user_id, &req.client_id, &granted).await
-            {
+            if let Err(e) = crate::oidc::consent::grant(state.db(), session.user_id, &req.client_id, &req.scope).await {
                 return PageError::from(e).render(state.theme());
             }
             req.consent_given = true;

@@ -84,7 +84,7 @@ async fn client_name(state: &AppState, authreq: Option<&str>) -> (Option<String>
         return (None, None);
     };
     // Only a courtesy on the page: a failed lookup shows no name, and is logged.
-    let name = match crate::clients::repo::find(state.db(), &req.client_id).await {
+    let name = match crate::clients::find(state.db(), &req.client_id).await {
         Ok(c) => c.map(|c| c.name),
         Err(e) => {
             tracing::warn!(error = %e, "client name for the sign-in page not read");
@@ -145,7 +145,7 @@ pub async fn submit(
     }
     let email = Email::parse(&f.email).ok();
     let user = match &email {
-        Some(e) => match crate::accounts::repo::find_by_email(state.db(), e).await {
+        Some(e) => match crate::accounts::find_by_email(state.db(), e).await {
             Ok(u) => u,
             Err(e) => return PageError::from(e).render(state.theme()),
         },
@@ -253,7 +253,7 @@ pub async fn submit(
         Ok(t) => t,
         Err(e) => return PageError::from(e).render(state.theme()),
     };
-    if let Err(e) = crate::accounts::repo::touch_last_login(state.db(), user.id).await {
+    if let Err(e) = crate::accounts::record_sign_in(state.db(), user.id).await {
         tracing::warn!(error = %e, "last sign-in time not recorded");
     }
     let seen = crate::accounts::notify::Seen {
@@ -270,9 +270,7 @@ pub async fn submit(
         match state.passwords().hash(SecretString::from(f.password.clone())).await {
             Ok(new) => {
                 // Only over the hash just verified: a password changed meanwhile stands.
-                match crate::accounts::repo::replace_password_hash(state.db(), user.id, Some(&hash), None, new.clone())
-                    .await
-                {
+                match crate::accounts::upgrade_password_hash(state.db(), user.id, &hash, new.clone()).await {
                     Ok(true) => stored_hash = new,
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "password re-hash not stored"),

@@ -35,7 +35,7 @@ fn email_page(
 }
 
 pub async fn email_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
-    match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+    match crate::accounts::with_profile(state.db(), me.session.user_id).await {
         Ok(Some((u, _))) => email_page(&state, jar, StatusCode::OK, &u.email, "", json!({})),
         Ok(None) => Redirect::to("/login").into_response(),
         Err(e) => PageError::from(e).render(state.theme()),
@@ -57,7 +57,7 @@ pub async fn email_submit(
     me: SignedIn,
     PageForm(f): PageForm<EmailForm>,
 ) -> Response {
-    let current = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+    let current = match crate::accounts::with_profile(state.db(), me.session.user_id).await {
         Ok(Some((u, _))) => u.email,
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(e) => return PageError::from(e).render(state.theme()),

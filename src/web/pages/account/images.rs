@@ -20,7 +20,7 @@ async fn images_page(
     status: StatusCode,
     error: Option<(&str, String)>,
 ) -> Response {
-    let images = match crate::accounts::repo::images_of(state.db(), me.session.user_id).await {
+    let images = match crate::accounts::images::of_user(state.db(), me.session.user_id).await {
         Ok(i) => i,
         Err(e) => return PageError::from(e).render(state.theme()),
     };
@@ -128,7 +128,7 @@ pub async fn image(
     let Ok(id) = id.parse::<uuid::Uuid>() else {
         return PageError::NotFound.render(state.theme());
     };
-    let img = match crate::accounts::repo::find_image(state.db(), id).await {
+    let img = match crate::accounts::images::find(state.db(), id).await {
         Ok(Some(i)) => i,
         Ok(None) => return PageError::NotFound.render(state.theme()),
         Err(e) => return PageError::from(e).render(state.theme()),

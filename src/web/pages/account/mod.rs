@@ -28,7 +28,7 @@ use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
 
 pub async fn overview(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
-    let Some((user, profile)) = crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await? else {
+    let Some((user, profile)) = crate::accounts::with_profile(state.db(), me.session.user_id).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     let name: Vec<String> = profile

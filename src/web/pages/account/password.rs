@@ -76,7 +76,7 @@ pub async fn password_submit(
     match result {
         Ok(()) => {
             if f.sign_out_others.is_some() {
-                if let Err(e) = crate::accounts::repo::revoke_all_refresh_tokens(state.db(), me.session.user_id).await {
+                if let Err(e) = crate::accounts::revoke_refresh_tokens(state.db(), me.session.user_id).await {
                     return PageError::from(e).render(state.theme());
                 }
                 return match sign_out_others(&state, jar, &me).await {

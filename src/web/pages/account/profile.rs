@@ -65,7 +65,7 @@ fn profile_page(
 }
 
 pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
-    let profile = match crate::accounts::repo::find_with_profile(state.db(), me.session.user_id).await {
+    let profile = match crate::accounts::with_profile(state.db(), me.session.user_id).await {
         Ok(Some((_, p))) => p,
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(e) => return PageError::from(e).render(state.theme()),

@@ -22,8 +22,8 @@ fn utc(ms: i64, format: &str) -> Option<String> {
 
 async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: Option<&str>) -> Response {
     let user = me.session.user_id;
-    let on = match crate::accounts::repo::preferences(state.db(), user).await {
-        Ok(p) => p.is_none_or(|p| p.login_notifications),
+    let on = match crate::accounts::login_notifications(state.db(), user).await {
+        Ok(on) => on,
         Err(e) => return PageError::from(e).render(state.theme()),
     };
     let sessions = match sessions::list(state.store(), user).await {
@@ -46,7 +46,7 @@ async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: O
             })
         })
         .collect();
-    let apps = match crate::oidc::repo::applications_of(state.db(), user).await {
+    let apps = match crate::oidc::consent::applications_of(state.db(), user).await {
         Ok(a) => a,
         Err(e) => return PageError::from(e).render(state.theme()),
     };
@@ -79,7 +79,7 @@ pub async fn security_submit(
     PageForm(f): PageForm<SecurityForm>,
 ) -> Response {
     let on = f.login_notifications.is_some();
-    if let Err(e) = crate::accounts::repo::set_login_notifications(state.db(), me.session.user_id, on).await {
+    if let Err(e) = crate::accounts::set_login_notifications(state.db(), me.session.user_id, on).await {
         return PageError::from(e).render(state.theme());
     }
     security_page(&state, jar, &me, Some("Your settings are saved.")).await
@@ -138,8 +138,7 @@ pub async fn apps_submit(
     PageForm(f): PageForm<AppForm>,
 ) -> Response {
     if let Some(client) = f.client_id.as_deref().filter(|c| c.len() <= 256)
-        && let Err(e) =
-            crate::oidc::repo::revoke_consent(state.db(), me.session.user_id, client, chrono::Utc::now()).await
+        && let Err(e) = crate::oidc::consent::withdraw(state.db(), me.session.user_id, client).await
     {
         return PageError::from(e).render(state.theme());
     }

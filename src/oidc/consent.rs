@@ -1,0 +1,47 @@
+//! Consent: which scopes a user granted an application, given on the consent screen,
+//! listed and withdrawn on the security page.
+
+use sea_orm::{DatabaseConnection, DbErr};
+use uuid::Uuid;
+
+use super::repo;
+
+/// The scopes `user` granted `client` before (empty when none).
+pub async fn granted(db: &DatabaseConnection, user: Uuid, client: &str) -> Result<Vec<String>, DbErr> {
+    repo::consent(db, user, client).await
+}
+
+/// Adds `scopes` to what `user` granted `client`, in one transaction, so two consents
+/// given at once both stand.
+pub async fn grant<'a>(
+    db: &DatabaseConnection,
+    user: Uuid,
+    client: &str,
+    scopes: impl IntoIterator<Item = &'a String>,
+) -> Result<(), DbErr> {
+    let txn = crate::db::begin(db).await?;
+    let mut all = repo::consent(&txn, user, client).await?;
+    for s in scopes {
+        if !all.contains(s) {
+            all.push(s.clone());
+        }
+    }
+    all.sort();
+    repo::save_consent(&txn, user, client, &all).await?;
+    txn.commit().await
+}
+
+/// The applications connected to `user`, with the scopes granted (see
+/// [`repo::applications_of`]).
+pub async fn applications_of(
+    db: &DatabaseConnection,
+    user: Uuid,
+) -> Result<Vec<(entity::client::Model, Vec<String>)>, DbErr> {
+    repo::applications_of(db, user).await
+}
+
+/// Withdraws the consent given to `client` and revokes the refresh tokens it holds for
+/// `user`.
+pub async fn withdraw(db: &DatabaseConnection, user: Uuid, client: &str) -> Result<(), DbErr> {
+    repo::revoke_consent(db, user, client, chrono::Utc::now()).await
+}
