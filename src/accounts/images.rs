@@ -78,23 +78,30 @@ pub const WAITING: usize = 8;
 /// The bounded pool images are processed on: [`WORKERS`] at a time, on the blocking pool,
 /// with at most [`WAITING`] more waiting.
 #[derive(Debug, Clone)]
-pub struct Workers(Arc<tokio::sync::Semaphore>, Duration, Arc<tokio::sync::Semaphore>);
+pub struct Workers {
+    /// One permit per image being processed.
+    running: Arc<tokio::sync::Semaphore>,
+    /// How long an upload waits for a turn.
+    wait: Duration,
+    /// One permit per upload processed or waiting.
+    in_line: Arc<tokio::sync::Semaphore>,
+}
 
 impl Default for Workers {
     fn default() -> Self {
-        Self(
-            Arc::new(tokio::sync::Semaphore::new(WORKERS)),
-            WAIT,
-            Arc::new(tokio::sync::Semaphore::new(WORKERS + WAITING)),
-        )
+        Self {
+            running: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
+            wait: WAIT,
+            in_line: Arc::new(tokio::sync::Semaphore::new(WORKERS + WAITING)),
+        }
     }
 }
 
 impl Workers {
     /// [`process`] off the async workers, waiting at most 10 seconds for a turn.
     pub async fn process(&self, bytes: Vec<u8>, kind: Kind) -> Result<Processed, ImageError> {
-        let _in_line = self.2.clone().try_acquire_owned().map_err(|_| ImageError::Busy)?;
-        let permit = tokio::time::timeout(self.1, self.0.clone().acquire_owned())
+        let _in_line = self.in_line.clone().try_acquire_owned().map_err(|_| ImageError::Busy)?;
+        let permit = tokio::time::timeout(self.wait, self.running.clone().acquire_owned())
             .await
             .map_err(|_| ImageError::Busy)?
             .map_err(|_| ImageError::Busy)?;
@@ -374,10 +381,12 @@ mod tests {
     #[tokio::test]
     async fn at_most_two_images_are_processed_at_once() {
         let w = Workers {
-            1: Duration::from_millis(50),
+            wait: Duration::from_millis(50),
             ..Workers::default()
         };
-        let held: Vec<_> = (0..WORKERS).map(|_| w.0.clone().try_acquire_owned().unwrap()).collect();
+        let held: Vec<_> = (0..WORKERS)
+            .map(|_| w.running.clone().try_acquire_owned().unwrap())
+            .collect();
         let r = w.process(png(10, 10), Kind::Avatar).await;
         assert_eq!(
             r.unwrap_err(),
@@ -386,7 +395,7 @@ mod tests {
         );
         // When WORKERS are busy and WAITING wait, the next is refused at once.
         let line: Vec<_> = (0..WORKERS + WAITING)
-            .map(|_| w.2.clone().try_acquire_owned().unwrap())
+            .map(|_| w.in_line.clone().try_acquire_owned().unwrap())
             .collect();
         let started = std::time::Instant::now();
         assert_eq!(

@@ -44,6 +44,16 @@ pub struct Limits {
     pub device: u64,
 }
 
+impl From<&crate::config::AccountsConfig> for Limits {
+    fn from(a: &crate::config::AccountsConfig) -> Self {
+        Self {
+            ip: a.login_ip_limit,
+            account: a.login_account_limit,
+            device: a.login_device_limit,
+        }
+    }
+}
+
 /// An attempt that was allowed and counted; refund it with [`Attempt::succeeded`].
 #[derive(Debug)]
 #[must_use = "a successful attempt must be refunded"]

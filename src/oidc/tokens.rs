@@ -515,16 +515,9 @@ pub async fn refresh(
     if row.revoked_at.is_some() {
         return Err(invalid());
     }
+    let request = fingerprint(requested_scope, resource);
     if let Some(consumed) = row.consumed_at {
-        return reused(
-            ctx,
-            client,
-            &row,
-            token,
-            consumed,
-            &fingerprint(requested_scope, resource),
-        )
-        .await;
+        return reused(ctx, client, &row, token, consumed, &request).await;
     }
     if row.expires_at <= now || row.family_expires_at <= now {
         return Err(invalid());
@@ -554,7 +547,7 @@ pub async fn refresh(
         txn.rollback().await?;
         // Consumed by a request racing this one: within the grace it gets that
         // request's successor; otherwise this is reuse.
-        return reused(ctx, client, &row, token, now, &fingerprint(requested_scope, resource)).await;
+        return reused(ctx, client, &row, token, now, &request).await;
     }
     let amr = crate::clients::strings(&row.amr);
     let sid = row.sid.clone().unwrap_or_default();
@@ -582,17 +575,12 @@ pub async fn refresh(
     }
     // What a second presentation within the grace gets: sealed under a key derived from
     // the presented token, so only its holder can open it.
-    let kept = Kept {
-        request: fingerprint(requested_scope, resource),
-        response,
-    };
+    let kept = Kept { request, response };
     let plain = serde_json::to_vec(&kept).map_err(OAuthError::server)?;
-    {
-        let sealed = ctx.hasher.sealer_for(token).seal(&plain, GRACE_CONTEXT);
-        let ttl = secs(ctx.config.tokens.refresh_reuse_grace_secs);
-        if let Err(e) = ctx.store.put(&grace_key(ctx, token), &sealed, ttl).await {
-            tracing::warn!(error = %e, "refresh successor not kept for the reuse grace");
-        }
+    let sealed = ctx.hasher.sealer_for(token).seal(&plain, GRACE_CONTEXT);
+    let ttl = secs(ctx.config.tokens.refresh_reuse_grace_secs);
+    if let Err(e) = ctx.store.put(&grace_key(ctx, token), &sealed, ttl).await {
+        tracing::warn!(error = %e, "refresh successor not kept for the reuse grace");
     }
     Ok(kept.response)
 }
@@ -648,7 +636,7 @@ async fn reused(
                     // Only while that successor is unused and alive: once the client has
                     // moved on (or the family was revoked), this is reuse.
                     let successor = match &r.refresh_token {
-                        Some(t) => repo::find_refresh(ctx.db, &ctx.hasher.hash(t)).await?,
+                        Some(t) => find_refresh(ctx, t).await?,
                         None => None,
                     };
                     if successor.is_some_and(|s| s.consumed_at.is_none() && s.revoked_at.is_none()) {

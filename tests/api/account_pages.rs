@@ -14,27 +14,7 @@ async fn keep_me_signed_in_throttle_wait_and_rehash_on_login() {
     use sea_orm::EntityTrait;
     let (app, _sink) = app_with_mail().await;
     // A hash made with other argon2 parameters than the server's (m=64,t=1).
-    let old_params = gatehouse::accounts::PasswordHasher::new(&gatehouse::config::Argon2Config {
-        memory_kib: 32,
-        iterations: 2,
-        parallelism: 1,
-        max_concurrent: 1,
-    })
-    .unwrap();
-    let user = gatehouse::accounts::create_user(
-        app.state.db(),
-        &old_params,
-        &app.state.config().password,
-        gatehouse::accounts::NewUser {
-            email: gatehouse::accounts::Email::parse("legacy@example.com").unwrap(),
-            password: Some(secrecy::SecretString::from(flow::PASSWORD)),
-            verified: true,
-            superuser: false,
-        },
-        "test",
-    )
-    .await
-    .unwrap();
+    let user = flow::user_hashed_by(&app, "legacy@example.com", &flow::older_hasher(32, 2)).await;
     assert!(user.password_hash.as_deref().unwrap().contains("m=32,t=2,p=1"));
 
     let b = browser();

@@ -228,27 +228,7 @@ async fn first_party_applications_with_tokens_are_listed_and_can_be_removed() {
 #[tokio::test]
 async fn a_failed_sign_in_costs_one_current_hash_whatever_the_stored_parameters() {
     let app = TestApp::spawn().await;
-    let old = gatehouse::accounts::PasswordHasher::new(&gatehouse::config::Argon2Config {
-        memory_kib: 32,
-        iterations: 1,
-        parallelism: 1,
-        max_concurrent: 1,
-    })
-    .unwrap();
-    gatehouse::accounts::create_user(
-        app.state.db(),
-        &old,
-        &app.state.config().password,
-        gatehouse::accounts::NewUser {
-            email: gatehouse::accounts::Email::parse("old-hash@example.com").unwrap(),
-            password: Some(secrecy::SecretString::from(flow::PASSWORD)),
-            verified: true,
-            superuser: false,
-        },
-        "test",
-    )
-    .await
-    .unwrap();
+    flow::user_hashed_by(&app, "old-hash@example.com", &flow::older_hasher(32, 1)).await;
     let work = || app.state.passwords().verifications_at_current_cost();
     let before = work();
     let r = flow::login(&app, &browser(), "/login", "nobody@example.com", "wrong wrong wrong").await;

@@ -23,8 +23,7 @@ pub(super) async fn introspect(
 ) -> Response {
     let result = async {
         let OAuthForm(form) = form?;
-        let p = presented(&headers, &form)?;
-        let (client, method) = authenticate(&state, &p, paths::INTROSPECT).await?;
+        let (client, method) = authenticate(&state, &headers, &form, paths::INTROSPECT).await?;
         if method == client_auth::Method::None {
             return Err(OAuthError::invalid_client(
                 "introspection needs an authenticated client",
@@ -91,8 +90,7 @@ pub(super) async fn revoke(
 ) -> Response {
     let result = async {
         let OAuthForm(form) = form?;
-        let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p, paths::REVOKE).await?;
+        let (client, _) = authenticate(&state, &headers, &form, paths::REVOKE).await?;
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;

@@ -75,22 +75,29 @@ pub(super) fn ctx(state: &AppState) -> Ctx<'_> {
 /// Authenticates the client of a back-channel request.
 pub(super) async fn authenticate(
     state: &AppState,
-    p: &Presented,
+    headers: &HeaderMap,
+    form: &OAuthParams,
     endpoint: &str,
 ) -> Result<(entity::client::Model, client_auth::Method), OAuthError> {
+    let p = presented(headers, form)?;
     let issuer = &state.config().issuer_id;
     // RFC 7523 §3 and the 2025 audience-injection advisory: the issuer, the token
-    // endpoint, or the endpoint the assertion is presented to.
-    let audiences = [
-        issuer.clone(),
-        format!("{issuer}{}", paths::TOKEN),
-        format!("{issuer}{endpoint}"),
-    ];
+    // endpoint, or the endpoint the assertion is presented to. Built only when an
+    // assertion came (secrets are the common case on the token endpoint).
+    let audiences = if p.assertion.is_some() {
+        vec![
+            issuer.clone(),
+            format!("{issuer}{}", paths::TOKEN),
+            format!("{issuer}{endpoint}"),
+        ]
+    } else {
+        Vec::new()
+    };
     let check = client_auth::AssertionCheck {
         audiences: &audiences,
         store: state.store(),
     };
-    client_auth::authenticate(state.db(), state.token_hasher(), p, &check).await
+    client_auth::authenticate(state.db(), state.token_hasher(), &p, &check).await
 }
 
 pub(super) fn no_store(mut res: Response) -> Response {
@@ -121,7 +128,7 @@ pub(super) async fn jwks(State(state): State<AppState>) -> Response {
 
 /// Client credentials from `Authorization: Basic` and the form (RFC 6749 §2.3.1: the
 /// id and secret are form-encoded before base64).
-pub(super) fn presented(headers: &HeaderMap, form: &OAuthParams) -> Result<Presented, OAuthError> {
+fn presented(headers: &HeaderMap, form: &OAuthParams) -> Result<Presented, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         Some(v) if v.len() > 6 && v[..6].eq_ignore_ascii_case("basic ") => {
             let bad = || OAuthError::invalid_client("malformed Basic credentials");

@@ -27,8 +27,7 @@ pub(super) async fn par(
 ) -> Response {
     let result = async {
         let OAuthForm(mut form) = form?;
-        let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p, paths::PAR).await?;
+        let (client, _) = authenticate(&state, &headers, &form, paths::PAR).await?;
         if form.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
         }

@@ -20,8 +20,7 @@ pub(super) async fn token(
 ) -> Response {
     let result = async {
         let OAuthForm(form) = form?;
-        let p = presented(&headers, &form)?;
-        let (client, _) = authenticate(&state, &p, paths::TOKEN).await?;
+        let (client, _) = authenticate(&state, &headers, &form, paths::TOKEN).await?;
         let ctx = ctx(&state);
         match form.get("grant_type") {
             Some("authorization_code") => {

@@ -167,12 +167,7 @@ pub async fn submit(
         }),
         _ => None,
     };
-    let limits = &state.config().accounts;
-    let limits = throttle::Limits {
-        ip: limits.login_ip_limit,
-        account: limits.login_account_limit,
-        device: limits.login_device_limit,
-    };
+    let limits = throttle::Limits::from(&state.config().accounts);
     let normalised = f.email.trim().to_lowercase();
     let attempt = match throttle::begin(state.store(), state.token_hasher(), limits, ip, &normalised, device).await {
         Ok(Ok(a)) => a,
@@ -187,21 +182,16 @@ pub async fn submit(
         Err(e) => return PageError::from(e).render(state.theme()),
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified = match &stored {
-        Some(h) => {
-            state
-                .passwords()
-                .verify(SecretString::from(f.password.clone()), h.clone())
-                .await
-        }
-        None => {
-            state
-                .passwords()
-                .verify(SecretString::from(f.password.clone()), state.dummy_hash().await)
-                .await
-        }
-    }
-    .unwrap_or(false);
+    // An unknown address (or one without a password) costs the same: the dummy is checked.
+    let against = match &stored {
+        Some(h) => h.clone(),
+        None => state.dummy_hash().await,
+    };
+    let verified = state
+        .passwords()
+        .verify(SecretString::from(f.password.clone()), against)
+        .await
+        .unwrap_or(false);
     // A hash made with other (older, cheaper) parameters answers faster than the dummy
     // for an unknown address would; a failure pays the difference, so timing says nothing.
     if !verified && stored.as_deref().is_some_and(|h| !state.passwords().is_current(h)) {

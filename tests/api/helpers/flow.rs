@@ -26,10 +26,19 @@ pub fn browser() -> reqwest::Client {
 
 /// Creates a verified user with [`PASSWORD`].
 pub async fn user(app: &TestApp, email: &str) -> uuid::Uuid {
+    user_hashed_by(app, email, app.state.passwords()).await.id
+}
+
+/// Creates a verified user with [`PASSWORD`], hashed by `hasher`.
+pub async fn user_hashed_by(
+    app: &TestApp,
+    email: &str,
+    hasher: &gatehouse::accounts::PasswordHasher,
+) -> entity::user::Model {
     let s = &app.state;
-    let u = gatehouse::accounts::create_user(
+    gatehouse::accounts::create_user(
         s.db(),
-        s.passwords(),
+        hasher,
         &s.config().password,
         gatehouse::accounts::NewUser {
             email: gatehouse::accounts::Email::parse(email).unwrap(),
@@ -40,8 +49,19 @@ pub async fn user(app: &TestApp, email: &str) -> uuid::Uuid {
         "test",
     )
     .await
-    .expect("create user");
-    u.id
+    .expect("create user")
+}
+
+/// A hasher with argon2 parameters other than the test server's (m=64, t=1): the hashes
+/// an earlier configuration left behind.
+pub fn older_hasher(memory_kib: u32, iterations: u32) -> gatehouse::accounts::PasswordHasher {
+    gatehouse::accounts::PasswordHasher::new(&gatehouse::config::Argon2Config {
+        memory_kib,
+        iterations,
+        parallelism: 1,
+        max_concurrent: 1,
+    })
+    .unwrap()
 }
 
 /// Registers a client.
