@@ -143,22 +143,9 @@ pub async fn create(
     Ok(token)
 }
 
-/// The keys of a user's sessions: the index set, plus the list an earlier version kept
-/// under `user-sessions:` (read until its sessions have expired, 14 days at most).
+/// The keys of a user's sessions (the index set).
 async fn session_keys(store: &Store, user_id: Uuid) -> Result<Vec<String>, StoreError> {
-    let mut keys = store.members(&index_key(user_id)).await?;
-    keys.extend(legacy_keys(store.get(&legacy_index_key(user_id)).await?));
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
-}
-
-fn legacy_index_key(user_id: Uuid) -> String {
-    crate::store::keys::user_sessions_legacy(user_id)
-}
-
-fn legacy_keys(v: Option<Vec<u8>>) -> Vec<String> {
-    v.and_then(|v| serde_json::from_slice(&v).ok()).unwrap_or_default()
+    store.members(&index_key(user_id)).await
 }
 
 /// The live sessions of `user_id`, newest first.
@@ -209,23 +196,8 @@ pub async fn destroy_by_sid(store: &Store, user_id: Uuid, sid: &str) -> Result<O
 
 /// Ends every session of `user_id` but the one whose public id is `keep_sid`; returns the
 /// ended sessions (for back-channel logout).
-pub async fn destroy_others(
-    store: &Store,
-    user_id: Uuid,
-    keep_sid: &str,
-    longest: Duration,
-) -> Result<Vec<Session>, StoreError> {
+pub async fn destroy_others(store: &Store, user_id: Uuid, keep_sid: &str) -> Result<Vec<Session>, StoreError> {
     let index = index_key(user_id);
-    // Sessions of the earlier format may be missing from the index: end them by time,
-    // all but this one (no new session is made, so none can renew itself this way).
-    let now = chrono::Utc::now().timestamp_millis();
-    store
-        .put(
-            &legacy_revoked_key(user_id),
-            format!("{now} {keep_sid}").as_bytes(),
-            longest,
-        )
-        .await?;
     let mut ended = Vec::new();
     for k in session_keys(store, user_id).await? {
         if parse(store.get(&k).await?).is_some_and(|s| s.sid == keep_sid) {
@@ -241,8 +213,7 @@ pub async fn destroy_others(
 
 /// Ends every session of `user_id`; returns the ended sessions (for back-channel logout).
 pub async fn destroy_all(store: &Store, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
-    let mut keys = store.take_members(&index_key(user_id)).await?;
-    keys.extend(legacy_keys(store.take(&legacy_index_key(user_id)).await?));
+    let keys = store.take_members(&index_key(user_id)).await?;
     let mut ended = Vec::new();
     for k in keys {
         if let Some(s) = parse(store.take(&k).await?) {
@@ -261,32 +232,17 @@ pub async fn load(store: &Store, hasher: &TokenHasher, token: &str) -> Result<Op
         return Ok(None);
     };
     let now = chrono::Utc::now().timestamp_millis();
-    let expired = session.expires_ms > 0 && session.expires_ms <= now;
+    // A session without an expiry (stored before sessions had one) is not honoured.
+    let expired = session.expires_ms <= now;
     if expired
         || revoked_before(store, session.user_id)
             .await?
             .is_some_and(|t| session.created_ms < t)
-        || (session.expires_ms == 0 && legacy_revoked(store, &session).await?)
     {
         let _ = store.delete(&key(hasher, token)).await;
         return Ok(None);
     }
     Ok(Some(session))
-}
-
-fn legacy_revoked_key(user_id: Uuid) -> String {
-    crate::store::keys::user_sessions_legacy_revoked(user_id)
-}
-
-/// Whether a session of the earlier format (no `expires_ms`, perhaps missing from the
-/// index) was ended by "sign out everywhere else" from another session.
-async fn legacy_revoked(store: &Store, session: &Session) -> Result<bool, StoreError> {
-    let Some(v) = store.get(&legacy_revoked_key(session.user_id)).await? else {
-        return Ok(false);
-    };
-    let v = String::from_utf8(v).unwrap_or_default();
-    let (ms, keep) = v.split_once(' ').unwrap_or((v.as_str(), ""));
-    Ok(ms.parse::<i64>().is_ok_and(|t| session.created_ms < t) && session.sid != keep)
 }
 
 fn revoked_key(user_id: Uuid) -> String {
@@ -520,37 +476,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sign_out_everywhere_else_ends_sessions_of_the_earlier_format_too() {
+    async fn a_session_stored_without_an_expiry_is_not_honoured() {
         let store: Store = std::sync::Arc::new(Mem::default());
         let hasher = crate::crypto::MasterKey::generate().token_hasher();
-        let user = Uuid::now_v7();
-        // A session stored by an earlier version: no expiry field, not in the index.
-        let mut old = serde_json::to_value(start(user, &["pwd"])).unwrap();
+        // The format of an earlier version: no expiry field, not in the index.
+        let mut old = serde_json::to_value(start(Uuid::now_v7(), &["pwd"])).unwrap();
         old.as_object_mut().unwrap().remove("expires_ms");
-        let old_token = "legacy-session-cookie";
+        let old_token = "old-format-session-cookie";
+        let k = key(&hasher, old_token);
         store
-            .put(
-                &key(&hasher, old_token),
-                old.to_string().as_bytes(),
-                Duration::from_secs(60),
-            )
+            .put(&k, old.to_string().as_bytes(), Duration::from_secs(60))
             .await
             .unwrap();
-        assert!(load(&store, &hasher, old_token).await.unwrap().is_some());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let mine = start(user, &["pwd"]);
-        let my_token = create(&store, &hasher, &mine, Duration::from_secs(60)).await.unwrap();
-        destroy_others(&store, user, &mine.sid, Duration::from_secs(60))
-            .await
-            .unwrap();
-        assert_eq!(
-            load(&store, &hasher, old_token).await.unwrap(),
-            None,
-            "the old-format session ended"
-        );
-        assert!(
-            load(&store, &hasher, &my_token).await.unwrap().is_some(),
-            "this one stays"
-        );
+        assert_eq!(load(&store, &hasher, old_token).await.unwrap(), None);
+        assert_eq!(store.get(&k).await.unwrap(), None, "and it is removed");
     }
 }

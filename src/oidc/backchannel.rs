@@ -80,13 +80,6 @@ pub async fn end_browser_session(
 /// Queues a logout for every RP of `session` that registered a back-channel URI.
 pub async fn session_ended(db: &DatabaseConnection, store: &Store, session: &Session) -> Result<usize, OAuthError> {
     let mut clients = store.take_members(&sid_key(&session.sid)).await?;
-    // The list an earlier version kept (read until such sessions have expired).
-    let legacy: Vec<String> = store
-        .take(&crate::store::keys::session_clients_legacy(&session.sid))
-        .await?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default();
-    clients.extend(legacy);
     clients.sort();
     clients.dedup();
     // Tokens of this session that were not asked to outlive it end with it (§2.7).

@@ -15,6 +15,8 @@ pub mod paths {
     pub const INTROSPECT: &str = "/oauth2/introspect";
     pub const REVOKE: &str = "/oauth2/revoke";
     pub const END_SESSION: &str = "/oauth2/logout";
+    /// The hosted confirmation form of a logout that could not be trusted.
+    pub const END_SESSION_CONFIRM: &str = "/oauth2/logout/confirm";
     pub const PAR: &str = "/oauth2/par";
 }
 

@@ -44,12 +44,6 @@ pub fn session_clients(sid: &str) -> String {
     format!("sid-rps:{sid}")
 }
 
-/// The list an earlier version kept instead of [`session_clients`] (read until such
-/// sessions have expired).
-pub fn session_clients_legacy(sid: &str) -> String {
-    format!("sid-clients:{sid}")
-}
-
 /// A browser session, by the keyed hash of its cookie.
 pub fn session(token_hash: &str) -> String {
     format!("session:{token_hash}")
@@ -65,19 +59,9 @@ pub fn user_sessions(user: Uuid) -> String {
     format!("user-session-set:{user}")
 }
 
-/// The session list an earlier version kept instead of [`user_sessions`].
-pub fn user_sessions_legacy(user: Uuid) -> String {
-    format!("user-sessions:{user}")
-}
-
 /// The user's revocation time: sessions created before it are dead.
 pub fn user_sessions_revoked(user: Uuid) -> String {
     format!("user-sessions-revoked:{user}")
-}
-
-/// "Sign out everywhere else" for sessions of the earlier format.
-pub fn user_sessions_legacy_revoked(user: Uuid) -> String {
-    format!("user-sessions-legacy-revoked:{user}")
 }
 
 /// The hash of a user's one live activation link.
@@ -141,13 +125,10 @@ mod tests {
             refresh_grace("x"),
             assertion_jti("c", "x"),
             session_clients("x"),
-            session_clients_legacy("x"),
             session("x"),
             session_seen("x"),
             user_sessions(u),
-            user_sessions_legacy(u),
             user_sessions_revoked(u),
-            user_sessions_legacy_revoked(u),
             activation_latest(u),
             link("reset", "x"),
             login_ip("x"),

@@ -18,6 +18,9 @@ pub enum PageError {
     /// The form's CSRF token did not match.
     #[error("CSRF token mismatch")]
     Csrf,
+    /// Too many attempts; the message says when to try again.
+    #[error("too many requests: {0}")]
+    TooMany(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -28,6 +31,7 @@ impl PageError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Csrf => StatusCode::FORBIDDEN,
+            Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -35,7 +39,7 @@ impl PageError {
     fn public_message(&self) -> String {
         match self {
             Self::NotFound => "The page you asked for does not exist.".into(),
-            Self::BadRequest(m) => m.clone(),
+            Self::BadRequest(m) | Self::TooMany(m) => m.clone(),
             Self::Csrf => {
                 "This form has expired or was not sent from this site. Go back, reload the page and try again.".into()
             }

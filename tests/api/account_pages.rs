@@ -80,11 +80,7 @@ async fn profile_edit_validates_fields_and_feeds_the_claims() {
         let b = b.clone();
         let app = &app;
         async move {
-            let html = flow::text(app, &b, "/account/edit").await;
-            let csrf = input(&html, "csrf").unwrap();
-            let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-            form.extend(pairs.iter().copied());
-            let r = b.post(app.url("/account/edit")).form(&form).send().await.unwrap();
+            let r = flow::submit(app, &b, "/account/edit", "/account/edit", &pairs).await;
             (
                 r.status().as_u16(),
                 r.headers().get("location").map(|v| v.to_str().unwrap().to_string()),

@@ -261,6 +261,52 @@ async fn rp_initiated_logout() {
 }
 
 #[tokio::test]
+async fn an_untrusted_logout_ends_the_session_only_when_the_user_confirms() {
+    let app = TestApp::spawn().await;
+    flow::user(&app, "ida@example.com").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let b = browser();
+    flow::authorize(&app, &b, &authorize_url(&c, &[]), "ida@example.com").await;
+    let ask = format!(
+        "/oauth2/logout?client_id={}&post_logout_redirect_uri=https%3A%2F%2Frp.example.com%2Fbye&state=s1",
+        c.id
+    );
+    // A forged confirmation (no CSRF token from the page) changes nothing.
+    let forged = b
+        .post(app.url("/oauth2/logout/confirm"))
+        .form(&[("client_id", c.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let still = b
+        .get(app.url(&authorize_url(&c, &[("prompt", "none")])))
+        .send()
+        .await
+        .unwrap();
+    assert!(query(&location(&still)).contains_key("code"), "still signed in");
+    // Pressing "Sign out" on the page ends the session and returns to the application.
+    let carried = [
+        ("client_id", c.id.as_str()),
+        ("post_logout_redirect_uri", "https://rp.example.com/bye"),
+        ("state", "s1"),
+    ];
+    let html = flow::text(&app, &b, &ask).await;
+    for (k, v) in carried {
+        assert_eq!(flow::input(&html, k).as_deref(), Some(v), "the form carries {k}");
+    }
+    let r = flow::submit(&app, &b, &ask, "/oauth2/logout/confirm", &carried).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://rp.example.com/bye?state=s1");
+    let r = b
+        .get(app.url(&authorize_url(&c, &[("prompt", "none")])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&r))["error"], "login_required");
+}
+
+#[tokio::test]
 async fn revoking_a_refresh_token_revokes_its_family() {
     let app = TestApp::spawn().await;
     flow::user(&app, "ivy@example.com").await;

@@ -6,4 +6,4 @@ pub mod page_form;
 pub mod session;
 
 pub use client_ip::ClientIp;
-pub use page_form::PageForm;
+pub use page_form::{PageForm, PageUpload};

@@ -22,7 +22,7 @@ pub(super) async fn authorize_get(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<Vec<(String, String)>>,
-) -> Response {
+) -> Result<Response, PageError> {
     let encoded = serde_urlencoded::to_string(&q).unwrap_or_default();
     authorize(state, jar, OAuthParams::parse(encoded.as_bytes())).await
 }
@@ -31,50 +31,43 @@ pub(super) async fn authorize_post(
     State(state): State<AppState>,
     jar: CookieJar,
     form: Result<OAuthForm, OAuthError>,
-) -> Response {
+) -> Result<Response, PageError> {
     authorize(state, jar, form.map(|f| f.0)).await
 }
 
-pub(super) async fn authorize(state: AppState, jar: CookieJar, params: Result<OAuthParams, OAuthError>) -> Response {
-    let params = match params {
-        Ok(p) => p,
-        Err(e) => {
-            return PageError::BadRequest(format!("The sign-in request is malformed: {}.", e.description))
-                .render(state.theme());
-        }
-    };
-    let (params, pushed) = match resolve_pushed(&state, params).await {
-        Ok(v) => v,
-        Err(msg) => return PageError::BadRequest(msg).render(state.theme()),
-    };
+pub(super) async fn authorize(
+    state: AppState,
+    jar: CookieJar,
+    params: Result<OAuthParams, OAuthError>,
+) -> Result<Response, PageError> {
+    let params =
+        params.map_err(|e| PageError::BadRequest(format!("The sign-in request is malformed: {}.", e.description)))?;
+    let (params, pushed) = resolve_pushed(&state, params).await.map_err(PageError::BadRequest)?;
     let p: authorize::Params = params.to();
     let client = match p.client_id.as_deref().filter(|c| !c.is_empty() && c.len() <= 256) {
-        Some(id) => match crate::clients::find(state.db(), id).await {
-            Ok(c) => c,
-            Err(e) => return PageError::from(e).render(state.theme()),
-        },
+        Some(id) => crate::clients::find(state.db(), id).await?,
         None => None,
     };
     match authorize::validate(&p, client.as_ref(), chrono::Utc::now().timestamp_millis()) {
-        Ok(req) if client.as_ref().is_some_and(|c| c.require_par) && !pushed => reply_error(
+        Ok(req) if client.as_ref().is_some_and(|c| c.require_par) && !pushed => Ok(reply_error(
             &state,
             &req.reply,
             &OAuthError::invalid_request("this client must use pushed authorization requests"),
-        ),
+        )),
         Ok(mut req) => {
             if let Some(hint) = p.id_token_hint.as_deref() {
                 match verify_id_token_hint(&state, hint) {
                     Some(claims) => req.expected_sub = claims["sub"].as_str().map(str::to_string),
                     None => {
                         let e = OAuthError::invalid_request("id_token_hint is not a valid ID token from this server");
-                        return reply_error(&state, &req.reply, &e);
+                        return Ok(reply_error(&state, &req.reply, &e));
                     }
                 }
             }
             proceed(&state, jar, None, req).await
         }
-        Err(Rejection::Page(msg)) => PageError::BadRequest(msg).render(state.theme()),
-        Err(Rejection::Redirect(reply, e)) => reply_error(&state, &reply, &e),
+        Err(Rejection::Page(msg)) => Err(PageError::BadRequest(msg)),
+        Err(Rejection::Redirect(reply, e)) => Ok(reply_error(&state, &reply, &e)),
     }
 }
 
@@ -101,7 +94,7 @@ pub(super) fn deliver(state: &AppState, reply: &Reply, params: &[(&'static str, 
             let ctx = json!({ "action": reply.redirect_uri, "fields": fields });
             match state.theme().render("templates/form_post.html", ctx) {
                 Ok(html) => no_store(Html(html).into_response()),
-                Err(e) => PageError::from(e).render(state.theme()),
+                Err(e) => PageError::from(e).into_response(),
             }
         }
     }
@@ -153,21 +146,20 @@ pub(super) async fn proceed(
     jar: CookieJar,
     pending_id: Option<&str>,
     mut req: AuthRequest,
-) -> Response {
+) -> Result<Response, PageError> {
     let (jar, binding) = browser_binding(state, jar);
     match &req.browser {
         Some(b) if *b != binding => {
-            return PageError::BadRequest(
+            return Err(PageError::BadRequest(
                 "This sign-in request was started in another browser. Go back to the application and start again."
                     .into(),
-            )
-            .render(state.theme());
+            ));
         }
         Some(_) => {}
         None => req.browser = Some(binding),
     }
-    let response = proceed_bound(state, &jar, pending_id, req).await;
-    (jar, response).into_response()
+    let response = proceed_bound(state, &jar, pending_id, req).await?;
+    Ok((jar, response).into_response())
 }
 
 pub(super) async fn proceed_bound(
@@ -175,13 +167,15 @@ pub(super) async fn proceed_bound(
     jar: &CookieJar,
     pending_id: Option<&str>,
     req: AuthRequest,
-) -> Response {
-    let result: Result<Response, OAuthError> = async {
+) -> Result<Response, PageError> {
+    let result: Result<Result<Response, PageError>, OAuthError> = async {
         use crate::oidc::interaction::{self, ConsentFacts, Step};
         let now_ms = chrono::Utc::now().timestamp_millis();
         let session = current_session(state, jar).await.map(|(_, s)| s);
         let Some(client) = crate::clients::find(state.db(), &req.client_id).await? else {
-            return Ok(PageError::BadRequest("The application is no longer registered.".into()).render(state.theme()));
+            return Ok(Err(PageError::BadRequest(
+                "The application is no longer registered.".into(),
+            )));
         };
         // The stored consent is read only when the decision depends on it.
         let granted = match &session {
@@ -195,14 +189,14 @@ pub(super) async fn proceed_bound(
             granted: granted.as_deref(),
         };
         let session = match (interaction::next_step(&req, session.as_ref(), facts, now_ms), session) {
-            (Step::Refuse(e), _) => return Ok(reply_error(state, &req.reply, &e)),
+            (Step::Refuse(e), _) => return Ok(Ok(reply_error(state, &req.reply, &e))),
             (Step::Login, _) | (Step::Issue, None) => {
                 let id = save_pending(state, pending_id, &req).await?;
-                return Ok(see_other(&format!("/login?authreq={id}")));
+                return Ok(Ok(see_other(&format!("/login?authreq={id}"))));
             }
             (Step::Consent, _) => {
                 let id = save_pending(state, pending_id, &req).await?;
-                return Ok(see_other(&format!("/consent?authreq={id}")));
+                return Ok(Ok(see_other(&format!("/consent?authreq={id}"))));
             }
             (Step::Issue, Some(s)) => s,
         };
@@ -228,17 +222,17 @@ pub(super) async fn proceed_bound(
         let session_ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
         crate::oidc::backchannel::remember_client(state.store(), &session.sid, &client.id, session_ttl).await?;
         let params = authorize::response_params(&req.reply, &state.config().issuer_id, vec![("code", code)]);
-        Ok(deliver(state, &req.reply, &params))
+        Ok(Ok(deliver(state, &req.reply, &params)))
     }
     .await;
     match result {
         Ok(r) => r,
-        Err(e) if e.code == ErrorCode::ServerError => reply_error(
+        Err(e) if e.code == ErrorCode::ServerError => Ok(reply_error(
             state,
             &req.reply,
             &OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again in a moment"),
-        ),
-        Err(e) => reply_error(state, &req.reply, &e),
+        )),
+        Err(e) => Ok(reply_error(state, &req.reply, &e)),
     }
 }
 
@@ -247,15 +241,18 @@ pub(super) struct ResumeQuery {
     authreq: Option<String>,
 }
 
-pub(super) async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ResumeQuery>) -> Response {
-    let Some(id) = q.authreq else {
-        return PageError::BadRequest("The sign-in request is missing.".into()).render(state.theme());
-    };
-    match load_pending(&state, &id).await {
-        Some(req) => proceed(&state, jar, Some(&id), req).await,
-        None => PageError::BadRequest(
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ResumeQuery>,
+) -> Result<Response, PageError> {
+    let id = q
+        .authreq
+        .ok_or_else(|| PageError::BadRequest("The sign-in request is missing.".into()))?;
+    let Some(req) = load_pending(&state, &id).await else {
+        return Err(PageError::BadRequest(
             "This sign-in request has expired. Go back to the application and start again.".into(),
-        )
-        .render(state.theme()),
-    }
+        ));
+    };
+    proceed(&state, jar, Some(&id), req).await
 }

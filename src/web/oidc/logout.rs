@@ -9,6 +9,7 @@ use crate::oidc::OAuthError;
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
+use crate::web::extract::PageForm;
 use crate::web::extract::oauth_form::{OAuthForm, OAuthParams};
 
 use super::*;
@@ -90,14 +91,14 @@ pub(super) async fn end_session(state: &AppState, jar: CookieJar) -> CookieJar {
     cookies::clear_session(state.config(), jar)
 }
 
-pub(super) fn logged_out(state: &AppState, jar: CookieJar, target: Option<String>) -> Response {
-    match target {
+pub(super) fn logged_out(state: &AppState, jar: CookieJar, target: Option<String>) -> Result<Response, PageError> {
+    Ok(match target {
         Some(t) => (jar, see_other(&t)).into_response(),
-        None => match state.theme().render("templates/logged_out.html", json!({})) {
-            Ok(html) => (jar, no_store(Html(html).into_response())).into_response(),
-            Err(e) => PageError::from(e).render(state.theme()),
-        },
-    }
+        None => {
+            let html = state.theme().render("templates/logged_out.html", json!({}))?;
+            (jar, no_store(Html(html).into_response())).into_response()
+        }
+    })
 }
 
 /// How long a logout posted cross-site waits for the browser's same-site GET.
@@ -107,32 +108,25 @@ pub(super) async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<Vec<(String, String)>>,
-) -> Response {
+) -> Result<Response, PageError> {
     let mut encoded = serde_urlencoded::to_string(&q).unwrap_or_default();
     // The same-site step of a logout that was posted cross-site (see `logout_post`).
     if let [(k, id)] = q.as_slice()
         && k == "continue"
     {
         let taken = if id.len() <= 64 {
-            state.store().take(&crate::store::keys::logout_post(id)).await
+            state.store().take(&crate::store::keys::logout_post(id)).await?
         } else {
-            Ok(None)
+            None
         };
-        encoded = match taken {
-            Ok(Some(body)) => String::from_utf8(body).unwrap_or_default(),
-            Ok(None) => {
-                return PageError::BadRequest(
-                    "This sign-out request has expired. Go back to the application and sign out again.".into(),
-                )
-                .render(state.theme());
-            }
-            Err(e) => return PageError::from(e).render(state.theme()),
+        let Some(body) = taken else {
+            return Err(PageError::BadRequest(
+                "This sign-out request has expired. Go back to the application and sign out again.".into(),
+            ));
         };
+        encoded = String::from_utf8(body).unwrap_or_default();
     }
-    let params = match OAuthParams::parse(encoded.as_bytes()) {
-        Ok(p) => p,
-        Err(e) => return PageError::BadRequest(e.description).render(state.theme()),
-    };
+    let params = OAuthParams::parse(encoded.as_bytes()).map_err(|e| PageError::BadRequest(e.description))?;
     logout_flow(state, jar, params).await
 }
 
@@ -140,51 +134,54 @@ pub(super) async fn logout_post(
     State(state): State<AppState>,
     jar: CookieJar,
     form: Result<OAuthForm, OAuthError>,
-) -> Response {
-    let params = match form {
-        Ok(OAuthForm(p)) => p,
-        Err(e) => return PageError::BadRequest(e.description).render(state.theme()),
-    };
+) -> Result<Response, PageError> {
+    let OAuthForm(params) = form.map_err(|e| PageError::BadRequest(e.description))?;
     // A cross-site POST (the form-post style of many RPs) arrives without the SameSite=Lax
     // session cookie, so it cannot say which session to end. Answer with the same request
     // as a same-site GET: the browser follows it as a top-level navigation, with the
     // cookie, and that request ends the session.
     // The parameters wait in the store (60 s, single use) rather than in the URL, so the
     // ID token in the hint stays out of history and access logs.
-    if params.get("confirm").is_none() && cookies::session(state.config(), &jar).is_none() {
+    if cookies::session(state.config(), &jar).is_none() {
         let id = crate::crypto::random_token::<16>();
         let body = serde_urlencoded::to_string(&params.0).unwrap_or_default();
         let ttl = std::time::Duration::from_secs(LOGOUT_CONTINUE_SECS);
-        if let Err(e) = state
-            .store()
-            .put(&crate::store::keys::logout_post(&id), body.as_bytes(), ttl)
-            .await
-        {
-            return PageError::from(e).render(state.theme());
-        }
-        return see_other(&format!("/oauth2/logout?continue={id}"));
-    }
-    // The confirmation form posts back here with its CSRF token.
-    if params.get("confirm").is_some() {
-        if !cookies::csrf_ok(state.config(), &jar, params.get("csrf")) {
-            return PageError::Csrf.render(state.theme());
-        }
-        return match check_logout(&state, &jar, &params).await {
-            Ok(req) => {
-                let jar = end_session(&state, jar).await;
-                logged_out(&state, jar, req.target)
-            }
-            Err(msg) => PageError::BadRequest(msg).render(state.theme()),
-        };
+        let key = crate::store::keys::logout_post(&id);
+        state.store().put(&key, body.as_bytes(), ttl).await?;
+        return Ok(see_other(&format!("/oauth2/logout?continue={id}")));
     }
     logout_flow(state, jar, params).await
 }
 
-pub(super) async fn logout_flow(state: AppState, jar: CookieJar, params: OAuthParams) -> Response {
-    let req = match check_logout(&state, &jar, &params).await {
-        Ok(r) => r,
-        Err(msg) => return PageError::BadRequest(msg).render(state.theme()),
-    };
+/// The fields of the confirmation form that are carried back from the logout request.
+#[derive(Debug, serde::Deserialize, serde::Serialize, Default)]
+pub(super) struct LogoutConfirm {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    client_id: Option<String>,
+}
+
+/// The user pressed "Sign out" on the confirmation page (its CSRF token checked by
+/// `PageForm`): the request is checked again, then the session ends.
+pub(super) async fn logout_confirm(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageForm(f): PageForm<LogoutConfirm>,
+) -> Result<Response, PageError> {
+    let encoded = serde_urlencoded::to_string(&f).unwrap_or_default();
+    let params = OAuthParams::parse(encoded.as_bytes()).map_err(|e| PageError::BadRequest(e.description))?;
+    let req = check_logout(&state, &jar, &params)
+        .await
+        .map_err(PageError::BadRequest)?;
+    let jar = end_session(&state, jar).await;
+    logged_out(&state, jar, req.target)
+}
+
+pub(super) async fn logout_flow(state: AppState, jar: CookieJar, params: OAuthParams) -> Result<Response, PageError> {
+    let req = check_logout(&state, &jar, &params)
+        .await
+        .map_err(PageError::BadRequest)?;
     if req.trusted || current_session(&state, &jar).await.is_none() {
         let jar = end_session(&state, jar).await;
         return logged_out(&state, jar, req.target);
@@ -202,11 +199,9 @@ pub(super) async fn logout_flow(state: AppState, jar: CookieJar, params: OAuthPa
         })
         .map(|(k, v)| json!({ "name": k, "value": v }))
         .collect();
-    match state.theme().render(
+    let html = state.theme().render(
         "templates/logout_confirm.html",
         json!({ "csrf": csrf, "fields": fields }),
-    ) {
-        Ok(html) => (jar, no_store(Html(html).into_response())).into_response(),
-        Err(e) => PageError::from(e).render(state.theme()),
-    }
+    )?;
+    Ok((jar, no_store(Html(html).into_response())).into_response())
 }

@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::AUTHORIZE, get(authorize_get).post(authorize_post))
         .route("/oauth2/authorize/resume", get(resume))
         .route(paths::END_SESSION, get(logout).post(logout_post))
+        .route(paths::END_SESSION_CONFIRM, post(logout_confirm))
 }
 
 pub(super) fn ctx(state: &AppState) -> Ctx<'_> {

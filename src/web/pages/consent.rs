@@ -67,38 +67,33 @@ pub async fn show(
     Ok((jar, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
 }
 
-pub async fn submit(State(state): State<AppState>, jar: CookieJar, PageForm(f): PageForm<ConsentForm>) -> Response {
-    let Some(id) = f.authreq else {
-        return PageError::BadRequest("The request is missing.".into()).render(state.theme());
-    };
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageForm(f): PageForm<ConsentForm>,
+) -> Result<Response, PageError> {
+    let id = f
+        .authreq
+        .ok_or_else(|| PageError::BadRequest("The request is missing.".into()))?;
     let Some(mut req) = crate::web::oidc::pending_for_browser(&state, &jar, &id).await else {
-        return PageError::BadRequest(EXPIRED.into()).render(state.theme());
+        return Err(PageError::BadRequest(EXPIRED.into()));
     };
+    let login = || Ok(Redirect::to(&format!("/login?authreq={id}")).into_response());
     let Some(token) = cookies::session(state.config(), &jar) else {
-        return Redirect::to(&format!("/login?authreq={id}")).into_response();
+        return login();
     };
-    let session = match sessions::load(state.store(), state.token_hasher(), &token).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Redirect::to(&format!("/login?authreq={id}")).into_response(),
-        Err(e) => return PageError::from(e).render(state.theme()),
+    let Some(session) = sessions::load(state.store(), state.token_hasher(), &token).await? else {
+        return login();
     };
-    match f.decision.as_deref() {
-        Some("allow") => {
-            if let Err(e) = crate::oidc::consent::grant(state.db(), session.user_id, &req.client_id, &req.scope).await {
-                return PageError::from(e).render(state.theme());
-            }
-            req.consent_given = true;
-            req.consented_sid = Some(session.sid.clone());
-            if let Err(e) = crate::web::oidc::update_pending(&state, &id, &req).await {
-                return PageError::Internal(e.description).render(state.theme());
-            }
-            Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response()
+    if f.decision.as_deref() != Some("allow") {
+        if let Err(e) = state.store().delete(&crate::store::keys::authreq(&id)).await {
+            tracing::warn!(error = %e, "denied authorization request not removed (it expires by itself)");
         }
-        _ => {
-            if let Err(e) = state.store().delete(&crate::store::keys::authreq(&id)).await {
-                tracing::warn!(error = %e, "denied authorization request not removed (it expires by itself)");
-            }
-            crate::web::oidc::deny(&state, &req)
-        }
+        return Ok(crate::web::oidc::deny(&state, &req));
     }
+    crate::oidc::consent::grant(state.db(), session.user_id, &req.client_id, &req.scope).await?;
+    req.consent_given = true;
+    req.consented_sid = Some(session.sid.clone());
+    crate::web::oidc::update_pending(&state, &id, &req).await?;
+    Ok(Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response())
 }

@@ -108,13 +108,16 @@ fn expired(state: &AppState, jar: CookieJar) -> Response {
     )
 }
 
-pub async fn confirm_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+pub async fn confirm_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, PageError> {
     let token = q.token.unwrap_or_default();
-    match reset::peek(state.db(), &link_ctx(&state), &token).await {
-        Ok(Some(_)) => password_form(&state, jar, StatusCode::OK, &token, json!({})),
-        Ok(None) => expired(&state, jar),
-        Err(e) => PageError::from(e).render(state.theme()),
-    }
+    Ok(match reset::peek(state.db(), &link_ctx(&state), &token).await? {
+        Some(_) => password_form(&state, jar, StatusCode::OK, &token, json!({})),
+        None => expired(&state, jar),
+    })
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -131,15 +134,18 @@ pub async fn confirm_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     PageForm(f): PageForm<PasswordForm>,
-) -> Response {
-    if f.password != f.password_confirm {
-        return password_form(
+) -> Result<Response, PageError> {
+    let refused = |jar, errors| {
+        Ok(password_form(
             &state,
             jar,
             StatusCode::UNPROCESSABLE_ENTITY,
             &f.token,
-            json!({ "password_confirm": "The passwords do not match." }),
-        );
+            errors,
+        ))
+    };
+    if f.password != f.password_confirm {
+        return refused(jar, json!({ "password_confirm": "The passwords do not match." }));
     }
     let result = reset::confirm(
         state.db(),
@@ -156,24 +162,16 @@ pub async fn confirm_submit(
             // Every session of the user ends, this browser's too: by time first (certain),
             // then one by one (to tell their relying parties).
             let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
-            if let Err(e) = crate::accounts::sessions::revoke_all_before_now(state.store(), user_id, ttl).await {
-                return PageError::from(e).render(state.theme());
-            }
+            crate::accounts::sessions::revoke_all_before_now(state.store(), user_id, ttl).await?;
             match crate::accounts::sessions::destroy_all(state.store(), user_id).await {
                 Ok(ended) => crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await,
                 Err(e) => tracing::warn!(error = %e, "sessions could not be ended after a password reset"),
             }
             let jar = cookies::clear_session(state.config(), jar);
-            (jar, Redirect::to("/login?reset=1")).into_response()
+            Ok((jar, Redirect::to("/login?reset=1")).into_response())
         }
-        Ok(None) => expired(&state, jar),
-        Err(Error::Password(e)) => password_form(
-            &state,
-            jar,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &f.token,
-            json!({ "password": e.to_string() }),
-        ),
-        Err(e) => PageError::from(e).render(state.theme()),
+        Ok(None) => Ok(expired(&state, jar)),
+        Err(Error::Password(e)) => refused(jar, json!({ "password": e.to_string() })),
+        Err(e) => Err(e.into()),
     }
 }

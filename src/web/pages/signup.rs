@@ -80,31 +80,23 @@ pub async fn submit(
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     PageForm(f): PageForm<SignupForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let next = f.next.as_deref().and_then(safe_next);
     let again = |jar, errors: Value, error: Option<&str>, status| {
-        page(
+        Ok(page(
             &state,
             jar,
             status,
             "templates/signup.html",
             json!({ "email": f.email, "errors": errors, "error": error, "next": next, "authreq": f.authreq }),
-        )
+        ))
     };
     if let Err(msg) = robot_check(&state, &f.extra, ip).await {
         return again(jar, json!({}), Some(&msg), StatusCode::BAD_REQUEST);
     }
-    match over_mail_limit(&state, "signup", ip, &f.email).await {
-        Ok(true) => {
-            return again(
-                jar,
-                json!({}),
-                Some("Too many attempts. Try again in an hour."),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-        }
-        Ok(false) => {}
-        Err(e) => return PageError::from(e).render(state.theme()),
+    if over_mail_limit(&state, "signup", ip, &f.email).await? {
+        let error = Some("Too many attempts. Try again in an hour.");
+        return again(jar, json!({}), error, StatusCode::TOO_MANY_REQUESTS);
     }
     let email = match Email::parse(&f.email) {
         Ok(e) => e,
@@ -118,12 +110,8 @@ pub async fn submit(
         }
     };
     if f.password != f.password_confirm {
-        return again(
-            jar,
-            json!({ "password_confirm": "The passwords do not match." }),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        );
+        let errors = json!({ "password_confirm": "The passwords do not match." });
+        return again(jar, errors, None, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let c = state.config();
     let result = signup::signup(
@@ -141,21 +129,21 @@ pub async fn submit(
     )
     .await;
     match result {
-        Ok(()) => message(
+        Ok(()) => Ok(message(
             &state,
             jar,
             StatusCode::OK,
             "Check your inbox",
             "We sent a link to confirm your email address. Open it to activate your account.",
             None,
-        ),
+        )),
         Err(Error::Password(e)) => again(
             jar,
             json!({ "password": e.to_string() }),
             None,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
-        Err(e) => PageError::from(e).render(state.theme()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -175,7 +163,22 @@ pub struct TokenForm {
 
 const LINK_EXPIRED: &str = "This link has expired or was already used.";
 
-pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+fn link_expired(state: &AppState, jar: CookieJar) -> Response {
+    message(
+        state,
+        jar,
+        StatusCode::GONE,
+        "Link expired",
+        LINK_EXPIRED,
+        Some(("/signup/resend", "Send a new link")),
+    )
+}
+
+pub async fn activate_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, PageError> {
     let token = q.token.unwrap_or_default();
     let live = crate::accounts::links::peek(
         state.store(),
@@ -183,64 +186,51 @@ pub async fn activate_show(State(state): State<AppState>, jar: CookieJar, Query(
         crate::accounts::links::Purpose::Activation,
         &token,
     )
-    .await;
-    match live {
-        Ok(Some(_)) => page(
-            &state,
-            jar,
-            StatusCode::OK,
-            "templates/confirm_link.html",
-            json!({
-                "title": "Confirm your email address",
-                "message": "Press the button to activate your account.",
-                "action": "/signup/activate",
-                "token": token,
-                "button": "Activate my account",
-                "next": q.next.as_deref().and_then(safe_next),
-                "authreq": q.authreq,
-            }),
-        ),
-        Ok(None) => message(
-            &state,
-            jar,
-            StatusCode::GONE,
-            "Link expired",
-            LINK_EXPIRED,
-            Some(("/signup/resend", "Send a new link")),
-        ),
-        Err(e) => PageError::from(e).render(state.theme()),
+    .await?;
+    if live.is_none() {
+        return Ok(link_expired(&state, jar));
     }
+    Ok(page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/confirm_link.html",
+        json!({
+            "title": "Confirm your email address",
+            "message": "Press the button to activate your account.",
+            "action": "/signup/activate",
+            "token": token,
+            "button": "Activate my account",
+            "next": q.next.as_deref().and_then(safe_next),
+            "authreq": q.authreq,
+        }),
+    ))
 }
 
 pub async fn activate_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     PageForm(f): PageForm<TokenForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let c = state.config();
     let then = carry(f.authreq.as_deref(), f.next.as_deref());
     let links = link_ctx(&state, c.accounts.activation_ttl_secs, String::new());
-    match signup::activate(state.db(), &mail_ctx(&state), &links, &f.token.unwrap_or_default()).await {
-        Ok(Some(a)) if a.needs_password => message(
-            &state,
-            jar,
-            StatusCode::OK,
-            "Your account is active",
-            "Your email address is confirmed. Choose a password to sign in.",
-            Some(("/password/reset", "Choose a password")),
-        ),
-        Ok(Some(_)) if then.is_empty() => Redirect::to("/login?activated=1").into_response(),
-        Ok(Some(_)) => Redirect::to(&format!("/login?activated=1&{then}")).into_response(),
-        Ok(None) => message(
-            &state,
-            jar,
-            StatusCode::GONE,
-            "Link expired",
-            LINK_EXPIRED,
-            Some(("/signup/resend", "Send a new link")),
-        ),
-        Err(e) => PageError::from(e).render(state.theme()),
-    }
+    let token = f.token.unwrap_or_default();
+    Ok(
+        match signup::activate(state.db(), &mail_ctx(&state), &links, &token).await? {
+            Some(a) if a.needs_password => message(
+                &state,
+                jar,
+                StatusCode::OK,
+                "Your account is active",
+                "Your email address is confirmed. Choose a password to sign in.",
+                Some(("/password/reset", "Choose a password")),
+            ),
+            Some(_) if then.is_empty() => Redirect::to("/login?activated=1").into_response(),
+            Some(_) => Redirect::to(&format!("/login?activated=1&{then}")).into_response(),
+            None => link_expired(&state, jar),
+        },
+    )
 }
 
 fn resend_form(state: &AppState, jar: CookieJar, status: StatusCode, email: &str, error: Option<&str>) -> Response {

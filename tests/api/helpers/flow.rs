@@ -178,13 +178,7 @@ pub async fn authorize(app: &TestApp, b: &reqwest::Client, authorize_url: &str, 
             r = login(app, b, &loc, email, PASSWORD).await;
             assert_eq!(r.status(), 303, "login succeeds");
         } else if loc.starts_with("/consent") {
-            let html = b.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
-            let form = [
-                ("csrf", input(&html, "csrf").unwrap()),
-                ("authreq", input(&html, "authreq").unwrap()),
-                ("decision", "allow".to_string()),
-            ];
-            r = b.post(app.url("/consent")).form(&form).send().await.unwrap();
+            r = submit(app, b, &loc, "/consent", &[("decision", "allow")]).await;
         } else if loc.starts_with('/') {
             r = b.get(app.url(&loc)).send().await.unwrap();
         } else {
@@ -307,4 +301,22 @@ pub async fn refresh(app: &TestApp, c: &TestClient, refresh_token: &str) -> serd
 /// The body of the page at `path`, fetched in browser `b`.
 pub async fn text(app: &TestApp, b: &reqwest::Client, path: &str) -> String {
     b.get(app.url(path)).send().await.unwrap().text().await.unwrap()
+}
+
+/// Opens the page at `page` in browser `b` and posts its form to `action`: `fields` with
+/// the page's CSRF token (and its `authreq`, when it carries one), as the browser would.
+pub async fn submit(
+    app: &TestApp,
+    b: &reqwest::Client,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = text(app, b, page).await;
+    let mut form: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    form.push(("csrf".into(), input(&html, "csrf").expect("the page has a CSRF field")));
+    if let Some(a) = input(&html, "authreq").filter(|_| !fields.iter().any(|(k, _)| *k == "authreq")) {
+        form.push(("authreq".into(), a));
+    }
+    b.post(app.url(action)).form(&form).send().await.unwrap()
 }

@@ -34,12 +34,13 @@ fn email_page(
     )
 }
 
-pub async fn email_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
-    match crate::accounts::with_profile(state.db(), me.session.user_id).await {
-        Ok(Some((u, _))) => email_page(&state, jar, StatusCode::OK, &u.email, "", json!({})),
-        Ok(None) => Redirect::to("/login").into_response(),
-        Err(e) => PageError::from(e).render(state.theme()),
-    }
+pub async fn email_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
+    Ok(
+        match crate::accounts::with_profile(state.db(), me.session.user_id).await? {
+            Some((u, _)) => email_page(&state, jar, StatusCode::OK, &u.email, "", json!({})),
+            None => Redirect::to("/login").into_response(),
+        },
+    )
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -56,43 +57,27 @@ pub async fn email_submit(
     jar: CookieJar,
     me: SignedIn,
     PageForm(f): PageForm<EmailForm>,
-) -> Response {
-    let current = match crate::accounts::with_profile(state.db(), me.session.user_id).await {
-        Ok(Some((u, _))) => u.email,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return PageError::from(e).render(state.theme()),
+) -> Result<Response, PageError> {
+    let Some((user, _)) = crate::accounts::with_profile(state.db(), me.session.user_id).await? else {
+        return Ok(Redirect::to("/login").into_response());
     };
-    match crate::web::pages::common::over_mail_limit(&state, "email-change", ip, &f.email).await {
-        Ok(true) => {
-            return email_page(
-                &state,
-                jar,
-                StatusCode::TOO_MANY_REQUESTS,
-                &current,
-                &f.email,
-                json!({ "email": "Too many requests. Try again in an hour." }),
-            );
-        }
-        Ok(false) => {}
-        Err(e) => return PageError::from(e).render(state.theme()),
+    let current = user.email;
+    let again = |jar, status, errors| email_page(&state, jar, status, &current, &f.email, errors);
+    if crate::web::pages::common::over_mail_limit(&state, "email-change", ip, &f.email).await? {
+        let errors = json!({ "email": "Too many requests. Try again in an hour." });
+        return Ok(again(jar, StatusCode::TOO_MANY_REQUESTS, errors));
     }
     let new = match crate::accounts::Email::parse(&f.email) {
         Ok(e) => e,
         Err(e) => {
-            return email_page(
-                &state,
+            return Ok(again(
                 jar,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &current,
-                &f.email,
                 json!({ "email": e.to_string() }),
-            );
+            ));
         }
     };
-    let counted = match too_many_password_checks(&state, me.session.user_id).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let counted = too_many_password_checks(&state, me.session.user_id).await?;
     let ttl = std::time::Duration::from_secs(state.config().accounts.activation_ttl_secs);
     let result = crate::accounts::email_change::request(
         state.db(),
@@ -108,23 +93,19 @@ pub async fn email_submit(
     .await;
     password_check_passed(&state, me.session.user_id, counted, &result).await;
     match result {
-        Ok(()) => message(
+        Ok(()) => Ok(message(
             &state,
             jar,
             StatusCode::OK,
             "Check your new inbox",
             "We sent a confirmation link to the new address. Your account keeps its current address until you open it.",
             Some(("/account", "Back to your account")),
-        ),
-        Err(Error::WrongPassword) => email_page(
-            &state,
-            jar,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &current,
-            &f.email,
-            json!({ "password": "The password is not correct." }),
-        ),
-        Err(e) => PageError::from(e).render(state.theme()),
+        )),
+        Err(Error::WrongPassword) => {
+            let errors = json!({ "password": "The password is not correct." });
+            Ok(again(jar, StatusCode::UNPROCESSABLE_ENTITY, errors))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -153,50 +134,50 @@ pub async fn email_confirm_show(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<TokenQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let token = q.token.unwrap_or_default();
-    match crate::accounts::email_change::peek(state.db(), state.store(), state.token_hasher(), &token).await {
-        Ok(Some(new)) => page(
-            &state,
-            jar,
-            StatusCode::OK,
-            "templates/confirm_link.html",
-            json!({
-                "title": "Confirm your new email address",
-                "message": format!("Use {new} for your account from now on?"),
-                "action": "/account/email/confirm",
-                "token": token,
-                "button": "Confirm",
-            }),
-        ),
-        Ok(None) => email_link_expired(&state, jar),
-        Err(e) => PageError::from(e).render(state.theme()),
-    }
+    let peeked = crate::accounts::email_change::peek(state.db(), state.store(), state.token_hasher(), &token).await?;
+    let Some(new) = peeked else {
+        return Ok(email_link_expired(&state, jar));
+    };
+    Ok(page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/confirm_link.html",
+        json!({
+            "title": "Confirm your new email address",
+            "message": format!("Use {new} for your account from now on?"),
+            "action": "/account/email/confirm",
+            "token": token,
+            "button": "Confirm",
+        }),
+    ))
 }
 
 pub async fn email_confirm_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     PageForm(f): PageForm<TokenForm>,
-) -> Response {
-    match crate::accounts::email_change::confirm(
+) -> Result<Response, PageError> {
+    let token = f.token.unwrap_or_default();
+    let changed = crate::accounts::email_change::confirm(
         state.db(),
         state.store(),
         state.token_hasher(),
         &mail_ctx(&state),
-        &f.token.unwrap_or_default(),
+        &token,
     )
-    .await
-    {
-        Ok(Some(new)) => message(
-            &state,
-            jar,
-            StatusCode::OK,
-            "Email address changed",
-            &format!("Your account now uses {new}."),
-            Some(("/account", "Go to your account")),
-        ),
-        Ok(None) => email_link_expired(&state, jar),
-        Err(e) => PageError::from(e).render(state.theme()),
-    }
+    .await?;
+    let Some(new) = changed else {
+        return Ok(email_link_expired(&state, jar));
+    };
+    Ok(message(
+        &state,
+        jar,
+        StatusCode::OK,
+        "Email address changed",
+        &format!("Your account now uses {new}."),
+        Some(("/account", "Go to your account")),
+    ))
 }

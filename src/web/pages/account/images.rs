@@ -8,8 +8,8 @@ use axum_extra::extract::CookieJar;
 use serde_json::json;
 
 use crate::web::AppState;
-use crate::web::cookies;
 use crate::web::error::PageError;
+use crate::web::extract::PageUpload;
 use crate::web::extract::session::SignedIn;
 use crate::web::pages::common::page;
 
@@ -19,11 +19,8 @@ async fn images_page(
     me: &SignedIn,
     status: StatusCode,
     error: Option<(&str, String)>,
-) -> Response {
-    let images = match crate::accounts::images::of_user(state.db(), me.session.user_id).await {
-        Ok(i) => i,
-        Err(e) => return PageError::from(e).render(state.theme()),
-    };
+) -> Result<Response, PageError> {
+    let images = crate::accounts::images::of_user(state.db(), me.session.user_id).await?;
     let url = |kind: &str| {
         images
             .iter()
@@ -31,16 +28,16 @@ async fn images_page(
             .map(|(_, id)| format!("/images/{id}"))
     };
     let (error_kind, error_text) = error.map_or((None, None), |(k, t)| (Some(k.to_string()), Some(t)));
-    page(
+    Ok(page(
         state,
         jar,
         status,
         "templates/account_images.html",
         json!({ "avatar": url("avatar"), "cover": url("cover"), "error_kind": error_kind, "error": error_text }),
-    )
+    ))
 }
 
-pub async fn images_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+pub async fn images_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
     images_page(&state, jar, &me, StatusCode::OK, None).await
 }
 
@@ -49,53 +46,17 @@ pub async fn images_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
-    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Response {
-    let Ok(mut multipart) = multipart else {
-        return PageError::BadRequest("The upload was malformed.".into()).render(state.theme());
+    upload: PageUpload,
+) -> Result<Response, PageError> {
+    if upload.too_large {
+        let error = crate::accounts::images::ImageError::TooLarge.to_string();
+        return images_page(&state, jar, &me, StatusCode::PAYLOAD_TOO_LARGE, Some(("avatar", error))).await;
+    }
+    let kind = upload.fields.get("kind").map(String::as_str);
+    let Some(kind) = kind.and_then(crate::accounts::images::Kind::parse) else {
+        return Err(PageError::BadRequest("Unknown image kind.".into()));
     };
-    let (mut csrf, mut kind, mut data, mut too_large) = (None, None, Vec::new(), false);
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or_default().to_string();
-                match field.bytes().await {
-                    Ok(bytes) => match name.as_str() {
-                        "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
-                        "kind" => kind = Some(String::from_utf8_lossy(&bytes).into_owned()),
-                        "image" => data = bytes.to_vec(),
-                        _ => {}
-                    },
-                    Err(_) => {
-                        too_large = true;
-                        break;
-                    }
-                }
-            }
-            Ok(None) => break,
-            Err(_) => {
-                too_large = true;
-                break;
-            }
-        }
-    }
-    if too_large {
-        return images_page(
-            &state,
-            jar,
-            &me,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Some(("avatar", crate::accounts::images::ImageError::TooLarge.to_string())),
-        )
-        .await;
-    }
-    if !cookies::csrf_ok(state.config(), &jar, csrf.as_deref()) {
-        return PageError::Csrf.render(state.theme());
-    }
-    let Some(kind) = kind.as_deref().and_then(crate::accounts::images::Kind::parse) else {
-        return PageError::BadRequest("Unknown image kind.".into()).render(state.theme());
-    };
-    let processed = match state.images().process(data, kind).await {
+    let processed = match state.images().process(upload.file, kind).await {
         Ok(p) => p,
         Err(e) => {
             let status = match e {
@@ -105,18 +66,9 @@ pub async fn images_submit(
             return images_page(&state, jar, &me, status, Some((kind.as_str(), e.to_string()))).await;
         }
     };
-    let saved = crate::accounts::images::save(
-        state.db(),
-        &state.config().issuer_id,
-        me.session.user_id,
-        kind,
-        processed,
-    )
-    .await;
-    match saved {
-        Ok(_) => Redirect::to("/account/images").into_response(),
-        Err(e) => PageError::from(e).render(state.theme()),
-    }
+    let issuer = &state.config().issuer_id;
+    crate::accounts::images::save(state.db(), issuer, me.session.user_id, kind, processed).await?;
+    Ok(Redirect::to("/account/images").into_response())
 }
 
 /// Serves a profile image, with an ETag so browsers and relying parties can revalidate.
@@ -124,15 +76,11 @@ pub async fn image(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: axum::http::HeaderMap,
-) -> Response {
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return PageError::NotFound.render(state.theme());
-    };
-    let img = match crate::accounts::images::find(state.db(), id).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return PageError::NotFound.render(state.theme()),
-        Err(e) => return PageError::from(e).render(state.theme()),
-    };
+) -> Result<Response, PageError> {
+    let id = id.parse::<uuid::Uuid>().map_err(|_| PageError::NotFound)?;
+    let img = crate::accounts::images::find(state.db(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
     // Relying parties show the avatar (the `picture` claim) on their own pages.
     let cache = [
         (axum::http::header::ETAG, img.etag.clone()),
@@ -147,13 +95,13 @@ pub async fn image(
         .and_then(|v| v.to_str().ok())
         == Some(img.etag.as_str())
     {
-        return (StatusCode::NOT_MODIFIED, cache).into_response();
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
-    (
+    Ok((
         StatusCode::OK,
         cache,
         [(axum::http::header::CONTENT_TYPE, img.content_type.clone())],
         img.data,
     )
-        .into_response()
+        .into_response())
 }

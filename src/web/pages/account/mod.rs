@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde_json::json;
 
-use super::common::{message, page};
+use super::common::page;
 use crate::accounts::Error;
 use crate::web::AppState;
 use crate::web::cookies;
@@ -66,27 +66,16 @@ fn password_check_key(user_id: uuid::Uuid) -> String {
 /// (or burn argon2) without limit. Each check is counted up front and refunded by
 /// [`password_check_passed`] unless the password was wrong, so only failures count.
 /// Returns when the check was counted (Unix ms), for the refund.
-async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Result<i64, Response> {
+async fn too_many_password_checks(state: &AppState, user_id: uuid::Uuid) -> Result<i64, PageError> {
     let limit = state.config().accounts.login_account_limit;
-    match state
-        .store()
-        .incr(
-            &password_check_key(user_id),
-            std::time::Duration::from_millis(PASSWORD_CHECK_WINDOW_MS.unsigned_abs()),
-        )
-        .await
-    {
-        Ok(n) if n > limit => Err(message(
-            state,
-            CookieJar::new(),
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "Too many password attempts. Try again in 15 minutes.",
-            Some(("/account", "Back to your account")),
-        )),
-        Ok(_) => Ok(chrono::Utc::now().timestamp_millis()),
-        Err(e) => Err(PageError::from(e).render(state.theme())),
+    let window = std::time::Duration::from_millis(PASSWORD_CHECK_WINDOW_MS.unsigned_abs());
+    let n = state.store().incr(&password_check_key(user_id), window).await?;
+    if n > limit {
+        return Err(PageError::TooMany(
+            "Too many password attempts. Try again in 15 minutes.".into(),
+        ));
     }
+    Ok(chrono::Utc::now().timestamp_millis())
 }
 
 /// Refunds a current-password check that was not a wrong password.
@@ -108,10 +97,10 @@ pub async fn logout_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     _: PageForm<serde::de::IgnoredAny>,
-) -> Response {
+) -> impl IntoResponse {
     if let Some(token) = cookies::session(state.config(), &jar) {
         crate::oidc::backchannel::end_browser_session(state.db(), state.store(), state.token_hasher(), &token).await;
     }
     let jar = cookies::clear_session(state.config(), jar);
-    (jar, Redirect::to("/")).into_response()
+    (jar, Redirect::to("/"))
 }

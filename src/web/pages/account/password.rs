@@ -44,7 +44,7 @@ pub async fn password_submit(
     jar: CookieJar,
     me: SignedIn,
     PageForm(f): PageForm<ChangeForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let again = |jar, errors: serde_json::Value| {
         page(
             &state,
@@ -55,12 +55,9 @@ pub async fn password_submit(
         )
     };
     if f.password != f.password_confirm {
-        return again(jar, json!({ "password_confirm": "The passwords do not match." }));
+        return Ok(again(jar, json!({ "password_confirm": "The passwords do not match." })));
     }
-    let counted = match too_many_password_checks(&state, me.session.user_id).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let counted = too_many_password_checks(&state, me.session.user_id).await?;
     let result = crate::accounts::change_password(
         state.db(),
         state.store(),
@@ -76,33 +73,29 @@ pub async fn password_submit(
     match result {
         Ok(()) => {
             if f.sign_out_others.is_some() {
-                if let Err(e) = crate::accounts::revoke_refresh_tokens(state.db(), me.session.user_id).await {
-                    return PageError::from(e).render(state.theme());
-                }
-                return match sign_out_others(&state, jar, &me).await {
-                    Ok(jar) => message(
-                        &state,
-                        jar,
-                        StatusCode::OK,
-                        "Password changed",
-                        "Your password was changed and your other sessions were signed out.",
-                        Some(("/account", "Back to your account")),
-                    ),
-                    Err(e) => PageError::from(e).render(state.theme()),
-                };
+                crate::accounts::revoke_refresh_tokens(state.db(), me.session.user_id).await?;
+                let jar = sign_out_others(&state, jar, &me).await?;
+                return Ok(message(
+                    &state,
+                    jar,
+                    StatusCode::OK,
+                    "Password changed",
+                    "Your password was changed and your other sessions were signed out.",
+                    Some(("/account", "Back to your account")),
+                ));
             }
-            message(
+            Ok(message(
                 &state,
                 jar,
                 StatusCode::OK,
                 "Password changed",
                 "Your password was changed.",
                 Some(("/account", "Back to your account")),
-            )
+            ))
         }
-        Err(Error::WrongPassword) => again(jar, json!({ "current": "The current password is not correct." })),
-        Err(Error::Password(e)) => again(jar, json!({ "password": e.to_string() })),
-        Err(e) => PageError::from(e).render(state.theme()),
+        Err(Error::WrongPassword) => Ok(again(jar, json!({ "current": "The current password is not correct." }))),
+        Err(Error::Password(e)) => Ok(again(jar, json!({ "password": e.to_string() }))),
+        Err(e) => Err(e.into()),
     }
 }
 

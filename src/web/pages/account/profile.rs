@@ -64,11 +64,9 @@ fn profile_page(
     )
 }
 
-pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
-    let profile = match crate::accounts::with_profile(state.db(), me.session.user_id).await {
-        Ok(Some((_, p))) => p,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return PageError::from(e).render(state.theme()),
+pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
+    let Some((_, profile)) = crate::accounts::with_profile(state.db(), me.session.user_id).await? else {
+        return Ok(Redirect::to("/login").into_response());
     };
     let mut values = std::collections::BTreeMap::new();
     if let Some(p) = profile {
@@ -98,7 +96,7 @@ pub async fn edit_show(State(state): State<AppState>, jar: CookieJar, me: Signed
             }
         }
     }
-    profile_page(&state, jar, StatusCode::OK, &values, &Default::default())
+    Ok(profile_page(&state, jar, StatusCode::OK, &values, &Default::default()))
 }
 
 pub async fn edit_submit(
@@ -106,16 +104,23 @@ pub async fn edit_submit(
     jar: CookieJar,
     me: SignedIn,
     PageForm(raw): PageForm<std::collections::BTreeMap<String, String>>,
-) -> Response {
+) -> Result<Response, PageError> {
+    let refused = |errors| {
+        Ok(profile_page(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &raw,
+            errors,
+        ))
+    };
     let input = match crate::accounts::profile::parse_with(&state.config().profile_fields, &raw) {
         Ok(p) => p,
-        Err(errors) => return profile_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &raw, &errors),
+        Err(errors) => return refused(&errors),
     };
     match crate::accounts::profile::save(state.db(), me.session.user_id, &input).await {
-        Ok(()) => Redirect::to("/account").into_response(),
-        Err(crate::accounts::profile::SaveError::Fields(errors)) => {
-            profile_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, &raw, &errors)
-        }
-        Err(e) => PageError::Internal(e.to_string()).render(state.theme()),
+        Ok(()) => Ok(Redirect::to("/account").into_response()),
+        Err(crate::accounts::profile::SaveError::Fields(errors)) => refused(&errors),
+        Err(crate::accounts::profile::SaveError::Db(e)) => Err(e.into()),
     }
 }

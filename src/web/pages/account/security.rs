@@ -20,16 +20,15 @@ fn utc(ms: i64, format: &str) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format(format).to_string())
 }
 
-async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: Option<&str>) -> Response {
+async fn security_page(
+    state: &AppState,
+    jar: CookieJar,
+    me: &SignedIn,
+    saved: Option<&str>,
+) -> Result<Response, PageError> {
     let user = me.session.user_id;
-    let on = match crate::accounts::login_notifications(state.db(), user).await {
-        Ok(on) => on,
-        Err(e) => return PageError::from(e).render(state.theme()),
-    };
-    let sessions = match sessions::list(state.store(), user).await {
-        Ok(list) => list,
-        Err(e) => return PageError::from(e).render(state.theme()),
-    };
+    let on = crate::accounts::login_notifications(state.db(), user).await?;
+    let sessions = sessions::list(state.store(), user).await?;
     let sessions: Vec<_> = sessions
         .iter()
         .map(|s| {
@@ -46,24 +45,21 @@ async fn security_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: O
             })
         })
         .collect();
-    let apps = match crate::oidc::consent::applications_of(state.db(), user).await {
-        Ok(a) => a,
-        Err(e) => return PageError::from(e).render(state.theme()),
-    };
+    let apps = crate::oidc::consent::applications_of(state.db(), user).await?;
     let apps: Vec<_> = apps
         .iter()
         .map(|(c, scopes)| json!({ "client_id": c.id, "name": c.name, "scopes": scopes.join(" ") }))
         .collect();
-    page(
+    Ok(page(
         state,
         jar,
         StatusCode::OK,
         "templates/account_security.html",
         json!({ "login_notifications": on, "saved": saved, "sessions": sessions, "apps": apps }),
-    )
+    ))
 }
 
-pub async fn security_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Response {
+pub async fn security_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
     security_page(&state, jar, &me, None).await
 }
 
@@ -77,11 +73,9 @@ pub async fn security_submit(
     jar: CookieJar,
     me: SignedIn,
     PageForm(f): PageForm<SecurityForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let on = f.login_notifications.is_some();
-    if let Err(e) = crate::accounts::set_login_notifications(state.db(), me.session.user_id, on).await {
-        return PageError::from(e).render(state.theme());
-    }
+    crate::accounts::set_login_notifications(state.db(), me.session.user_id, on).await?;
     security_page(&state, jar, &me, Some("Your settings are saved.")).await
 }
 
@@ -97,30 +91,23 @@ pub async fn sessions_submit(
     jar: CookieJar,
     me: SignedIn,
     PageForm(f): PageForm<SessionForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let user = me.session.user_id;
     if f.others.is_some() {
         // By the session index, to which every login adds its session with one atomic upsert (no read-modify-write). No new session is
         // made here: a stolen cookie must not be able to renew itself without a password.
-        let longest = std::time::Duration::from_secs(state.config().tokens.session_secs);
-        let ended = match sessions::destroy_others(state.store(), user, &me.session.sid, longest).await {
-            Ok(ended) => ended,
-            Err(e) => return PageError::from(e).render(state.theme()),
-        };
+        let ended = sessions::destroy_others(state.store(), user, &me.session.sid).await?;
         crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await;
         return security_page(&state, jar, &me, Some("Signed out.")).await;
     }
     let ended = match f.sid.as_deref() {
-        Some(sid) => match sessions::destroy_by_sid(state.store(), user, sid).await {
-            Ok(ended) => ended,
-            Err(e) => return PageError::from(e).render(state.theme()),
-        },
+        Some(sid) => sessions::destroy_by_sid(state.store(), user, sid).await?,
         None => None,
     };
     crate::oidc::backchannel::sessions_ended(state.db(), state.store(), ended.as_slice()).await;
     if ended.is_some_and(|s| s.sid == me.session.sid) {
         let jar = cookies::clear_session(state.config(), jar);
-        return (jar, Redirect::to("/login")).into_response();
+        return Ok((jar, Redirect::to("/login")).into_response());
     }
     security_page(&state, jar, &me, Some("Signed out.")).await
 }
@@ -136,11 +123,11 @@ pub async fn apps_submit(
     jar: CookieJar,
     me: SignedIn,
     PageForm(f): PageForm<AppForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     if let Some(client) = f.client_id.as_deref().filter(|c| c.len() <= 256)
         && let Err(e) = crate::oidc::consent::withdraw(state.db(), me.session.user_id, client).await
     {
-        return PageError::from(e).render(state.theme());
+        return Err(e.into());
     }
     security_page(&state, jar, &me, Some("Access withdrawn.")).await
 }
