@@ -136,6 +136,10 @@ pub struct ClientCreate {
     /// Require pushed authorization requests (RFC 9126).
     #[arg(long)]
     pub require_par: bool,
+    /// Require multi-factor sign-in for this application: users are asked for their
+    /// second factor (step-up) before it gets a code.
+    #[arg(long)]
+    pub require_mfa: bool,
     /// A JWK Set file with the client's public keys: the client then authenticates with
     /// private_key_jwt and gets no secret.
     #[arg(long)]
@@ -355,6 +359,7 @@ async fn client_create(args: ClientCreate) -> Result<(), CliError> {
             access_token_alg: parse_alg(args.access_token_alg.as_deref())?,
             backchannel_logout_uri: args.backchannel_logout_uri,
             require_par: args.require_par,
+            require_mfa: args.require_mfa,
             jwks,
             scopes: args
                 .scopes

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod auth;
 pub mod audit;
 pub mod captcha;
 pub mod cli;

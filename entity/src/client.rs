@@ -33,6 +33,8 @@ pub struct Model {
     pub refresh_token_absolute_secs: Option<i64>,
     /// Resources (RFC 8707) the client may ask tokens for: a JSON array of absolute URIs.
     pub allowed_resources: Option<Json>,
+    /// Every sign-in for this client must be multi-factor (step-up otherwise).
+    pub require_mfa: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

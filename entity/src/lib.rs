@@ -2,6 +2,7 @@
 //! itself is owned by the `migration` crate, and a test checks both agree.
 
 pub mod audit_event;
+pub mod backup_code;
 pub mod backchannel_logout;
 pub mod client;
 pub mod consent;
@@ -11,6 +12,7 @@ pub mod ephemeral_member;
 pub mod mail_outbox;
 pub mod prelude;
 pub mod refresh_token;
+pub mod second_factor;
 pub mod signing_key;
 pub mod system_setting;
 pub mod user;

@@ -11,6 +11,7 @@ mod m20261127_000002_create_oidc_tables;
 mod m20261128_000001_create_user_image;
 mod m20261128_000002_create_ephemeral_member;
 mod m20261201_000001_add_resources_and_sid_index;
+mod m20261202_000001_create_second_factors;
 
 /// The ordered list of every migration.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_user_image::Migration),
             Box::new(m20261128_000002_create_ephemeral_member::Migration),
             Box::new(m20261201_000001_add_resources_and_sid_index::Migration),
+            Box::new(m20261202_000001_create_second_factors::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod profile;
 pub mod repo;
 pub mod reset;
 pub mod sessions;
+pub mod sign_in;
 pub mod signup;
 pub mod state;
 pub mod throttle;

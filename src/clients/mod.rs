@@ -70,6 +70,8 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<String>,
     /// Authorization requests must be pushed first (RFC 9126).
     pub require_par: bool,
+    /// Every sign-in for this client must be multi-factor.
+    pub require_mfa: bool,
     /// Public keys for `private_key_jwt` client authentication (a JWK Set).
     pub jwks: Option<serde_json::Value>,
     /// Token lifetimes of this client.
@@ -98,6 +100,7 @@ impl NewClient {
             access_token_alg: None,
             backchannel_logout_uri: None,
             require_par: false,
+            require_mfa: false,
             jwks: None,
             lifetimes: repo::Lifetimes::default(),
             scopes: Vec::new(),
@@ -295,6 +298,7 @@ pub async fn create(
             access_token_alg: new.access_token_alg.map(|a| a.as_str().to_string()),
             backchannel_logout_uri: new.backchannel_logout_uri.clone(),
             require_par: new.require_par,
+            require_mfa: new.require_mfa,
             jwks: new.jwks.clone(),
             lifetimes: new.lifetimes,
             allowed_resources: new.resources.clone(),

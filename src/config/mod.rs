@@ -128,6 +128,7 @@ pub struct Config {
     pub access_token_alg: crate::crypto::signing::Alg,
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
+    pub mfa: MfaConfig,
     /// The robot check, with its secret resolved (None when disabled).
     pub captcha: Option<Captcha>,
     pub profile_fields: Vec<ProfileField>,

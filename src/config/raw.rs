@@ -48,6 +48,7 @@ pub struct RawConfig {
     pub access_token_alg: String,
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
+    pub mfa: MfaConfig,
     pub captcha: CaptchaConfig,
     /// Operator-defined profile fields (`[[profile_fields]]` in the file).
     pub profile_fields: Vec<ProfileField>,
@@ -157,6 +158,54 @@ impl Default for AccountsConfig {
     }
 }
 
+/// Who must use a second factor.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaRequired {
+    /// Users choose (the default).
+    #[default]
+    Optional,
+    /// Superusers must enrol one.
+    Superusers,
+    /// Every user must enrol one.
+    Everyone,
+}
+
+/// Second factors: policy, attempts and lockout, backup codes, re-authentication.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct MfaConfig {
+    /// Who must have a second factor; users without one enrol at their next sign-in.
+    pub required: MfaRequired,
+    /// Superusers are never asked for a second factor (off by default).
+    pub exempt_superusers: bool,
+    /// Wrong second-factor codes per account before the lockout.
+    pub max_attempts: u64,
+    /// How long the lockout lasts (and the window the failures are counted in).
+    pub lockout_secs: u64,
+    /// How many backup codes a set has.
+    pub backup_codes: u64,
+    /// How long a sign-in may wait between the first and the second factor.
+    pub pending_secs: u64,
+    /// How recent a sign-in must be for sensitive changes (adding or removing factors,
+    /// new backup codes); older sessions are asked to sign in again first.
+    pub recent_auth_secs: u64,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            required: MfaRequired::Optional,
+            exempt_superusers: false,
+            max_attempts: 5,
+            lockout_secs: 900,
+            backup_codes: 10,
+            pending_secs: 600,
+            recent_auth_secs: 600,
+        }
+    }
+}
+
 /// Signing-key rotation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
@@ -240,6 +289,7 @@ impl Default for RawConfig {
             access_token_alg: "ES256".into(),
             keys: KeysConfig::default(),
             accounts: AccountsConfig::default(),
+            mfa: MfaConfig::default(),
             captcha: CaptchaConfig::default(),
             profile_fields: Vec::new(),
         }

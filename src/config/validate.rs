@@ -440,6 +440,7 @@ impl Config {
             access_token_alg,
             keys: raw.keys.clone(),
             accounts: raw.accounts.clone(),
+            mfa: raw.mfa.clone(),
             captcha,
             profile_fields: raw.profile_fields.clone(),
             raw,
@@ -457,7 +458,8 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
     let a = &raw.accounts;
     let k = &raw.keys;
     let usize_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-    let bounds: [(&str, u64, u64, u64); 33] = [
+    let m = &raw.mfa;
+    let bounds: [(&str, u64, u64, u64); 38] = [
         ("database_max_connections", raw.database_max_connections.into(), 1, 1000),
         ("mail_max_attempts", raw.mail_max_attempts.into(), 1, 100),
         ("mail_retry_initial_ms", raw.mail_retry_initial_ms, 1, DAY * 1000),
@@ -503,6 +505,11 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
         ("accounts.login_account_limit", a.login_account_limit, 1, 10_000),
         ("accounts.login_device_limit", a.login_device_limit, 1, 10_000),
         ("accounts.mail_requests_per_hour", a.mail_requests_per_hour, 1, 10_000),
+        ("mfa.max_attempts", m.max_attempts, 1, 100),
+        ("mfa.lockout_secs", m.lockout_secs, 1, DAY),
+        ("mfa.backup_codes", m.backup_codes, 4, 100),
+        ("mfa.pending_secs", m.pending_secs, 30, 3600),
+        ("mfa.recent_auth_secs", m.recent_auth_secs, 30, DAY),
         ("password.min_length", usize_u64(raw.password.min_length), 8, 4096),
         ("password.max_length", usize_u64(raw.password.max_length), 64, 4096),
         ("password.min_strength", raw.password.min_strength.into(), 0, 4),

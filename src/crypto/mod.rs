@@ -5,7 +5,7 @@ pub mod master_key;
 mod random;
 pub mod signing;
 
-pub use master_key::{KeyError, MasterKey, TokenHasher};
+pub use master_key::{KeyError, MasterKey, Sealer, TokenHasher};
 pub use random::{random_bytes, random_token};
 
 /// Constant-time equality of two byte strings (the length is not hidden).

@@ -30,6 +30,7 @@ pub struct Params {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    pub acr_values: Option<String>,
     pub id_token_hint: Option<String>,
     pub ui_locales: Option<String>,
     pub claims: Option<String>,
@@ -83,6 +84,13 @@ pub struct AuthRequest {
     /// Resources (RFC 8707) the tokens are for.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The `acr_values` asked for, in order of preference (OIDC Core §3.1.2.1).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// The user was asked for a second factor for this request but has none, and only
+    /// `acr_values` (not the client's registration) asked for it: issue without.
+    #[serde(default)]
+    pub mfa_waived: bool,
 }
 
 /// The claim names requested per target (`id_token`, `userinfo`) by a `claims` parameter
@@ -187,6 +195,7 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
         ("nonce", &p.nonce),
         ("scope", &p.scope),
         ("login_hint", &p.login_hint),
+        ("acr_values", &p.acr_values),
         ("claims", &p.claims),
         ("ui_locales", &p.ui_locales),
         ("id_token_hint", &p.id_token_hint),
@@ -303,6 +312,15 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
         browser: None,
         consented_sid: None,
         resources,
+        acr_values: p
+            .acr_values
+            .as_deref()
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .take(8)
+            .map(str::to_string)
+            .collect(),
+        mfa_waived: false,
     })
 }
 

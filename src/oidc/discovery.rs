@@ -49,6 +49,7 @@ pub fn metadata(config: &Config) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": super::claims::SUPPORTED,
+        "acr_values_supported": [crate::auth::ACR_SINGLE, crate::auth::ACR_MULTI],
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -13,6 +13,9 @@ pub enum Step {
     /// The user must sign in (again): no session, `prompt=login`, `max_age` passed, or
     /// another user than the `id_token_hint` names.
     Login,
+    /// The user is signed in with one factor, but the client or the request's
+    /// `acr_values` ask for more: the second factor, keeping the SSO session.
+    StepUp,
     /// The user must consent to the scopes.
     Consent,
     /// Nothing more: issue the code.
@@ -28,6 +31,15 @@ pub struct ConsentFacts<'a> {
     pub first_party: bool,
     /// The scopes the user consented to before (None when not looked up).
     pub granted: Option<&'a [String]>,
+    /// The client is registered to require multi-factor sign-in.
+    pub require_mfa: bool,
+}
+
+/// Whether the session is too weak for the request: the client requires multi-factor,
+/// or `acr_values` asks for it (unless the user was found to have no second factor).
+fn step_up_needed(req: &AuthRequest, session: &Session, require_mfa: bool) -> bool {
+    let asked = req.acr_values.iter().any(|a| a == crate::auth::ACR_MULTI) && !req.mfa_waived;
+    (require_mfa || asked) && !crate::auth::is_multi_factor(&session.amr)
 }
 
 fn login_needed(req: &AuthRequest, session: Option<&Session>, now_ms: i64) -> bool {
@@ -78,6 +90,13 @@ pub fn next_step(req: &AuthRequest, session: Option<&Session>, consent: ConsentF
     let Some(session) = session else {
         return Step::Login;
     };
+    if step_up_needed(req, session, consent.require_mfa) {
+        return interactive(
+            Step::StepUp,
+            ErrorCode::InteractionRequired,
+            "a second factor is needed",
+        );
+    }
     if !consented_here(req, session) && (!consent.first_party || req.prompt.contains("consent")) {
         let granted = consent.granted.unwrap_or_default();
         let covered = consent.first_party || req.scope.iter().all(|s| granted.contains(s));
@@ -115,6 +134,8 @@ mod tests {
             browser: None,
             consented_sid: None,
             resources: Vec::new(),
+            acr_values: Vec::new(),
+            mfa_waived: false,
         }
     }
 
@@ -145,16 +166,30 @@ mod tests {
         let consented = ConsentFacts {
             first_party: false,
             granted: Some(&all),
+            require_mfa: false,
         };
         let partial = ConsentFacts {
             first_party: false,
             granted: Some(&some),
+            require_mfa: false,
         };
         let first_party = ConsentFacts {
             first_party: true,
             granted: None,
+            require_mfa: false,
+        };
+        let mfa_client = ConsentFacts {
+            require_mfa: true,
+            ..consented
+        };
+        let with_acr = |mut r: AuthRequest, waived: bool| {
+            r.acr_values = vec![crate::auth::ACR_MULTI.to_string()];
+            r.mfa_waived = waived;
+            r
         };
         let earlier = session(T0 - 60_000);
+        let mut strong = session(T0 - 60_000);
+        strong.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
         let later = session(T0 + 10);
         let now = T0 + 1_000;
         let cases: Vec<Case<'_>> = vec![
@@ -249,6 +284,55 @@ mod tests {
                 first_party,
                 Box::new(|s| *s == Step::Consent),
             ),
+            (
+                "the client requires mfa, one factor so far",
+                request(&[], None),
+                Some(&earlier),
+                mfa_client,
+                Box::new(|s| *s == Step::StepUp),
+            ),
+            (
+                "the client requires mfa, prompt=none",
+                request(&["none"], None),
+                Some(&earlier),
+                mfa_client,
+                Box::new(refused(ErrorCode::InteractionRequired)),
+            ),
+            (
+                "the client requires mfa, multi-factor session",
+                request(&[], None),
+                Some(&strong),
+                mfa_client,
+                Box::new(|s| *s == Step::Issue),
+            ),
+            (
+                "acr_values asks for mfa",
+                with_acr(request(&[], None), false),
+                Some(&earlier),
+                consented,
+                Box::new(|s| *s == Step::StepUp),
+            ),
+            (
+                "acr_values asks for mfa, the user has no second factor",
+                with_acr(request(&[], None), true),
+                Some(&earlier),
+                consented,
+                Box::new(|s| *s == Step::Issue),
+            ),
+            (
+                "a waiver does not override the client's registration",
+                with_acr(request(&[], None), true),
+                Some(&earlier),
+                mfa_client,
+                Box::new(|s| *s == Step::StepUp),
+            ),
+            (
+                "the login comes before the step-up",
+                with_acr(request(&[], Some(30)), false),
+                Some(&earlier),
+                mfa_client,
+                Box::new(|s| *s == Step::Login),
+            ),
         ];
         for (name, req, s, c, ok) in cases {
             let step = next_step(&req, s, c, now);
@@ -262,6 +346,7 @@ mod tests {
         let facts = ConsentFacts {
             first_party: false,
             granted: Some(&none),
+            require_mfa: false,
         };
         let s = session(T0 - 1);
         let mut req = request(&[], None);

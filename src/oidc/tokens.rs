@@ -248,7 +248,7 @@ async fn user_tokens(
         );
         c.insert("auth_time".into(), g.auth_time.into());
         c.insert("amr".into(), serde_json::json!(g.amr));
-        c.insert("acr".into(), "0".into());
+        c.insert("acr".into(), crate::auth::acr_of(g.amr).into());
         c.insert("sid".into(), g.sid.into());
         c.insert("at_hash".into(), at_hash(alg, &access).into());
         if let Some(n) = g.nonce {

@@ -64,6 +64,26 @@ pub fn user_sessions_revoked(user: Uuid) -> String {
     format!("user-sessions-revoked:{user}")
 }
 
+/// Wrong second-factor codes of a user (a counter).
+pub fn mfa_failures(user: Uuid) -> String {
+    format!("mfa-failures:{user}")
+}
+
+/// A user locked out of second-factor attempts.
+pub fn mfa_lockout(user: Uuid) -> String {
+    format!("mfa-lockout:{user}")
+}
+
+/// A sign-in between its first and its second factor, by the keyed hash of its cookie.
+pub fn pending_sign_in(token_hash: &str) -> String {
+    format!("pending-sign-in:{token_hash}")
+}
+
+/// An authenticator secret waiting for its confirming code, by the keyed hash of its id.
+pub fn totp_setup(id_hash: &str) -> String {
+    format!("totp-setup:{id_hash}")
+}
+
 /// The hash of a user's one live activation link.
 pub fn activation_latest(user: Uuid) -> String {
     format!("activation-latest:{user}")
@@ -129,6 +149,10 @@ mod tests {
             session_seen("x"),
             user_sessions(u),
             user_sessions_revoked(u),
+            mfa_failures(u),
+            mfa_lockout(u),
+            pending_sign_in("x"),
+            totp_setup("x"),
             activation_latest(u),
             link("reset", "x"),
             login_ip("x"),

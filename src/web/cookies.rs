@@ -88,3 +88,19 @@ pub fn set_device(config: &Config, jar: CookieJar, suffix: &str, value: String) 
 fn device_name(config: &Config, suffix: &str) -> String {
     format!("{}_{suffix}", name(config, "gh_device"))
 }
+
+/// The pending sign-in of this browser (between the first and the second factor).
+pub fn pending_sign_in(config: &Config, jar: &CookieJar) -> Option<String> {
+    jar.get(&name(config, "gh_signin")).map(|c| c.value().to_string())
+}
+
+/// Sets the pending-sign-in cookie for as long as a pending sign-in waits.
+pub fn set_pending_sign_in(config: &Config, jar: CookieJar, token: String) -> CookieJar {
+    let ttl = i64::try_from(config.mfa.pending_secs).unwrap_or(600);
+    jar.add(build(config, "gh_signin", token, ttl))
+}
+
+/// Removes the pending-sign-in cookie.
+pub fn clear_pending_sign_in(config: &Config, jar: CookieJar) -> CookieJar {
+    jar.add(build(config, "gh_signin", String::new(), 0))
+}

@@ -40,3 +40,23 @@ impl FromRequestParts<AppState> for SignedIn {
         }
     }
 }
+
+impl SignedIn {
+    /// How strongly this browser is signed in: with more than one factor or not.
+    pub fn multi_factor(&self) -> bool {
+        crate::auth::is_multi_factor(&self.session.amr)
+    }
+
+    /// Whether the sign-in is recent enough for a sensitive change (`mfa.recent_auth_secs`).
+    pub fn recent(&self, config: &crate::config::Config) -> bool {
+        let age = chrono::Utc::now().timestamp() - self.session.auth_time;
+        age <= i64::try_from(config.mfa.recent_auth_secs).unwrap_or(i64::MAX)
+    }
+
+    /// Sends the browser to sign in again before coming back to `here`.
+    pub fn reauthenticate(here: &str) -> Response {
+        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        Redirect::to(&format!("/login?next={next}&reauth=1")).into_response()
+    }
+}
+

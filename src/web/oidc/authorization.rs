@@ -187,12 +187,17 @@ pub(super) async fn proceed_bound(
         let facts = ConsentFacts {
             first_party: client.first_party,
             granted: granted.as_deref(),
+            require_mfa: client.require_mfa,
         };
         let session = match (interaction::next_step(&req, session.as_ref(), facts, now_ms), session) {
             (Step::Refuse(e), _) => return Ok(Ok(reply_error(state, &req.reply, &e))),
             (Step::Login, _) | (Step::Issue, None) => {
                 let id = save_pending(state, pending_id, &req).await?;
                 return Ok(Ok(see_other(&format!("/login?authreq={id}"))));
+            }
+            (Step::StepUp, _) => {
+                let id = save_pending(state, pending_id, &req).await?;
+                return Ok(Ok(see_other(&format!("/login/step-up?authreq={id}"))));
             }
             (Step::Consent, _) => {
                 let id = save_pending(state, pending_id, &req).await?;

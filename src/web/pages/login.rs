@@ -7,14 +7,14 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::common::*;
-use crate::accounts::{Email, sessions, throttle};
+use crate::accounts::{Email, sign_in, throttle};
+use crate::auth;
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
@@ -27,6 +27,8 @@ pub struct LoginQuery {
     next: Option<String>,
     activated: Option<String>,
     reset: Option<String>,
+    /// A sensitive change asked for a fresh sign-in.
+    reauth: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -101,6 +103,8 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query
         Some("Your email address is confirmed. Sign in to continue.")
     } else if q.reset.is_some() {
         Some("Your password was changed. Sign in with the new one.")
+    } else if q.reauth.is_some() {
+        Some("For your security, confirm it is you: sign in again to continue.")
     } else {
         None
     };
@@ -122,7 +126,7 @@ pub async fn submit(
     headers: axum::http::HeaderMap,
     jar: CookieJar,
     PageForm(f): PageForm<LoginForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let authreq = f.authreq.as_deref().filter(|a| !a.is_empty());
     let next = f.next.as_deref().and_then(safe_next);
     let (client_name, _) = client_name(&state, authreq).await;
@@ -137,18 +141,15 @@ pub async fn submit(
     };
     let generic = "Incorrect email or password.";
     if let Err(msg) = super::common::robot_check(&state, &f.extra, ip).await {
-        return render(&state, jar, StatusCode::BAD_REQUEST, view(&msg)).await;
+        return Ok(render(&state, jar, StatusCode::BAD_REQUEST, view(&msg)).await);
     }
 
     if f.password.is_empty() || f.password.len() > 4096 {
-        return render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await;
+        return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await);
     }
     let email = Email::parse(&f.email).ok();
     let user = match &email {
-        Some(e) => match crate::accounts::find_by_email(state.db(), e).await {
-            Ok(u) => u,
-            Err(e) => return PageError::from(e).render(state.theme()),
-        },
+        Some(e) => crate::accounts::find_by_email(state.db(), e).await?,
         None => None,
     };
     // A browser that signed in to this account before holds its device cookie.
@@ -169,39 +170,22 @@ pub async fn submit(
     };
     let limits = throttle::Limits::from(&state.config().accounts);
     let normalised = f.email.trim().to_lowercase();
-    let attempt = match throttle::begin(state.store(), state.token_hasher(), limits, ip, &normalised, device).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(wait)) => {
+    let attempt = match throttle::begin(state.store(), state.token_hasher(), limits, ip, &normalised, device).await? {
+        Ok(a) => a,
+        Err(wait) => {
             tracing::warn!(%ip, "login throttled");
             let text = format!(
                 "Too many sign-in attempts. Try again in {} minutes.",
                 wait.as_secs() / 60
             );
-            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, view(&text)).await;
+            return Ok(render(&state, jar, StatusCode::TOO_MANY_REQUESTS, view(&text)).await);
         }
-        Err(e) => return PageError::from(e).render(state.theme()),
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    // An unknown address (or one without a password) costs the same: the dummy is checked.
-    let against = match &stored {
-        Some(h) => h.clone(),
-        None => state.dummy_hash().await,
-    };
-    let verified = state
-        .passwords()
-        .verify(SecretString::from(f.password.clone()), against)
-        .await
-        .unwrap_or(false);
-    // A hash made with other (older, cheaper) parameters answers faster than the dummy
-    // for an unknown address would; a failure pays the difference, so timing says nothing.
-    if !verified && stored.as_deref().is_some_and(|h| !state.passwords().is_current(h)) {
-        let _ = state
-            .passwords()
-            .verify(SecretString::from(f.password.clone()), state.dummy_hash().await)
-            .await;
-    }
+    let dummy = state.dummy_hash().await;
+    let verified = sign_in::check_password(state.passwords(), dummy, stored.as_deref(), &f.password).await;
     let (Some(user), Some(hash)) = (user.filter(|_| verified), stored) else {
-        return render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await;
+        return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await);
     };
     // The right password is no failed guess, whatever follows.
     attempt.succeeded(state.store()).await;
@@ -210,81 +194,22 @@ pub async fn submit(
             unverified: true,
             ..view("Your email address is not verified yet. Open the link in the activation mail we sent you.")
         };
-        return render(&state, jar, StatusCode::FORBIDDEN, v).await;
+        return Ok(render(&state, jar, StatusCode::FORBIDDEN, v).await);
     }
-    // A fresh session token on every login (no fixation). Signing in again as the same
-    // user (`prompt=login`, `max_age`) keeps the SSO session (`sid`), and with it the
-    // other applications of this browser; signing in as someone else ends the old one.
-    let mut session = sessions::start(user.id, &["pwd"]);
-    if let Some(old) = cookies::session(state.config(), &jar)
-        && let Ok(Some(previous)) = sessions::load(state.store(), state.token_hasher(), &old).await
-    {
-        if previous.user_id == user.id {
-            // The same login session, re-authenticated: only its token is replaced.
-            session.sid = previous.sid.clone();
-            if let Err(e) = sessions::destroy(state.store(), state.token_hasher(), &old).await {
-                tracing::warn!(error = %e, "previous session token not ended");
-            }
-        } else {
-            crate::oidc::backchannel::end_browser_session(state.db(), state.store(), state.token_hasher(), &old).await;
-        }
-    }
-    let ua = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let device = crate::accounts::notify::device(ua);
-    session.device = Some(format!("{} on {}", device.browser, device.os));
-    session.ip = Some(ip.to_string());
-    session.location = state.geoip().locate(ip);
-    session.remember = f.remember.is_some();
-    let ttl = state.config().session_ttl(session.remember);
-    let token = match sessions::create(state.store(), state.token_hasher(), &session, ttl).await {
-        Ok(t) => t,
-        Err(e) => return PageError::from(e).render(state.theme()),
-    };
-    if let Err(e) = crate::accounts::record_sign_in(state.db(), user.id).await {
-        tracing::warn!(error = %e, "last sign-in time not recorded");
-    }
-    let seen = crate::accounts::notify::Seen {
-        device: &device,
-        ip,
-        location: session.location.as_deref(),
-    };
-    if let Err(e) = crate::accounts::notify::login(state.db(), &super::common::mail_ctx(&state), &user, &seen).await {
-        tracing::warn!(error = %e, "login notification not queued");
-    }
-    // Parameters changed since this hash was made: re-hash transparently.
-    let mut stored_hash = hash.clone();
-    if !state.passwords().is_current(&hash) {
-        match state.passwords().hash(SecretString::from(f.password.clone())).await {
-            Ok(new) => {
-                // Only over the hash just verified: a password changed meanwhile stands.
-                match crate::accounts::upgrade_password_hash(state.db(), user.id, &hash, new.clone()).await {
-                    Ok(true) => stored_hash = new,
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "password re-hash not stored"),
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "password re-hash failed"),
-        }
-    }
-    let jar = cookies::set_session(state.config(), jar, token, session.remember);
+    let stored_hash = sign_in::upgrade_hash(state.db(), state.passwords(), user.id, &hash, &f.password).await;
+    // This browser knows the password: its own throttling budget from now on.
     let suffix = throttle::device_cookie_suffix(state.token_hasher(), user.id);
+    let of = throttle::DeviceOf {
+        user: user.id,
+        password_hash: &stored_hash,
+    };
     let jar = cookies::set_device(
         state.config(),
         jar,
         &suffix,
-        throttle::device_token(
-            state.token_hasher(),
-            throttle::DeviceOf {
-                user: user.id,
-                password_hash: &stored_hash,
-            },
-            now,
-        ),
+        throttle::device_token(state.token_hasher(), of, now),
     );
-    let target = match (authreq, next) {
+    let then = match (authreq, next) {
         (Some(id), _) => format!(
             "/oauth2/authorize/resume?authreq={}",
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
@@ -292,5 +217,16 @@ pub async fn submit(
         (None, Some(n)) => n.to_string(),
         (None, None) => "/account".to_string(),
     };
-    (jar, Redirect::to(&target)).into_response()
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin = auth::Origin::new(ip, ua, state.geoip().locate(ip), f.remember.is_some());
+    let first = auth::FirstFactor {
+        user,
+        amr: vec!["pwd".to_string()],
+    };
+    let current = cookies::session(state.config(), &jar);
+    let next = auth::begin(&auth_ctx(&state), first, origin, then, current.as_deref()).await?;
+    Ok(continue_sign_in(&state, jar, next))
 }

@@ -14,6 +14,7 @@ pub mod common;
 mod consent;
 pub mod login;
 pub mod reset;
+pub mod second_factor;
 pub mod signup;
 
 pub fn router() -> Router<AppState> {
@@ -21,6 +22,15 @@ pub fn router() -> Router<AppState> {
         .route("/", get(landing))
         .route("/static/{*path}", get(asset))
         .route("/login", get(login::show).post(login::submit))
+        .route(
+            "/login/second-factor",
+            get(second_factor::show).post(second_factor::submit),
+        )
+        .route(
+            "/login/second-factor/setup",
+            get(second_factor::setup_show).post(second_factor::setup_submit),
+        )
+        .route("/login/step-up", get(second_factor::step_up))
         .route("/consent", get(consent::show).post(consent::submit))
         .route("/signup", get(signup::show).post(signup::submit))
         .route(
@@ -41,6 +51,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/email", get(account::email_show).post(account::email_submit))
         .route("/account/security/sessions", post(account::sessions_submit))
+        .route("/account/two-factor", get(account::two_factor_show))
+        .route(
+            "/account/two-factor/totp",
+            get(account::totp_show).post(account::totp_submit),
+        )
+        .route("/account/two-factor/totp/remove", post(account::totp_remove))
+        .route(
+            "/account/two-factor/backup-codes",
+            get(account::codes_show).post(account::codes_submit),
+        )
         .route(
             "/account/images",
             get(account::images_show)

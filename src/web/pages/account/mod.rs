@@ -6,12 +6,14 @@ mod images;
 mod password;
 mod profile;
 mod security;
+mod two_factor;
 
 pub use email::*;
 pub use images::*;
 pub use password::*;
 pub use profile::*;
 pub use security::*;
+pub use two_factor::*;
 
 use axum::extract::State;
 use axum::http::StatusCode;

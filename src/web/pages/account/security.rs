@@ -46,6 +46,8 @@ async fn security_page(
         })
         .collect();
     let apps = crate::oidc::consent::applications_of(state.db(), user).await?;
+    let two_factor = crate::auth::has_second_factor(state.db(), user).await?;
+    let (codes_left, _) = crate::auth::backup_codes::counts(state.db(), user).await?;
     let apps: Vec<_> = apps
         .iter()
         .map(|(c, scopes)| json!({ "client_id": c.id, "name": c.name, "scopes": scopes.join(" ") }))
@@ -55,7 +57,10 @@ async fn security_page(
         jar,
         StatusCode::OK,
         "templates/account_security.html",
-        json!({ "login_notifications": on, "saved": saved, "sessions": sessions, "apps": apps }),
+        json!({
+            "login_notifications": on, "saved": saved, "sessions": sessions, "apps": apps,
+            "two_factor": two_factor, "codes_left": codes_left,
+        }),
     ))
 }
 

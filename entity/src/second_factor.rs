@@ -1,0 +1,26 @@
+//! A second factor of a user: today an authenticator app (`kind = "totp"`), its secret
+//! sealed with a key derived from the master key.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "second_factor")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub kind: String,
+    /// The user's name for it ("Phone").
+    pub name: String,
+    /// Sealed; opens only under the context `totp:<id>`.
+    pub secret: Vec<u8>,
+    /// The last TOTP step accepted: only later steps are accepted (no replay).
+    pub last_step: Option<i64>,
+    pub created_at: DateTimeUtc,
+    pub last_used_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

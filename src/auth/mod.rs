@@ -1,0 +1,427 @@
+//! Sign-in, one pipeline for every way in. A first factor (a password today) makes a
+//! [`FirstFactor`]; [`begin`] asks the policy whether a second factor is needed and
+//! either finishes at once or keeps a [`Pending`] sign-in (in the ephemeral store, under
+//! the keyed hash of a cookie only this browser holds, short-lived, single use) until
+//! [`second_factor`] or an enrolment completes it. [`finish`] is the only place a
+//! session is created: new token, `auth_time`, `amr` (and so `acr`), the login
+//! notification. Nothing here knows HTTP.
+
+pub mod attempts;
+pub mod backup_codes;
+mod repo;
+pub mod totp;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::accounts::sessions::{self, Session};
+use crate::accounts::signup::MailCtx;
+use crate::accounts::{Error, notify};
+use crate::config::{Config, MfaRequired};
+use crate::crypto::TokenHasher;
+use crate::store::Store;
+
+/// `acr` of a session signed in with one factor.
+pub const ACR_SINGLE: &str = "urn:gatehouse:acr:sfa";
+/// `acr` of a multi-factor session; asked for with `acr_values`.
+pub const ACR_MULTI: &str = "urn:gatehouse:acr:mfa";
+
+/// Whether `amr` records more than one factor.
+pub fn is_multi_factor(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == "mfa")
+}
+
+/// The `acr` of a session with these methods.
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if is_multi_factor(amr) { ACR_MULTI } else { ACR_SINGLE }
+}
+
+/// What the sign-in pipeline works with.
+pub struct Ctx<'a> {
+    pub db: &'a DatabaseConnection,
+    pub store: &'a Store,
+    pub hasher: &'a TokenHasher,
+    pub mail: MailCtx<'a>,
+    pub config: &'a Config,
+}
+
+/// Where a sign-in comes from: shown in the session list and the notification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Origin {
+    pub ip: IpAddr,
+    /// The User-Agent header, cut to 512 bytes.
+    pub user_agent: String,
+    /// From the GeoIP database, when one knows the address.
+    pub location: Option<String>,
+    /// "Keep me signed in".
+    pub remember: bool,
+}
+
+impl Origin {
+    pub fn new(ip: IpAddr, user_agent: &str, location: Option<String>, remember: bool) -> Self {
+        let mut end = user_agent.len().min(512);
+        while !user_agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self {
+            ip,
+            user_agent: user_agent[..end].to_string(),
+            location,
+            remember,
+        }
+    }
+}
+
+/// A first factor that passed: who, and how (RFC 8176 `amr` values).
+#[derive(Debug, Clone)]
+pub struct FirstFactor {
+    pub user: entity::user::Model,
+    pub amr: Vec<String>,
+}
+
+/// A sign-in waiting for its second factor (or for the enrolment of one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub user_id: Uuid,
+    pub amr: Vec<String>,
+    pub origin: Origin,
+    /// Where to continue afterwards (a local path).
+    pub then: String,
+    /// The user has no second factor but the policy requires one: enrol first.
+    pub enrol: bool,
+}
+
+/// A session made by [`finish`].
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The session cookie's value.
+    pub token: String,
+    pub session: Session,
+    pub user: entity::user::Model,
+    pub then: String,
+}
+
+/// What [`begin`] leads to.
+#[derive(Debug)]
+pub enum Next {
+    Finished(Box<Finished>),
+    /// Ask for a second factor; the value goes into the pending-sign-in cookie.
+    SecondFactor(String),
+    /// Enrol a second factor first; the value goes into the pending-sign-in cookie.
+    Enrol(String),
+}
+
+/// What the policy asks of a user after the first factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Nothing,
+    SecondFactor,
+    Enrol,
+}
+
+/// The policy: a user with a second factor uses it; one without enrols when the
+/// operator requires it of them; `exempt_superusers` exempts superusers from both.
+pub fn need(config: &Config, user: &entity::user::Model, has_factor: bool) -> Need {
+    let m = &config.mfa;
+    if m.exempt_superusers && user.is_superuser {
+        return Need::Nothing;
+    }
+    if has_factor {
+        return Need::SecondFactor;
+    }
+    match m.required {
+        MfaRequired::Everyone => Need::Enrol,
+        MfaRequired::Superusers if user.is_superuser => Need::Enrol,
+        MfaRequired::Superusers | MfaRequired::Optional => Need::Nothing,
+    }
+}
+
+/// Whether the user has a second factor (an authenticator app today).
+pub async fn has_second_factor(db: &DatabaseConnection, user_id: Uuid) -> Result<bool, sea_orm::DbErr> {
+    Ok(repo::factor_count(db, user_id).await? > 0)
+}
+
+fn pending_key(ctx: &Ctx<'_>, token: &str) -> String {
+    crate::store::keys::pending_sign_in(&ctx.hasher.hash(token))
+}
+
+async fn keep_pending(ctx: &Ctx<'_>, p: &Pending) -> Result<String, Error> {
+    let token = crate::crypto::random_token::<32>();
+    let value = serde_json::to_vec(p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
+    let ttl = Duration::from_secs(ctx.config.mfa.pending_secs);
+    ctx.store.put(&pending_key(ctx, &token), &value, ttl).await?;
+    Ok(token)
+}
+
+/// The pending sign-in of this cookie value, if it still waits.
+pub async fn pending(ctx: &Ctx<'_>, token: &str) -> Result<Option<Pending>, Error> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    let raw = ctx.store.get(&pending_key(ctx, token)).await?;
+    Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
+}
+
+/// Abandons a pending sign-in.
+pub async fn cancel(ctx: &Ctx<'_>, token: &str) -> Result<(), Error> {
+    ctx.store.delete(&pending_key(ctx, token)).await?;
+    Ok(())
+}
+
+/// Takes a first factor as far as the policy allows. `current` is the session cookie
+/// this browser already holds, if any.
+pub async fn begin(
+    ctx: &Ctx<'_>,
+    first: FirstFactor,
+    origin: Origin,
+    then: String,
+    current: Option<&str>,
+) -> Result<Next, Error> {
+    let has = has_second_factor(ctx.db, first.user.id).await?;
+    let need = need(ctx.config, &first.user, has);
+    if need == Need::Nothing {
+        let done = finish(ctx, first.user, first.amr, &origin, then, current).await?;
+        return Ok(Next::Finished(Box::new(done)));
+    }
+    let p = Pending {
+        user_id: first.user.id,
+        amr: first.amr,
+        origin,
+        then,
+        enrol: need == Need::Enrol,
+    };
+    let token = keep_pending(ctx, &p).await?;
+    Ok(if p.enrol { Next::Enrol(token) } else { Next::SecondFactor(token) })
+}
+
+/// Step-up of a signed-in session that lacks a second factor (a relying party asked for
+/// one): a pending sign-in that keeps the session's methods, if the user has a factor.
+pub async fn step_up(ctx: &Ctx<'_>, session: &Session, origin: Origin, then: String) -> Result<Option<String>, Error> {
+    if !has_second_factor(ctx.db, session.user_id).await? {
+        return Ok(None);
+    }
+    let p = Pending {
+        user_id: session.user_id,
+        amr: session.amr.iter().filter(|m| *m != "mfa").cloned().collect(),
+        origin,
+        then,
+        enrol: false,
+    };
+    keep_pending(ctx, &p).await.map(Some)
+}
+
+/// What a second-factor code did.
+#[derive(Debug)]
+pub enum Checked {
+    Finished(Box<Finished>),
+    /// Wrong; this many attempts are left.
+    Wrong(u64),
+    /// Too many wrong codes: the pending sign-in is over.
+    LockedOut,
+    /// No such pending sign-in (expired, finished, or never made).
+    Expired,
+}
+
+/// Checks a code of the pending sign-in `token`: a TOTP code of any of the user's
+/// authenticators, or one of their backup codes.
+pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Option<&str>) -> Result<Checked, Error> {
+    let Some(p) = pending(ctx, token).await? else {
+        return Ok(Checked::Expired);
+    };
+    if p.enrol {
+        return Ok(Checked::Expired);
+    }
+    let user_id = p.user_id;
+    if attempts::locked(ctx.store, user_id).await? {
+        cancel(ctx, token).await?;
+        return Ok(Checked::LockedOut);
+    }
+    let Some(user) = crate::accounts::repo::find_by_id(ctx.db, user_id).await? else {
+        cancel(ctx, token).await?;
+        return Ok(Checked::Expired);
+    };
+    let method = if totp::verify(ctx.db, ctx.hasher, user_id, code).await?.is_some() {
+        Some("otp")
+    } else if backup_codes::redeem(ctx.db, ctx.hasher, user_id, code).await? {
+        Some("backup")
+    } else {
+        None
+    };
+    let Some(method) = method else {
+        let left = attempts::failed(ctx.store, &ctx.config.mfa, user_id).await?;
+        tracing::warn!(user = %user_id, left, "wrong second-factor code");
+        if left == 0 {
+            cancel(ctx, token).await?;
+            let when = format!("{} minutes", ctx.config.mfa.lockout_secs.div_ceil(60));
+            let mail = serde_json::json!({ "minutes": when, "ip": p.origin.ip.to_string() });
+            ctx.mail.queue(ctx.db, &user.email, "mfa_lockout", mail).await?;
+            return Ok(Checked::LockedOut);
+        }
+        return Ok(Checked::Wrong(left));
+    };
+    // Single use: of two requests with right codes, one finishes.
+    if ctx.store.take(&pending_key(ctx, token)).await?.is_none() {
+        return Ok(Checked::Expired);
+    }
+    if method == "backup" {
+        let (left, _) = backup_codes::counts(ctx.db, user_id).await?;
+        let mail = serde_json::json!({ "left": left, "ip": p.origin.ip.to_string() });
+        ctx.mail.queue(ctx.db, &user.email, "backup_code_used", mail).await?;
+    }
+    let mut amr = p.amr.clone();
+    amr.extend(["otp".to_string(), "mfa".to_string()]);
+    let done = finish(ctx, user, amr, &p.origin, p.then, current).await?;
+    Ok(Checked::Finished(Box::new(done)))
+}
+
+/// Finishes the enrolment-first sign-in `token` after its user enrolled a factor.
+pub async fn finish_enrolment(ctx: &Ctx<'_>, token: &str, current: Option<&str>) -> Result<Option<Finished>, Error> {
+    let Some(raw) = ctx.store.take(&pending_key(ctx, token)).await? else {
+        return Ok(None);
+    };
+    let Some(p) = serde_json::from_slice::<Pending>(&raw).ok().filter(|p| p.enrol) else {
+        return Ok(None);
+    };
+    let Some(user) = crate::accounts::repo::find_by_id(ctx.db, p.user_id).await? else {
+        return Ok(None);
+    };
+    let mut amr = p.amr.clone();
+    amr.extend(["otp".to_string(), "mfa".to_string()]);
+    finish(ctx, user, amr, &p.origin, p.then, current).await.map(Some)
+}
+
+/// Creates the session of a completed sign-in: the only place one is made. Signing in
+/// again as the same user keeps the SSO session's `sid` (and so the other applications
+/// of this browser) and replaces only its token; signing in as someone else ends the
+/// old session and tells its relying parties.
+pub async fn finish(
+    ctx: &Ctx<'_>,
+    user: entity::user::Model,
+    amr: Vec<String>,
+    origin: &Origin,
+    then: String,
+    current: Option<&str>,
+) -> Result<Finished, Error> {
+    let mut session = sessions::start(user.id, &[]);
+    session.amr = amr;
+    if let Some(old) = current
+        && let Ok(Some(previous)) = sessions::load(ctx.store, ctx.hasher, old).await
+    {
+        if previous.user_id == user.id {
+            session.sid = previous.sid.clone();
+            if let Err(e) = sessions::destroy(ctx.store, ctx.hasher, old).await {
+                tracing::warn!(error = %e, "previous session token not ended");
+            }
+        } else {
+            crate::oidc::backchannel::end_browser_session(ctx.db, ctx.store, ctx.hasher, old).await;
+        }
+    }
+    let device = notify::device(&origin.user_agent);
+    session.device = Some(format!("{} on {}", device.browser, device.os));
+    session.ip = Some(origin.ip.to_string());
+    session.location = origin.location.clone();
+    session.remember = origin.remember;
+    let ttl = ctx.config.session_ttl(session.remember);
+    let token = sessions::create(ctx.store, ctx.hasher, &session, ttl).await?;
+    if let Err(e) = crate::accounts::record_sign_in(ctx.db, user.id).await {
+        tracing::warn!(error = %e, "last sign-in time not recorded");
+    }
+    let seen = notify::Seen {
+        device: &device,
+        ip: origin.ip,
+        location: origin.location.as_deref(),
+    };
+    if let Err(e) = notify::login(ctx.db, &ctx.mail, &user, &seen).await {
+        tracing::warn!(error = %e, "login notification not queued");
+    }
+    Ok(Finished {
+        token,
+        session,
+        user,
+        then,
+    })
+}
+
+/// The user's second factors, for their security pages.
+pub async fn factors(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<entity::second_factor::Model>, sea_orm::DbErr> {
+    repo::factors(db, user_id).await
+}
+
+/// Removes one of the user's factors (mailing them); its name if it was theirs. The
+/// last factor takes the backup codes with it.
+pub async fn remove_factor(
+    db: &DatabaseConnection,
+    mail: &MailCtx<'_>,
+    user: &entity::user::Model,
+    id: Uuid,
+) -> Result<Option<String>, Error> {
+    let txn = crate::db::begin(db).await?;
+    let Some(name) = repo::delete_factor(&txn, user.id, id).await? else {
+        return Ok(None);
+    };
+    if repo::factor_count(&txn, user.id).await? == 0 {
+        repo::delete_all(&txn, user.id).await?;
+    }
+    mail.queue(&txn, &user.email, "factor_removed", serde_json::json!({ "name": name }))
+        .await?;
+    txn.commit().await?;
+    Ok(Some(name))
+}
+
+/// Removes every second factor and backup code of a user (operator recovery).
+pub async fn reset(db: &DatabaseConnection, mail: &MailCtx<'_>, user: &entity::user::Model) -> Result<u64, Error> {
+    let txn = crate::db::begin(db).await?;
+    let n = repo::delete_all(&txn, user.id).await?;
+    mail.queue(&txn, &user.email, "factors_reset", serde_json::json!({})).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(superuser: bool) -> entity::user::Model {
+        let now = chrono::Utc::now();
+        entity::user::Model {
+            id: Uuid::now_v7(),
+            email: "a@example.com".into(),
+            email_canonical: "a@example.com".into(),
+            email_verified_at: Some(now),
+            password_hash: None,
+            is_active: true,
+            is_superuser: superuser,
+            deleted_at: None,
+            last_login_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn the_policy_asks_for_what_the_operator_requires() {
+        #[allow(clippy::expect_used)]
+        let mut c = Config::load_from(None, Vec::new()).expect("the defaults load");
+        let (plain, admin) = (user(false), user(true));
+        assert_eq!(need(&c, &plain, false), Need::Nothing);
+        assert_eq!(need(&c, &plain, true), Need::SecondFactor);
+        c.mfa.required = MfaRequired::Superusers;
+        assert_eq!(need(&c, &plain, false), Need::Nothing);
+        assert_eq!(need(&c, &admin, false), Need::Enrol);
+        c.mfa.required = MfaRequired::Everyone;
+        assert_eq!(need(&c, &plain, false), Need::Enrol);
+        c.mfa.exempt_superusers = true;
+        assert_eq!(need(&c, &admin, true), Need::Nothing);
+        assert_eq!(need(&c, &plain, true), Need::SecondFactor);
+    }
+
+    #[test]
+    fn acr_follows_amr() {
+        assert_eq!(acr_of(&["pwd".into()]), ACR_SINGLE);
+        assert_eq!(acr_of(&["pwd".into(), "otp".into(), "mfa".into()]), ACR_MULTI);
+    }
+}

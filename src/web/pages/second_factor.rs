@@ -1,0 +1,198 @@
+//! The second-factor steps of sign-in (`auth` decides; these pages ask): the code after
+//! the password, the enrolment an operator's policy requires before a first sign-in
+//! completes, and the step-up a relying party asks for.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::common::{auth_ctx, continue_sign_in, page, signed_in};
+use crate::auth::{self, Checked};
+use crate::web::AppState;
+use crate::web::cookies;
+use crate::web::error::PageError;
+use crate::web::extract::session::SignedIn;
+use crate::web::extract::{ClientIp, PageForm};
+
+fn to_login(state: &AppState, jar: CookieJar) -> Response {
+    let jar = cookies::clear_pending_sign_in(state.config(), jar);
+    (jar, Redirect::to("/login")).into_response()
+}
+
+fn code_page(state: &AppState, jar: CookieJar, status: StatusCode, error: Option<&str>) -> Response {
+    page(state, jar, status, "templates/login_second_factor.html", json!({ "error": error }))
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
+    match auth::pending(&auth_ctx(&state), &token).await? {
+        Some(p) if !p.enrol => Ok(code_page(&state, jar, StatusCode::OK, None)),
+        Some(_) => Ok(Redirect::to("/login/second-factor/setup").into_response()),
+        None => Ok(to_login(&state, jar)),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageForm(f): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
+    let current = cookies::session(state.config(), &jar);
+    let code: String = f.code.chars().take(32).collect();
+    Ok(match auth::second_factor(&auth_ctx(&state), &token, &code, current.as_deref()).await? {
+        Checked::Finished(done) => signed_in(&state, jar, &done),
+        Checked::Wrong(left) => {
+            let error = format!(
+                "That code is not right. {left} more {} before sign-in is paused.",
+                if left == 1 { "try" } else { "tries" }
+            );
+            code_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, Some(&error))
+        }
+        Checked::LockedOut => {
+            let minutes = state.config().mfa.lockout_secs.div_ceil(60);
+            let jar = cookies::clear_pending_sign_in(state.config(), jar);
+            let msg = format!(
+                "Too many wrong codes. Two-step sign-in is paused for {minutes} minutes; we mailed the account's owner."
+            );
+            super::common::message(&state, jar, StatusCode::TOO_MANY_REQUESTS, "Sign-in paused", &msg, Some(("/login", "Back to sign in")))
+        }
+        Checked::Expired => to_login(&state, jar),
+    })
+}
+
+/// The enrolment a policy requires before the sign-in can finish.
+pub async fn setup_show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+    let ctx = auth_ctx(&state);
+    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
+    let Some(p) = auth::pending(&ctx, &token).await?.filter(|p| p.enrol) else {
+        return Ok(to_login(&state, jar));
+    };
+    let Some(user) = crate::accounts::repo::find_by_id(state.db(), p.user_id).await? else {
+        return Ok(to_login(&state, jar));
+    };
+    let setup = new_setup(&state, &user).await?;
+    Ok(super::account::totp_page(&state, jar, StatusCode::OK, &setup, SetupPage::SignIn, "", None))
+}
+
+pub(super) async fn new_setup(state: &AppState, user: &entity::user::Model) -> Result<auth::totp::Setup, PageError> {
+    auth::totp::start_setup(state.store(), state.token_hasher(), user.id, &user.email, &issuer_label(state))
+        .await?
+        .ok_or_else(|| PageError::Internal("an authenticator secret could not be described".into()))
+}
+
+/// The issuer shown in authenticator apps: the issuer's host.
+pub(super) fn issuer_label(state: &AppState) -> String {
+    state.config().issuer.host_str().unwrap_or("Gatehouse").to_string()
+}
+
+/// Where the setup form is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupPage {
+    /// In the account pages.
+    Account,
+    /// During a sign-in that requires enrolment.
+    SignIn,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SetupForm {
+    #[serde(default)]
+    pub setup: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub code: String,
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageForm(f): PageForm<SetupForm>,
+) -> Result<Response, PageError> {
+    let ctx = auth_ctx(&state);
+    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
+    let Some(p) = auth::pending(&ctx, &token).await?.filter(|p| p.enrol) else {
+        return Ok(to_login(&state, jar));
+    };
+    let Some(user) = crate::accounts::repo::find_by_id(state.db(), p.user_id).await? else {
+        return Ok(to_login(&state, jar));
+    };
+    match super::account::enrol(&state, &user, &f).await? {
+        super::account::Enrolled::Yes(codes) => {
+            let current = cookies::session(state.config(), &jar);
+            let Some(done) = auth::finish_enrolment(&ctx, &token, current.as_deref()).await? else {
+                return Ok(to_login(&state, jar));
+            };
+            let jar = cookies::set_session(state.config(), jar, done.token.clone(), done.session.remember);
+            let jar = cookies::clear_pending_sign_in(state.config(), jar);
+            Ok(super::account::codes_page(&state, jar, &codes, &done.then))
+        }
+        super::account::Enrolled::No(setup, error) => Ok(super::account::totp_page(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &setup,
+            SetupPage::SignIn,
+            &f.name,
+            Some(error),
+        )),
+        super::account::Enrolled::Expired => Ok(to_login(&state, jar)),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct StepUpQuery {
+    authreq: Option<String>,
+}
+
+/// A relying party asked for more than this session has: the second factor, keeping the
+/// SSO session. A user without one gets the request back (the `acr` claim says what was
+/// done) unless the client requires it.
+pub async fn step_up(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
+    jar: CookieJar,
+    me: SignedIn,
+    Query(q): Query<StepUpQuery>,
+) -> Result<Response, PageError> {
+    let expired = || PageError::BadRequest("This sign-in request has expired. Go back to the application and start again.".into());
+    let id = q.authreq.ok_or_else(expired)?;
+    let mut req = crate::web::oidc::pending_for_browser(&state, &jar, &id).await.ok_or_else(expired)?;
+    let then = format!(
+        "/oauth2/authorize/resume?authreq={}",
+        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+    );
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin = auth::Origin::new(ip, ua, state.geoip().locate(ip), me.session.remember);
+    if let Some(token) = auth::step_up(&auth_ctx(&state), &me.session, origin, then.clone()).await? {
+        return Ok(continue_sign_in(&state, jar, auth::Next::SecondFactor(token)));
+    }
+    let client = crate::clients::find(state.db(), &req.client_id).await?;
+    if client.is_some_and(|c| c.require_mfa) {
+        return Ok(super::common::message(
+            &state,
+            jar,
+            StatusCode::FORBIDDEN,
+            "Two-step verification needed",
+            "This application needs two-step verification. Add an authenticator app to your account, then sign in to the application again.",
+            Some(("/account/two-factor", "Set up two-step verification")),
+        ));
+    }
+    req.mfa_waived = true;
+    crate::web::oidc::update_pending(&state, &id, &req).await?;
+    Ok(Redirect::to(&then).into_response())
+}
