@@ -8,8 +8,8 @@
 
 pub mod accounts;
 pub mod app;
-pub mod auth;
 pub mod audit;
+pub mod auth;
 pub mod captcha;
 pub mod cli;
 pub mod clients;

@@ -2,8 +2,8 @@
 //! itself is owned by the `migration` crate, and a test checks both agree.
 
 pub mod audit_event;
-pub mod backup_code;
 pub mod backchannel_logout;
+pub mod backup_code;
 pub mod client;
 pub mod consent;
 pub mod ephemeral_counter;

@@ -45,6 +45,11 @@ pub enum Error {
     Mail(String),
 }
 
+/// The user with this id.
+pub async fn find(db: &DatabaseConnection, id: uuid::Uuid) -> Result<Option<entity::user::Model>, DbErr> {
+    repo::find_by_id(db, id).await
+}
+
 /// The user with this address, if any.
 pub async fn find_by_email(db: &DatabaseConnection, email: &Email) -> Result<Option<entity::user::Model>, DbErr> {
     repo::find_by_email(db, email).await

@@ -195,7 +195,11 @@ pub async fn begin(
         enrol: need == Need::Enrol,
     };
     let token = keep_pending(ctx, &p).await?;
-    Ok(if p.enrol { Next::Enrol(token) } else { Next::SecondFactor(token) })
+    Ok(if p.enrol {
+        Next::Enrol(token)
+    } else {
+        Next::SecondFactor(token)
+    })
 }
 
 /// Step-up of a signed-in session that lacks a second factor (a relying party asked for
@@ -346,8 +350,19 @@ pub async fn finish(
     })
 }
 
+/// The same sign-in under a new token, after every older session of the user was
+/// revoked by time (a password change that signs out the others): `auth_time`, `amr`,
+/// `sid` and the expiry stay, so nothing here extends or strengthens a session.
+pub async fn reissue(ctx: &Ctx<'_>, session: &Session) -> Result<String, crate::store::StoreError> {
+    let ttl = ctx.config.session_ttl(session.remember);
+    sessions::create(ctx.store, ctx.hasher, session, ttl).await
+}
+
 /// The user's second factors, for their security pages.
-pub async fn factors(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<entity::second_factor::Model>, sea_orm::DbErr> {
+pub async fn factors(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+) -> Result<Vec<entity::second_factor::Model>, sea_orm::DbErr> {
     repo::factors(db, user_id).await
 }
 
@@ -376,7 +391,8 @@ pub async fn remove_factor(
 pub async fn reset(db: &DatabaseConnection, mail: &MailCtx<'_>, user: &entity::user::Model) -> Result<u64, Error> {
     let txn = crate::db::begin(db).await?;
     let n = repo::delete_all(&txn, user.id).await?;
-    mail.queue(&txn, &user.email, "factors_reset", serde_json::json!({})).await?;
+    mail.queue(&txn, &user.email, "factors_reset", serde_json::json!({}))
+        .await?;
     txn.commit().await?;
     Ok(n)
 }

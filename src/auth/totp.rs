@@ -78,7 +78,9 @@ pub async fn start_setup(
     .unwrap_or_default();
     let sealed = hasher.sealer_for(&id).seal(&held, "totp-setup");
     let key = crate::store::keys::totp_setup(&hasher.hash(&id));
-    store.put(&key, &sealed, std::time::Duration::from_secs(SETUP_SECS)).await?;
+    store
+        .put(&key, &sealed, std::time::Duration::from_secs(SETUP_SECS))
+        .await?;
     Ok(describe(id, &secret, account, issuer))
 }
 
@@ -152,7 +154,11 @@ pub async fn confirm_setup(
     };
     let factor_id = Uuid::now_v7();
     let name: String = name.trim().chars().take(NAME_MAX).collect();
-    let name = if name.is_empty() { "Authenticator app".to_string() } else { name };
+    let name = if name.is_empty() {
+        "Authenticator app".to_string()
+    } else {
+        name
+    };
     repo::insert_factor(
         db,
         entity::second_factor::Model {
@@ -167,9 +173,7 @@ pub async fn confirm_setup(
         },
     )
     .await?;
-    store
-        .delete(&crate::store::keys::totp_setup(&hasher.hash(id)))
-        .await?;
+    store.delete(&crate::store::keys::totp_setup(&hasher.hash(id))).await?;
     Ok(Confirmed::Enrolled(factor_id))
 }
 
@@ -186,7 +190,11 @@ pub async fn verify(
     };
     let sealer = sealer(hasher);
     let now = now_secs();
-    for f in repo::factors(db, user_id).await?.into_iter().filter(|f| f.kind == "totp") {
+    for f in repo::factors(db, user_id)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == "totp")
+    {
         let Ok(secret) = sealer.open(&f.secret, &format!("totp:{}", f.id)) else {
             tracing::error!(factor = %f.id, "a second-factor secret does not open under this master key");
             continue;

@@ -509,7 +509,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
         ("mfa.lockout_secs", m.lockout_secs, 1, DAY),
         ("mfa.backup_codes", m.backup_codes, 4, 100),
         ("mfa.pending_secs", m.pending_secs, 30, 3600),
-        ("mfa.recent_auth_secs", m.recent_auth_secs, 30, DAY),
+        ("mfa.recent_auth_secs", m.recent_auth_secs, 1, DAY),
         ("password.min_length", usize_u64(raw.password.min_length), 8, 4096),
         ("password.max_length", usize_u64(raw.password.max_length), 64, 4096),
         ("password.min_strength", raw.password.min_strength.into(), 0, 4),

@@ -24,3 +24,4 @@ mod readiness;
 mod rp_hardening;
 mod sessions;
 mod store;
+mod two_factor;

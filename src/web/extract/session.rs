@@ -59,4 +59,3 @@ impl SignedIn {
         Redirect::to(&format!("/login?next={next}&reauth=1")).into_response()
     }
 }
-

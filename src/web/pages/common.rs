@@ -199,6 +199,41 @@ pub async fn mail_request(
     })
 }
 
+/// The sign-in pipeline's view of the app.
+pub fn auth_ctx(state: &AppState) -> crate::auth::Ctx<'_> {
+    crate::auth::Ctx {
+        db: state.db(),
+        store: state.store(),
+        hasher: state.token_hasher(),
+        mail: mail_ctx(state),
+        config: state.config(),
+    }
+}
+
+/// Where a sign-in goes after a factor: signed in (the session cookie set, the pending
+/// sign-in's cookie gone) and on to where it was headed, or to the second-factor step.
+pub fn continue_sign_in(state: &AppState, jar: CookieJar, next: crate::auth::Next) -> Response {
+    use crate::auth::Next;
+    match next {
+        Next::Finished(done) => signed_in(state, jar, &done),
+        Next::SecondFactor(token) => {
+            let jar = cookies::set_pending_sign_in(state.config(), jar, token);
+            (jar, Redirect::to("/login/second-factor")).into_response()
+        }
+        Next::Enrol(token) => {
+            let jar = cookies::set_pending_sign_in(state.config(), jar, token);
+            (jar, Redirect::to("/login/second-factor/setup")).into_response()
+        }
+    }
+}
+
+/// The browser of a finished sign-in: its session cookie set, on to where it was headed.
+pub fn signed_in(state: &AppState, jar: CookieJar, done: &crate::auth::Finished) -> Response {
+    let jar = cookies::set_session(state.config(), jar, done.token.clone(), done.session.remember);
+    let jar = cookies::clear_pending_sign_in(state.config(), jar);
+    (jar, Redirect::to(&done.then)).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;
@@ -252,39 +287,4 @@ mod tests {
             assert_eq!(safe_next(bad), None, "{bad:?} accepted");
         }
     }
-}
-
-/// The sign-in pipeline's view of the app.
-pub fn auth_ctx(state: &AppState) -> crate::auth::Ctx<'_> {
-    crate::auth::Ctx {
-        db: state.db(),
-        store: state.store(),
-        hasher: state.token_hasher(),
-        mail: mail_ctx(state),
-        config: state.config(),
-    }
-}
-
-/// Where a sign-in goes after a factor: signed in (the session cookie set, the pending
-/// sign-in's cookie gone) and on to where it was headed, or to the second-factor step.
-pub fn continue_sign_in(state: &AppState, jar: CookieJar, next: crate::auth::Next) -> Response {
-    use crate::auth::Next;
-    match next {
-        Next::Finished(done) => signed_in(state, jar, &done),
-        Next::SecondFactor(token) => {
-            let jar = cookies::set_pending_sign_in(state.config(), jar, token);
-            (jar, Redirect::to("/login/second-factor")).into_response()
-        }
-        Next::Enrol(token) => {
-            let jar = cookies::set_pending_sign_in(state.config(), jar, token);
-            (jar, Redirect::to("/login/second-factor/setup")).into_response()
-        }
-    }
-}
-
-/// The browser of a finished sign-in: its session cookie set, on to where it was headed.
-pub fn signed_in(state: &AppState, jar: CookieJar, done: &crate::auth::Finished) -> Response {
-    let jar = cookies::set_session(state.config(), jar, done.token.clone(), done.session.remember);
-    let jar = cookies::clear_pending_sign_in(state.config(), jar);
-    (jar, Redirect::to(&done.then)).into_response()
 }

@@ -23,7 +23,13 @@ fn to_login(state: &AppState, jar: CookieJar) -> Response {
 }
 
 fn code_page(state: &AppState, jar: CookieJar, status: StatusCode, error: Option<&str>) -> Response {
-    page(state, jar, status, "templates/login_second_factor.html", json!({ "error": error }))
+    page(
+        state,
+        jar,
+        status,
+        "templates/login_second_factor.html",
+        json!({ "error": error }),
+    )
 }
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
@@ -49,25 +55,34 @@ pub async fn submit(
     let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
     let current = cookies::session(state.config(), &jar);
     let code: String = f.code.chars().take(32).collect();
-    Ok(match auth::second_factor(&auth_ctx(&state), &token, &code, current.as_deref()).await? {
-        Checked::Finished(done) => signed_in(&state, jar, &done),
-        Checked::Wrong(left) => {
-            let error = format!(
-                "That code is not right. {left} more {} before sign-in is paused.",
-                if left == 1 { "try" } else { "tries" }
-            );
-            code_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, Some(&error))
-        }
-        Checked::LockedOut => {
-            let minutes = state.config().mfa.lockout_secs.div_ceil(60);
-            let jar = cookies::clear_pending_sign_in(state.config(), jar);
-            let msg = format!(
-                "Too many wrong codes. Two-step sign-in is paused for {minutes} minutes; we mailed the account's owner."
-            );
-            super::common::message(&state, jar, StatusCode::TOO_MANY_REQUESTS, "Sign-in paused", &msg, Some(("/login", "Back to sign in")))
-        }
-        Checked::Expired => to_login(&state, jar),
-    })
+    Ok(
+        match auth::second_factor(&auth_ctx(&state), &token, &code, current.as_deref()).await? {
+            Checked::Finished(done) => signed_in(&state, jar, &done),
+            Checked::Wrong(left) => {
+                let error = format!(
+                    "That code is not right. {left} more {} before sign-in is paused.",
+                    if left == 1 { "try" } else { "tries" }
+                );
+                code_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, Some(&error))
+            }
+            Checked::LockedOut => {
+                let minutes = state.config().mfa.lockout_secs.div_ceil(60);
+                let jar = cookies::clear_pending_sign_in(state.config(), jar);
+                let msg = format!(
+                    "Too many wrong codes. Two-step sign-in is paused for {minutes} minutes; we mailed the account's owner."
+                );
+                super::common::message(
+                    &state,
+                    jar,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Sign-in paused",
+                    &msg,
+                    Some(("/login", "Back to sign in")),
+                )
+            }
+            Checked::Expired => to_login(&state, jar),
+        },
+    )
 }
 
 /// The enrolment a policy requires before the sign-in can finish.
@@ -77,17 +92,31 @@ pub async fn setup_show(State(state): State<AppState>, jar: CookieJar) -> Result
     let Some(p) = auth::pending(&ctx, &token).await?.filter(|p| p.enrol) else {
         return Ok(to_login(&state, jar));
     };
-    let Some(user) = crate::accounts::repo::find_by_id(state.db(), p.user_id).await? else {
+    let Some(user) = crate::accounts::find(state.db(), p.user_id).await? else {
         return Ok(to_login(&state, jar));
     };
     let setup = new_setup(&state, &user).await?;
-    Ok(super::account::totp_page(&state, jar, StatusCode::OK, &setup, SetupPage::SignIn, "", None))
+    Ok(super::account::totp_page(
+        &state,
+        jar,
+        StatusCode::OK,
+        &setup,
+        SetupPage::SignIn,
+        "",
+        None,
+    ))
 }
 
 pub(super) async fn new_setup(state: &AppState, user: &entity::user::Model) -> Result<auth::totp::Setup, PageError> {
-    auth::totp::start_setup(state.store(), state.token_hasher(), user.id, &user.email, &issuer_label(state))
-        .await?
-        .ok_or_else(|| PageError::Internal("an authenticator secret could not be described".into()))
+    auth::totp::start_setup(
+        state.store(),
+        state.token_hasher(),
+        user.id,
+        &user.email,
+        &issuer_label(state),
+    )
+    .await?
+    .ok_or_else(|| PageError::Internal("an authenticator secret could not be described".into()))
 }
 
 /// The issuer shown in authenticator apps: the issuer's host.
@@ -124,7 +153,7 @@ pub async fn setup_submit(
     let Some(p) = auth::pending(&ctx, &token).await?.filter(|p| p.enrol) else {
         return Ok(to_login(&state, jar));
     };
-    let Some(user) = crate::accounts::repo::find_by_id(state.db(), p.user_id).await? else {
+    let Some(user) = crate::accounts::find(state.db(), p.user_id).await? else {
         return Ok(to_login(&state, jar));
     };
     match super::account::enrol(&state, &user, &f).await? {
@@ -166,9 +195,13 @@ pub async fn step_up(
     me: SignedIn,
     Query(q): Query<StepUpQuery>,
 ) -> Result<Response, PageError> {
-    let expired = || PageError::BadRequest("This sign-in request has expired. Go back to the application and start again.".into());
+    let expired = || {
+        PageError::BadRequest("This sign-in request has expired. Go back to the application and start again.".into())
+    };
     let id = q.authreq.ok_or_else(expired)?;
-    let mut req = crate::web::oidc::pending_for_browser(&state, &jar, &id).await.ok_or_else(expired)?;
+    let mut req = crate::web::oidc::pending_for_browser(&state, &jar, &id)
+        .await
+        .ok_or_else(expired)?;
     let then = format!(
         "/oauth2/authorize/resume?authreq={}",
         url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()

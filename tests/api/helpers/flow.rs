@@ -156,8 +156,10 @@ pub async fn login(
         ("password".to_string(), password.to_string()),
         ("csrf".to_string(), input(&html, "csrf").expect("csrf field")),
     ];
-    if let Some(a) = input(&html, "authreq") {
-        form.push(("authreq".into(), a));
+    for carried in ["authreq", "next"] {
+        if let Some(v) = input(&html, carried) {
+            form.push((carried.into(), v));
+        }
     }
     b.post(app.url("/login")).form(&form).send().await.unwrap()
 }
@@ -174,7 +176,7 @@ pub async fn authorize(app: &TestApp, b: &reqwest::Client, authorize_url: &str, 
             r.text().await.unwrap()
         );
         let loc = location(&r);
-        if loc.starts_with("/login") {
+        if loc == "/login" || loc.starts_with("/login?") {
             r = login(app, b, &loc, email, PASSWORD).await;
             assert_eq!(r.status(), 303, "login succeeds");
         } else if loc.starts_with("/consent") {

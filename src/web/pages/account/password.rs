@@ -114,7 +114,6 @@ async fn sign_out_others(
     let mut ended = sessions::destroy_all(state.store(), user).await?;
     ended.retain(|s| s.sid != me.session.sid);
     crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await;
-    let ttl = state.config().session_ttl(me.session.remember);
-    let token = sessions::create(state.store(), state.token_hasher(), &me.session, ttl).await?;
+    let token = crate::auth::reissue(&crate::web::pages::common::auth_ctx(state), &me.session).await?;
     Ok(cookies::set_session(state.config(), jar, token, me.session.remember))
 }

@@ -24,12 +24,17 @@ fn utc(t: &chrono::DateTime<chrono::Utc>) -> (String, String) {
 }
 
 async fn me_user(state: &AppState, me: &SignedIn) -> Result<entity::user::Model, PageError> {
-    crate::accounts::repo::find_by_id(state.db(), me.session.user_id)
+    crate::accounts::find(state.db(), me.session.user_id)
         .await?
         .ok_or(PageError::NotFound)
 }
 
-pub async fn two_factor_page(state: &AppState, jar: CookieJar, me: &SignedIn, saved: Option<&str>) -> Result<Response, PageError> {
+pub async fn two_factor_page(
+    state: &AppState,
+    jar: CookieJar,
+    me: &SignedIn,
+    saved: Option<&str>,
+) -> Result<Response, PageError> {
     let factors = auth::factors(state.db(), me.session.user_id).await?;
     let (left, _) = backup_codes::counts(state.db(), me.session.user_id).await?;
     let factors: Vec<_> = factors
@@ -52,7 +57,11 @@ pub async fn two_factor_page(state: &AppState, jar: CookieJar, me: &SignedIn, sa
     ))
 }
 
-pub async fn two_factor_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
+pub async fn two_factor_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+) -> Result<Response, PageError> {
     two_factor_page(&state, jar, &me, None).await
 }
 
@@ -70,7 +79,8 @@ pub fn totp_page(
         SetupPage::Account => ("/account/two-factor/totp", true),
         SetupPage::SignIn => ("/login/second-factor/setup", false),
     };
-    let setup = json!({ "id": setup.id, "secret": setup.secret, "url": setup.url, "qr_png_base64": setup.qr_png_base64 });
+    let setup =
+        json!({ "id": setup.id, "secret": setup.secret, "url": setup.url, "qr_png_base64": setup.qr_png_base64 });
     page(
         state,
         jar,
@@ -105,12 +115,24 @@ pub enum Enrolled {
 /// Enrols the authenticator of a setup form for `user` (mailing them), with a first set
 /// of backup codes when they have none.
 pub async fn enrol(state: &AppState, user: &entity::user::Model, f: &SetupForm) -> Result<Enrolled, PageError> {
-    let confirmed =
-        totp::confirm_setup(state.db(), state.store(), state.token_hasher(), user.id, &f.setup, &f.name, &f.code).await?;
+    let confirmed = totp::confirm_setup(
+        state.db(),
+        state.store(),
+        state.token_hasher(),
+        user.id,
+        &f.setup,
+        &f.name,
+        &f.code,
+    )
+    .await?;
     match confirmed {
         totp::Confirmed::Enrolled(_) => {
             let name: String = f.name.trim().chars().take(totp::NAME_MAX).collect();
-            let name = if name.is_empty() { "Authenticator app".to_string() } else { name };
+            let name = if name.is_empty() {
+                "Authenticator app".to_string()
+            } else {
+                name
+            };
             mail_ctx(state)
                 .queue(state.db(), &user.email, "factor_added", json!({ "name": name }))
                 .await?;
@@ -134,7 +156,10 @@ pub async fn enrol(state: &AppState, user: &entity::user::Model, f: &SetupForm) 
             )
             .await?;
             Ok(match setup {
-                Some(s) => Enrolled::No(s, "That code does not match. Check the time on your phone and enter the newest code."),
+                Some(s) => Enrolled::No(
+                    s,
+                    "That code does not match. Check the time on your phone and enter the newest code.",
+                ),
                 None => Enrolled::Expired,
             })
         }
@@ -148,7 +173,15 @@ pub async fn totp_show(State(state): State<AppState>, jar: CookieJar, me: Signed
     }
     let user = me_user(&state, &me).await?;
     let setup = new_setup(&state, &user).await?;
-    Ok(totp_page(&state, jar, StatusCode::OK, &setup, SetupPage::Account, "", None))
+    Ok(totp_page(
+        &state,
+        jar,
+        StatusCode::OK,
+        &setup,
+        SetupPage::Account,
+        "",
+        None,
+    ))
 }
 
 pub async fn totp_submit(
@@ -223,7 +256,9 @@ pub async fn codes_submit(
     }
     let user = me_user(&state, &me).await?;
     if !auth::has_second_factor(state.db(), user.id).await? {
-        return Err(PageError::BadRequest("Add an authenticator app first; backup codes come with it.".into()));
+        return Err(PageError::BadRequest(
+            "Add an authenticator app first; backup codes come with it.".into(),
+        ));
     }
     let n = usize::try_from(state.config().mfa.backup_codes).unwrap_or(10);
     let codes = backup_codes::regenerate(state.db(), state.token_hasher(), user.id, n).await?;
