@@ -66,6 +66,19 @@ pub enum ConfigCommand {
 pub enum UserCommand {
     /// Create a user. Without --password-stdin, prompts for the password twice.
     Create(UserCreate),
+    /// Second factors of a user.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Remove every second factor and backup code of a user who lost them (audited; the
+    /// user is mailed). Check who is asking before you do this.
+    Reset {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +256,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => user_create(args).await,
+        Command::User(UserCommand::Mfa(MfaCommand::Reset { email })) => mfa_reset(&email).await,
         Command::Client(ClientCommand::Create(args)) => client_create(*args).await,
         Command::Client(ClientCommand::List { json }) => client_list(json).await,
         Command::Client(ClientCommand::SetAuthMethod { client_id, method }) => {
@@ -291,6 +305,29 @@ fn read_password(from_stdin: bool) -> Result<SecretString, CliError> {
         return Err(CliError::Input("the passwords do not match".into()));
     }
     Ok(SecretString::from(first))
+}
+
+async fn mfa_reset(email: &str) -> Result<(), CliError> {
+    let config = load_config()?;
+    let email = Email::parse(email).map_err(accounts::Error::from)?;
+    let key = app::load_master_key(&config).map_err(app::StartError::from)?;
+    let db = app::open_database(&config, Some(&key)).await?;
+    let user = accounts::find_by_email(&db, &email)
+        .await
+        .map_err(accounts::Error::from)?
+        .ok_or_else(|| CliError::Input(format!("no user with the address {}", email.as_str())))?;
+    let theme = Theme::new(config.theme_dir.clone());
+    let mail = accounts::signup::MailCtx {
+        theme: &theme,
+        issuer: &config.issuer,
+        issuer_id: &config.issuer_id,
+    };
+    let n = crate::auth::reset(&db, &mail, &user, "cli").await?;
+    println!(
+        "removed {n} second factors and the backup codes of {}; they were mailed",
+        user.email
+    );
+    Ok(())
 }
 
 async fn user_create(args: UserCreate) -> Result<(), CliError> {

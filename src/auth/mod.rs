@@ -25,6 +25,28 @@ use crate::config::{Config, MfaRequired};
 use crate::crypto::TokenHasher;
 use crate::store::Store;
 
+/// Records a second-factor event for `user_id` (never a secret or a code).
+async fn audit(
+    db: &impl sea_orm::ConnectionTrait,
+    actor: &str,
+    user_id: Uuid,
+    kind: &str,
+    ip: Option<IpAddr>,
+    detail: serde_json::Value,
+) -> Result<(), sea_orm::DbErr> {
+    crate::audit::record(
+        db,
+        crate::audit::Event {
+            actor,
+            user_id: Some(user_id),
+            kind,
+            ip: ip.map(|i| i.to_string()),
+            detail: Some(detail),
+        },
+    )
+    .await
+}
+
 /// `acr` of a session signed in with one factor.
 pub const ACR_SINGLE: &str = "urn:gatehouse:acr:sfa";
 /// `acr` of a multi-factor session; asked for with `acr_values`.
@@ -258,6 +280,9 @@ pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Opti
     let Some(method) = method else {
         let left = attempts::failed(ctx.store, &ctx.config.mfa, user_id).await?;
         tracing::warn!(user = %user_id, left, "wrong second-factor code");
+        let actor = format!("user:{user_id}");
+        let detail = serde_json::json!({ "attempts_left": left });
+        audit(ctx.db, &actor, user_id, "mfa.failed", Some(p.origin.ip), detail).await?;
         if left == 0 {
             cancel(ctx, token).await?;
             let when = format!("{} minutes", ctx.config.mfa.lockout_secs.div_ceil(60));
@@ -271,6 +296,9 @@ pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Opti
     if ctx.store.take(&pending_key(ctx, token)).await?.is_none() {
         return Ok(Checked::Expired);
     }
+    let actor = format!("user:{user_id}");
+    let detail = serde_json::json!({ "method": method });
+    audit(ctx.db, &actor, user_id, "mfa.passed", Some(p.origin.ip), detail).await?;
     if method == "backup" {
         let (left, _) = backup_codes::counts(ctx.db, user_id).await?;
         let mail = serde_json::json!({ "left": left, "ip": p.origin.ip.to_string() });
@@ -358,6 +386,16 @@ pub async fn reissue(ctx: &Ctx<'_>, session: &Session) -> Result<String, crate::
     sessions::create(ctx.store, ctx.hasher, session, ttl).await
 }
 
+/// Records that `user_id` enrolled a factor or made new backup codes (`kind`).
+pub async fn record_change(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), sea_orm::DbErr> {
+    audit(db, &format!("user:{user_id}"), user_id, kind, None, detail).await
+}
+
 /// The user's second factors, for their security pages.
 pub async fn factors(
     db: &DatabaseConnection,
@@ -383,16 +421,34 @@ pub async fn remove_factor(
     }
     mail.queue(&txn, &user.email, "factor_removed", serde_json::json!({ "name": name }))
         .await?;
+    let actor = format!("user:{}", user.id);
+    let detail = serde_json::json!({ "factor": id, "name": name });
+    audit(&txn, &actor, user.id, "mfa.factor_removed", None, detail).await?;
     txn.commit().await?;
     Ok(Some(name))
 }
 
-/// Removes every second factor and backup code of a user (operator recovery).
-pub async fn reset(db: &DatabaseConnection, mail: &MailCtx<'_>, user: &entity::user::Model) -> Result<u64, Error> {
+/// Removes every second factor and backup code of a user (operator recovery), mailing
+/// them; `actor` names who did it in the audit log.
+pub async fn reset(
+    db: &DatabaseConnection,
+    mail: &MailCtx<'_>,
+    user: &entity::user::Model,
+    actor: &str,
+) -> Result<u64, Error> {
     let txn = crate::db::begin(db).await?;
     let n = repo::delete_all(&txn, user.id).await?;
     mail.queue(&txn, &user.email, "factors_reset", serde_json::json!({}))
         .await?;
+    audit(
+        &txn,
+        actor,
+        user.id,
+        "mfa.reset",
+        None,
+        serde_json::json!({ "factors": n }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(n)
 }

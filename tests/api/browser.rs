@@ -205,3 +205,66 @@ async fn signup_activation_login_profile_and_password_in_a_real_browser() {
     browser.screenshot("password-changed").await;
     assert!(browser.source().await.contains("Your password was changed"));
 }
+
+/// The authenticator app's current code for the base32 `secret`.
+fn totp_now(secret: &str, offset_steps: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    let t = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = now.saturating_add_signed(offset_steps * 30);
+    t.generate(at).to_string()
+}
+
+#[tokio::test]
+async fn two_step_verification_is_set_up_and_used_in_a_real_browser() {
+    let Some(browser) = Browser::start("two-factor").await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    flow::user(&app, "otp-browser@example.com").await;
+    let sign_in = async |b: &Browser| {
+        b.goto(&app.url("/login")).await;
+        b.type_into("#email", "otp-browser@example.com").await;
+        b.type_into("#password", flow::PASSWORD).await;
+        b.click("button[type=submit]").await;
+    };
+    sign_in(&browser).await;
+    browser.find("#account-title, h1").await;
+    browser.goto(&app.url("/account/security")).await;
+    browser.click("a[href='/account/two-factor']").await;
+    browser.click("a[href='/account/two-factor/totp']").await;
+    browser.find("#totp-secret").await;
+    browser.screenshot("totp-setup").await;
+    let secret = browser
+        .script("return document.getElementById('totp-secret').textContent.trim();")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let qr = browser
+        .script("const i = document.querySelector('img[alt^=\"QR code\"]'); return i.complete && i.naturalWidth;")
+        .await;
+    assert!(qr.as_u64().unwrap_or(0) > 100, "the QR code renders: {qr}");
+    browser.type_into("#name", "Test phone").await;
+    // The previous step's code: the next sign-in uses the current one.
+    browser.type_into("#code", &totp_now(&secret, -1)).await;
+    browser
+        .click("form[action='/account/two-factor/totp'] button[type=submit]")
+        .await;
+    browser.find("#backup-codes").await;
+    browser.screenshot("backup-codes").await;
+
+    // Sign out, then in again: the password, then the code.
+    browser.goto(&app.url("/logout")).await;
+    browser.click("form[action='/logout'] button[type=submit]").await;
+    sign_in(&browser).await;
+    browser.find("form[action='/login/second-factor']").await;
+    browser.screenshot("second-factor").await;
+    browser.type_into("#code", &totp_now(&secret, 0)).await;
+    browser.click("button[type=submit]").await;
+    browser.find("a[href='/account/edit']").await;
+    assert!(browser.url().await.ends_with("/account"), "{}", browser.url().await);
+}

@@ -424,3 +424,36 @@ async fn factor_changes_need_a_recent_sign_in_and_removing_the_last_turns_it_off
     let r = flow::login(&app, &fresh, "/login", "zed@example.com", flow::PASSWORD).await;
     assert_eq!(location(&r), "/account", "the password alone again");
 }
+
+#[tokio::test]
+async fn an_operator_can_reset_a_lost_second_factor() {
+    let (app, sink) = app_with_mail().await;
+    let b = signed_in_user(&app, "abe@example.com").await;
+    let s = fresh_step().await;
+    enrol(&app, &b, s).await;
+    password_step(&app, "abe@example.com").await;
+    let run = |email: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["user", "mfa", "reset", "--email", email])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GATEHOUSE_DATABASE_URL", app.db_url())
+            .env("GATEHOUSE_SECRET_KEY", &app.key)
+            .env("GATEHOUSE_LOG_LEVEL", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run("nobody@example.com");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user with the address nobody@example.com"));
+    let out = run("abe@example.com");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed 1 second factors"));
+    wait_subject(&sink, "Two-step verification was reset").await;
+    let fresh = browser();
+    let r = flow::login(&app, &fresh, "/login", "abe@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/account", "the password alone again");
+    let events = gatehouse::audit::list_recent(app.state.db(), 50).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "mfa.reset" && e.actor == "cli"));
+    assert!(events.iter().any(|e| e.kind == "mfa.factor_added"));
+}

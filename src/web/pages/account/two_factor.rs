@@ -126,7 +126,8 @@ pub async fn enrol(state: &AppState, user: &entity::user::Model, f: &SetupForm) 
     )
     .await?;
     match confirmed {
-        totp::Confirmed::Enrolled(_) => {
+        totp::Confirmed::Enrolled(factor) => {
+            auth::record_change(state.db(), user.id, "mfa.factor_added", json!({ "factor": factor })).await?;
             let name: String = f.name.trim().chars().take(totp::NAME_MAX).collect();
             let name = if name.is_empty() {
                 "Authenticator app".to_string()
@@ -265,5 +266,12 @@ pub async fn codes_submit(
     mail_ctx(&state)
         .queue(state.db(), &user.email, "backup_codes_regenerated", json!({}))
         .await?;
+    auth::record_change(
+        state.db(),
+        user.id,
+        "mfa.backup_codes_regenerated",
+        json!({ "count": n }),
+    )
+    .await?;
     Ok(codes_page(&state, jar, &codes, "/account/two-factor"))
 }
