@@ -250,7 +250,7 @@ fn revoked_key(user_id: Uuid) -> String {
 }
 
 /// The user's revocation time (Unix ms): sessions created before it are dead.
-async fn revoked_before(store: &Store, user_id: Uuid) -> Result<Option<i64>, StoreError> {
+pub async fn revoked_before(store: &Store, user_id: Uuid) -> Result<Option<i64>, StoreError> {
     Ok(store
         .get(&revoked_key(user_id))
         .await?

@@ -10,6 +10,7 @@ pub mod attempts;
 pub mod backup_codes;
 mod repo;
 pub mod totp;
+pub mod trusted;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -115,6 +116,22 @@ pub struct Pending {
     pub then: String,
     /// The user has no second factor but the policy requires one: enrol first.
     pub enrol: bool,
+    /// When the first factor passed (Unix ms): a revocation of the user's sessions since
+    /// (sign out everywhere, a password reset) ends the pending sign-in too.
+    #[serde(default)]
+    pub created_ms: i64,
+    /// A step-up of this session (`sid`): it finishes only in a browser that still holds
+    /// that session, and keeps its `auth_time`.
+    #[serde(default)]
+    pub step_up: Option<StepUpOf>,
+}
+
+/// The session a step-up strengthens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepUpOf {
+    pub sid: String,
+    pub auth_time: i64,
+    pub auth_time_ms: i64,
 }
 
 /// A session made by [`finish`].
@@ -146,14 +163,16 @@ pub enum Need {
 }
 
 /// The policy: a user with a second factor uses it; one without enrols when the
-/// operator requires it of them; `exempt_superusers` exempts superusers from both.
+/// operator requires it of them, superusers excepted under `exempt_superusers`.
 pub fn need(config: &Config, user: &entity::user::Model, has_factor: bool) -> Need {
     let m = &config.mfa;
-    if m.exempt_superusers && user.is_superuser {
-        return Need::Nothing;
-    }
+    // A factor the user has is always used; the exemption spares superusers the
+    // enrolment only.
     if has_factor {
         return Need::SecondFactor;
+    }
+    if m.exempt_superusers && user.is_superuser {
+        return Need::Nothing;
     }
     match m.required {
         MfaRequired::Everyone => Need::Enrol,
@@ -194,17 +213,30 @@ pub async fn cancel(ctx: &Ctx<'_>, token: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Takes a first factor as far as the policy allows. `current` is the session cookie
-/// this browser already holds, if any.
+/// What the browser brings besides the first factor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Browser<'a> {
+    /// The session cookie it already holds.
+    pub session: Option<&'a str>,
+    /// Its trusted-browser cookie for this user.
+    pub trusted: Option<&'a str>,
+}
+
+/// Takes a first factor as far as the policy allows: finished at once when no second
+/// factor is needed or the browser is trusted (a single-factor session then).
 pub async fn begin(
     ctx: &Ctx<'_>,
     first: FirstFactor,
     origin: Origin,
     then: String,
-    current: Option<&str>,
+    browser: Browser<'_>,
 ) -> Result<Next, Error> {
+    let current = browser.session;
     let has = has_second_factor(ctx.db, first.user.id).await?;
-    let need = need(ctx.config, &first.user, has);
+    let mut need = need(ctx.config, &first.user, has);
+    if need == Need::SecondFactor && trusted::is_trusted(ctx, &first.user, browser.trusted).await? {
+        need = Need::Nothing;
+    }
     if need == Need::Nothing {
         let done = finish(ctx, first.user, first.amr, &origin, then, current).await?;
         return Ok(Next::Finished(Box::new(done)));
@@ -215,6 +247,8 @@ pub async fn begin(
         origin,
         then,
         enrol: need == Need::Enrol,
+        created_ms: chrono::Utc::now().timestamp_millis(),
+        step_up: None,
     };
     let token = keep_pending(ctx, &p).await?;
     Ok(if p.enrol {
@@ -236,6 +270,12 @@ pub async fn step_up(ctx: &Ctx<'_>, session: &Session, origin: Origin, then: Str
         origin,
         then,
         enrol: false,
+        created_ms: chrono::Utc::now().timestamp_millis(),
+        step_up: Some(StepUpOf {
+            sid: session.sid.clone(),
+            auth_time: session.auth_time,
+            auth_time_ms: session.auth_time_ms,
+        }),
     };
     keep_pending(ctx, &p).await.map(Some)
 }
@@ -252,23 +292,72 @@ pub enum Checked {
     Expired,
 }
 
+/// Takes the pending sign-in `token` if it is still good: not expired, its user still
+/// usable and not revoked since, and (for a step-up) the browser still in the session
+/// it strengthens. Returns it with the time it has left.
+async fn take_live(
+    ctx: &Ctx<'_>,
+    token: &str,
+    current: Option<&str>,
+) -> Result<Option<(Pending, entity::user::Model, Duration)>, Error> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    let Some(raw) = ctx.store.take(&pending_key(ctx, token)).await? else {
+        return Ok(None);
+    };
+    let Ok(p) = serde_json::from_slice::<Pending>(&raw) else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let ends = p.created_ms + i64::try_from(ctx.config.mfa.pending_secs * 1000).unwrap_or(0);
+    let Some(left) = u64::try_from(ends - now).ok().filter(|l| *l > 0) else {
+        return Ok(None);
+    };
+    let Some(user) = crate::accounts::find(ctx.db, p.user_id).await? else {
+        return Ok(None);
+    };
+    if !crate::accounts::state::of(&user).is_usable() {
+        return Ok(None);
+    }
+    if sessions::revoked_before(ctx.store, user.id)
+        .await?
+        .is_some_and(|t| p.created_ms < t)
+    {
+        return Ok(None);
+    }
+    if let Some(of) = &p.step_up {
+        let still = match current {
+            Some(c) => sessions::load(ctx.store, ctx.hasher, c).await?,
+            None => None,
+        };
+        if !still.is_some_and(|s| s.sid == of.sid && s.user_id == user.id) {
+            return Ok(None);
+        }
+    }
+    Ok(Some((p, user, Duration::from_millis(left))))
+}
+
 /// Checks a code of the pending sign-in `token`: a TOTP code of any of the user's
-/// authenticators, or one of their backup codes.
+/// authenticators, or one of their backup codes. The pending sign-in is taken first
+/// (of concurrent requests one proceeds; a wrong code puts it back), the attempt is
+/// counted before the code is checked, and refunded if the code was right.
 pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Option<&str>) -> Result<Checked, Error> {
-    let Some(p) = pending(ctx, token).await? else {
+    let Some((p, user, left_for)) = take_live(ctx, token, current).await? else {
         return Ok(Checked::Expired);
     };
+    let put_back = async |p: &Pending| -> Result<(), Error> {
+        let value = serde_json::to_vec(p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
+        ctx.store.put(&pending_key(ctx, token), &value, left_for).await?;
+        Ok(())
+    };
     if p.enrol {
+        put_back(&p).await?;
         return Ok(Checked::Expired);
     }
-    let user_id = p.user_id;
-    if attempts::locked(ctx.store, user_id).await? {
-        cancel(ctx, token).await?;
+    let user_id = user.id;
+    let Some(attempt) = attempts::begin(ctx.store, &ctx.config.mfa, user_id).await? else {
         return Ok(Checked::LockedOut);
-    }
-    let Some(user) = crate::accounts::repo::find_by_id(ctx.db, user_id).await? else {
-        cancel(ctx, token).await?;
-        return Ok(Checked::Expired);
     };
     let method = if totp::verify(ctx.db, ctx.hasher, user_id, code).await?.is_some() {
         Some("otp")
@@ -277,53 +366,58 @@ pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Opti
     } else {
         None
     };
+    let actor = format!("user:{user_id}");
+    let ip = p.origin.ip;
     let Some(method) = method else {
-        let left = attempts::failed(ctx.store, &ctx.config.mfa, user_id).await?;
+        let left = attempt.failed(ctx.store, &ctx.config.mfa).await?;
         tracing::warn!(user = %user_id, left, "wrong second-factor code");
-        let actor = format!("user:{user_id}");
         let detail = serde_json::json!({ "attempts_left": left });
-        audit(ctx.db, &actor, user_id, "mfa.failed", Some(p.origin.ip), detail).await?;
+        audit(ctx.db, &actor, user_id, "mfa.failed", Some(ip), detail).await?;
         if left == 0 {
-            cancel(ctx, token).await?;
             let when = format!("{} minutes", ctx.config.mfa.lockout_secs.div_ceil(60));
-            let mail = serde_json::json!({ "minutes": when, "ip": p.origin.ip.to_string() });
-            ctx.mail.queue(ctx.db, &user.email, "mfa_lockout", mail).await?;
+            let mail = serde_json::json!({ "minutes": when, "ip": ip.to_string() });
+            if let Err(e) = ctx.mail.queue(ctx.db, &user.email, "mfa_lockout", mail).await {
+                tracing::warn!(error = %e, "lockout mail not queued");
+            }
             return Ok(Checked::LockedOut);
         }
+        put_back(&p).await?;
         return Ok(Checked::Wrong(left));
     };
-    // Single use: of two requests with right codes, one finishes.
-    if ctx.store.take(&pending_key(ctx, token)).await?.is_none() {
-        return Ok(Checked::Expired);
-    }
-    let actor = format!("user:{user_id}");
-    let detail = serde_json::json!({ "method": method });
-    audit(ctx.db, &actor, user_id, "mfa.passed", Some(p.origin.ip), detail).await?;
+    attempt.passed(ctx.store, &ctx.config.mfa).await;
+    audit(
+        ctx.db,
+        &actor,
+        user_id,
+        "mfa.passed",
+        Some(ip),
+        serde_json::json!({ "method": method }),
+    )
+    .await?;
     if method == "backup" {
         let (left, _) = backup_codes::counts(ctx.db, user_id).await?;
-        let mail = serde_json::json!({ "left": left, "ip": p.origin.ip.to_string() });
-        ctx.mail.queue(ctx.db, &user.email, "backup_code_used", mail).await?;
+        let mail = serde_json::json!({ "left": left, "ip": ip.to_string() });
+        if let Err(e) = ctx.mail.queue(ctx.db, &user.email, "backup_code_used", mail).await {
+            tracing::warn!(error = %e, "backup-code notice not queued");
+        }
     }
     let mut amr = p.amr.clone();
     amr.extend(["otp".to_string(), "mfa".to_string()]);
-    let done = finish(ctx, user, amr, &p.origin, p.then, current).await?;
+    let kept = p.step_up.as_ref().map(|s| (s.auth_time, s.auth_time_ms));
+    let done = finish_with(ctx, user, amr, &p.origin, p.then, current, kept).await?;
     Ok(Checked::Finished(Box::new(done)))
 }
 
-/// Finishes the enrolment-first sign-in `token` after its user enrolled a factor.
+/// Finishes the enrolment-first sign-in `token` after its user enrolled a factor. The
+/// session counts the password only: whoever enrolled had nothing but the password.
 pub async fn finish_enrolment(ctx: &Ctx<'_>, token: &str, current: Option<&str>) -> Result<Option<Finished>, Error> {
-    let Some(raw) = ctx.store.take(&pending_key(ctx, token)).await? else {
+    let Some((p, user, _)) = take_live(ctx, token, current).await? else {
         return Ok(None);
     };
-    let Some(p) = serde_json::from_slice::<Pending>(&raw).ok().filter(|p| p.enrol) else {
+    if !p.enrol {
         return Ok(None);
-    };
-    let Some(user) = crate::accounts::repo::find_by_id(ctx.db, p.user_id).await? else {
-        return Ok(None);
-    };
-    let mut amr = p.amr.clone();
-    amr.extend(["otp".to_string(), "mfa".to_string()]);
-    finish(ctx, user, amr, &p.origin, p.then, current).await.map(Some)
+    }
+    finish(ctx, user, p.amr, &p.origin, p.then, current).await.map(Some)
 }
 
 /// Creates the session of a completed sign-in: the only place one is made. Signing in
@@ -338,8 +432,26 @@ pub async fn finish(
     then: String,
     current: Option<&str>,
 ) -> Result<Finished, Error> {
+    finish_with(ctx, user, amr, origin, then, current, None).await
+}
+
+/// [`finish`], keeping the `auth_time` (seconds, ms) of the session a step-up strengthens:
+/// a second factor alone is no new sign-in (`max_age`, recent-authentication checks).
+async fn finish_with(
+    ctx: &Ctx<'_>,
+    user: entity::user::Model,
+    amr: Vec<String>,
+    origin: &Origin,
+    then: String,
+    current: Option<&str>,
+    kept_auth_time: Option<(i64, i64)>,
+) -> Result<Finished, Error> {
     let mut session = sessions::start(user.id, &[]);
     session.amr = amr;
+    if let Some((secs, ms)) = kept_auth_time {
+        session.auth_time = secs;
+        session.auth_time_ms = ms;
+    }
     if let Some(old) = current
         && let Ok(Some(previous)) = sessions::load(ctx.store, ctx.hasher, old).await
     {
@@ -487,8 +599,13 @@ mod tests {
         c.mfa.required = MfaRequired::Everyone;
         assert_eq!(need(&c, &plain, false), Need::Enrol);
         c.mfa.exempt_superusers = true;
-        assert_eq!(need(&c, &admin, true), Need::Nothing);
-        assert_eq!(need(&c, &plain, true), Need::SecondFactor);
+        assert_eq!(need(&c, &admin, false), Need::Nothing, "spared the enrolment");
+        assert_eq!(
+            need(&c, &admin, true),
+            Need::SecondFactor,
+            "but a factor they have is used"
+        );
+        assert_eq!(need(&c, &plain, false), Need::Enrol);
     }
 
     #[test]

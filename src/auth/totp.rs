@@ -92,12 +92,16 @@ async fn held(store: &Store, hasher: &TokenHasher, user_id: Uuid, id: &str) -> R
     let Some(sealed) = store.get(&key).await? else {
         return Ok(None);
     };
+    Ok(open_held(hasher, user_id, id, &sealed))
+}
+
+fn open_held(hasher: &TokenHasher, user_id: Uuid, id: &str, sealed: &[u8]) -> Option<Vec<u8>> {
     let held = hasher
         .sealer_for(id)
-        .open(&sealed, "totp-setup")
+        .open(sealed, "totp-setup")
         .ok()
         .and_then(|v| serde_json::from_slice::<Held>(&v).ok());
-    Ok(held.filter(|h| h.user_id == user_id).map(|h| h.secret))
+    held.filter(|h| h.user_id == user_id).map(|h| h.secret)
 }
 
 /// The setup `id` of `user_id` again (to show it with an error), if it still waits.
@@ -145,11 +149,22 @@ pub async fn confirm_setup(
     name: &str,
     code: &str,
 ) -> Result<Confirmed, crate::accounts::Error> {
-    let Some(secret) = held(store, hasher, user_id, id).await? else {
+    if id.is_empty() || id.len() > 64 {
+        return Ok(Confirmed::Expired);
+    }
+    // Taken, so of two confirmations one enrols; a wrong code puts it back.
+    let key = crate::store::keys::totp_setup(&hasher.hash(id));
+    let Some(sealed) = store.take(&key).await? else {
+        return Ok(Confirmed::Expired);
+    };
+    let Some(secret) = open_held(hasher, user_id, id, &sealed) else {
         return Ok(Confirmed::Expired);
     };
     let step = normalise(code).and_then(|c| totp(secret.clone(), "x", "x").and_then(|t| t.check(&c, now_secs())));
     let Some(step) = step else {
+        store
+            .put(&key, &sealed, std::time::Duration::from_secs(SETUP_SECS))
+            .await?;
         return Ok(Confirmed::WrongCode);
     };
     let factor_id = Uuid::now_v7();
@@ -173,7 +188,6 @@ pub async fn confirm_setup(
         },
     )
     .await?;
-    store.delete(&crate::store::keys::totp_setup(&hasher.hash(id))).await?;
     Ok(Confirmed::Enrolled(factor_id))
 }
 

@@ -187,6 +187,9 @@ pub struct MfaConfig {
     pub backup_codes: u64,
     /// How long a sign-in may wait between the first and the second factor.
     pub pending_secs: u64,
+    /// How long a browser stays trusted after a second factor when the user asks for it
+    /// (its sign-ins then need the password only); 0 turns the option off.
+    pub trusted_browser_days: u64,
     /// How recent a sign-in must be for sensitive changes (adding or removing factors,
     /// new backup codes); older sessions are asked to sign in again first.
     pub recent_auth_secs: u64,
@@ -201,6 +204,7 @@ impl Default for MfaConfig {
             lockout_secs: 900,
             backup_codes: 10,
             pending_secs: 600,
+            trusted_browser_days: 14,
             recent_auth_secs: 600,
         }
     }

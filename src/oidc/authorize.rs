@@ -87,10 +87,11 @@ pub struct AuthRequest {
     /// The `acr_values` asked for, in order of preference (OIDC Core §3.1.2.1).
     #[serde(default)]
     pub acr_values: Vec<String>,
-    /// The user was asked for a second factor for this request but has none, and only
-    /// `acr_values` (not the client's registration) asked for it: issue without.
+    /// The user (id) who was asked for a second factor for this request but has none,
+    /// when only `acr_values` (not the client's registration) asked for it: issue without
+    /// for that user alone.
     #[serde(default)]
-    pub mfa_waived: bool,
+    pub mfa_waived_for: Option<String>,
 }
 
 /// The claim names requested per target (`id_token`, `userinfo`) by a `claims` parameter
@@ -320,7 +321,7 @@ pub fn validate(p: &Params, client: Option<&client::Model>, now: i64) -> Result<
             .take(8)
             .map(str::to_string)
             .collect(),
-        mfa_waived: false,
+        mfa_waived_for: None,
     })
 }
 

@@ -38,7 +38,8 @@ pub struct ConsentFacts<'a> {
 /// Whether the session is too weak for the request: the client requires multi-factor,
 /// or `acr_values` asks for it (unless the user was found to have no second factor).
 fn step_up_needed(req: &AuthRequest, session: &Session, require_mfa: bool) -> bool {
-    let asked = req.acr_values.iter().any(|a| a == crate::auth::ACR_MULTI) && !req.mfa_waived;
+    let waived = req.mfa_waived_for.as_deref() == Some(session.user_id.to_string().as_str());
+    let asked = req.acr_values.iter().any(|a| a == crate::auth::ACR_MULTI) && !waived;
     (require_mfa || asked) && !crate::auth::is_multi_factor(&session.amr)
 }
 
@@ -135,7 +136,7 @@ mod tests {
             consented_sid: None,
             resources: Vec::new(),
             acr_values: Vec::new(),
-            mfa_waived: false,
+            mfa_waived_for: None,
         }
     }
 
@@ -184,7 +185,7 @@ mod tests {
         };
         let with_acr = |mut r: AuthRequest, waived: bool| {
             r.acr_values = vec![crate::auth::ACR_MULTI.to_string()];
-            r.mfa_waived = waived;
+            r.mfa_waived_for = waived.then(|| uuid::Uuid::nil().to_string());
             r
         };
         let earlier = session(T0 - 60_000);

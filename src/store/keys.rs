@@ -79,6 +79,16 @@ pub fn pending_sign_in(token_hash: &str) -> String {
     format!("pending-sign-in:{token_hash}")
 }
 
+/// A trusted browser, by the keyed hash of its cookie's id (its handle).
+pub fn trusted_browser(id_hash: &str) -> String {
+    format!("trusted-browser:{id_hash}")
+}
+
+/// The set of a user's trusted browsers.
+pub fn trusted_browsers(user: Uuid) -> String {
+    format!("trusted-browsers:{user}")
+}
+
 /// An authenticator secret waiting for its confirming code, by the keyed hash of its id.
 pub fn totp_setup(id_hash: &str) -> String {
     format!("totp-setup:{id_hash}")
@@ -153,6 +163,8 @@ mod tests {
             mfa_lockout(u),
             pending_sign_in("x"),
             totp_setup("x"),
+            trusted_browser("x"),
+            trusted_browsers(u),
             activation_latest(u),
             link("reset", "x"),
             login_ip("x"),

@@ -104,3 +104,20 @@ pub fn set_pending_sign_in(config: &Config, jar: CookieJar, token: String) -> Co
 pub fn clear_pending_sign_in(config: &Config, jar: CookieJar) -> CookieJar {
     jar.add(build(config, "gh_signin", String::new(), 0))
 }
+
+/// The trusted-browser cookie of the user named by `suffix` (see `auth::trusted`).
+pub fn trusted(config: &Config, jar: &CookieJar, suffix: &str) -> Option<String> {
+    jar.get(&trusted_name(config, suffix)).map(|c| c.value().to_string())
+}
+
+/// Sets the trusted-browser cookie for `days`.
+pub fn set_trusted(config: &Config, jar: CookieJar, suffix: &str, value: String, days: u64) -> CookieJar {
+    let secs = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX / 2);
+    let mut c = build(config, "gh_trusted", value, secs);
+    c.set_name(trusted_name(config, suffix));
+    jar.add(c)
+}
+
+fn trusted_name(config: &Config, suffix: &str) -> String {
+    format!("{}_{suffix}", name(config, "gh_trusted"))
+}

@@ -457,3 +457,119 @@ async fn an_operator_can_reset_a_lost_second_factor() {
     assert!(events.iter().any(|e| e.kind == "mfa.reset" && e.actor == "cli"));
     assert!(events.iter().any(|e| e.kind == "mfa.factor_added"));
 }
+
+#[tokio::test]
+async fn a_trusted_browser_skips_the_code_until_the_security_setup_changes() {
+    let (app, sink) = app_with_mail().await;
+    let b = signed_in_user(&app, "bea@example.com").await;
+    let s = fresh_step().await;
+    let (secret, _) = enrol(&app, &b, s - 1).await;
+    let trusting = password_step(&app, "bea@example.com").await;
+    let fields = [("code", code(&secret, s)), ("trust", "yes".to_string())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = flow::submit(&app, &trusting, "/login/second-factor", "/login/second-factor", &fields).await;
+    assert_eq!(r.status(), 303);
+    wait_subject(&sink, "A browser is now trusted for two-step verification").await;
+    // The next sign-in in that browser needs the password only, and says so.
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let r = flow::login(&app, &trusting, "/login", "bea@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/account", "no code asked");
+    let back = flow::authorize(&app, &trusting, &authorize_url(&c, &[]), "bea@example.com").await;
+    let t: Value = flow::redeem(&app, &c, &back).await;
+    assert_eq!(
+        claims(t["id_token"].as_str().unwrap())["amr"],
+        serde_json::json!(["pwd"])
+    );
+    // A relying party that asks for more still gets the code asked for.
+    let ask = authorize_url(&c, &[("acr_values", "urn:gatehouse:acr:mfa")]);
+    let r = trusting.get(app.url(&ask)).send().await.unwrap();
+    let r = trusting.get(app.url(&location(&r))).send().await.unwrap();
+    assert_eq!(location(&r), "/login/second-factor");
+    // Another browser is not trusted.
+    password_step(&app, "bea@example.com").await;
+    // Listed, and forgotten from the account pages.
+    let html = flow::text(&app, &b, "/account/two-factor").await;
+    assert!(html.contains("trusted-device"), "listed");
+    let handle = html
+        .split("action=\"/account/two-factor/trusted/forget\"")
+        .nth(1)
+        .and_then(|rest| input(rest, "id"))
+        .unwrap();
+    let r = flow::submit(
+        &app,
+        &b,
+        "/account/two-factor",
+        "/account/two-factor/trusted/forget",
+        &[("id", &handle)],
+    )
+    .await;
+    assert!(r.text().await.unwrap().contains("That browser is no longer trusted."));
+    let r = flow::login(&app, &trusting, "/login", "bea@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/login/second-factor", "forgotten");
+    // Trusted again, then a second app is added: the trust ends with the change.
+    let fields = [("code", code(&secret, s + 1)), ("trust", "yes".to_string())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = flow::submit(&app, &trusting, "/login/second-factor", "/login/second-factor", &fields).await;
+    assert_eq!(r.status(), 303);
+    let html = flow::text(&app, &b, "/account/two-factor/totp").await;
+    let other = element(&html, "totp-secret");
+    let setup = input(&html, "setup").unwrap();
+    let fields = [("setup", setup.as_str()), ("code", &code(&other, s))];
+    let r = flow::submit(
+        &app,
+        &b,
+        "/account/two-factor/totp",
+        "/account/two-factor/totp",
+        &fields,
+    )
+    .await;
+    assert_eq!(r.status(), 303, "a second app, no new backup codes");
+    let r = flow::login(&app, &trusting, "/login", "bea@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/login/second-factor", "a new factor ends the trust");
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_pass_the_attempt_limit() {
+    let app = TestApp::spawn().await;
+    let b = signed_in_user(&app, "cy@example.com").await;
+    let s = fresh_step().await;
+    enrol(&app, &b, s).await;
+    // Twelve pending sign-ins (the password is known), one wrong code each, all at once.
+    let mut browsers = Vec::new();
+    for _ in 0..12 {
+        let c = password_step(&app, "cy@example.com").await;
+        let html = flow::text(&app, &c, "/login/second-factor").await;
+        browsers.push((c, input(&html, "csrf").unwrap()));
+    }
+    let answers = futures_util::future::join_all(browsers.iter().map(|(c, csrf)| {
+        c.post(app.url("/login/second-factor"))
+            .form(&[("code", "999999"), ("csrf", csrf.as_str())])
+            .send()
+    }))
+    .await;
+    let statuses: Vec<u16> = answers.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 4, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 8, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_sign_ins_waiting_for_their_code() {
+    let app = TestApp::spawn().await;
+    let b = signed_in_user(&app, "dee@example.com").await;
+    let s = fresh_step().await;
+    let (secret, _) = enrol(&app, &b, s - 1).await;
+    let thief = password_step(&app, "dee@example.com").await;
+    // The owner changes the password and signs out every other session.
+    let fields = [
+        ("current", flow::PASSWORD),
+        ("password", "an entirely new passphrase here"),
+        ("password_confirm", "an entirely new passphrase here"),
+        ("sign_out_others", "yes"),
+    ];
+    let r = flow::submit(&app, &b, "/account/password", "/account/password", &fields).await;
+    assert_eq!(r.status(), 200);
+    // Even the right code no longer finishes the waiting sign-in.
+    let r = second_factor(&app, &thief, &code(&secret, s)).await;
+    assert_eq!(location(&r), "/login");
+    assert!(!signed_in(&app, &thief).await);
+}

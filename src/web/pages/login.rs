@@ -227,6 +227,11 @@ pub async fn submit(
         amr: vec!["pwd".to_string()],
     };
     let current = cookies::session(state.config(), &jar);
-    let next = auth::begin(&auth_ctx(&state), first, origin, then, current.as_deref()).await?;
+    let trusted = cookies::trusted(state.config(), &jar, &suffix);
+    let browser = auth::Browser {
+        session: current.as_deref(),
+        trusted: trusted.as_deref(),
+    };
+    let next = auth::begin(&auth_ctx(&state), first, origin, then, browser).await?;
     Ok(continue_sign_in(&state, jar, next))
 }

@@ -57,6 +57,7 @@ pub fn router() -> Router<AppState> {
             get(account::totp_show).post(account::totp_submit),
         )
         .route("/account/two-factor/totp/remove", post(account::totp_remove))
+        .route("/account/two-factor/trusted/forget", post(account::trusted_forget))
         .route(
             "/account/two-factor/backup-codes",
             get(account::codes_show).post(account::codes_submit),

@@ -23,13 +23,9 @@ fn to_login(state: &AppState, jar: CookieJar) -> Response {
 }
 
 fn code_page(state: &AppState, jar: CookieJar, status: StatusCode, error: Option<&str>) -> Response {
-    page(
-        state,
-        jar,
-        status,
-        "templates/login_second_factor.html",
-        json!({ "error": error }),
-    )
+    let days = state.config().mfa.trusted_browser_days;
+    let ctx = json!({ "error": error, "trust_days": days });
+    page(state, jar, status, "templates/login_second_factor.html", ctx)
 }
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
@@ -45,6 +41,8 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
 pub struct CodeForm {
     #[serde(default)]
     code: String,
+    /// "Trust this browser": later sign-ins here need the password only.
+    trust: Option<String>,
 }
 
 pub async fn submit(
@@ -55,34 +53,52 @@ pub async fn submit(
     let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
     let current = cookies::session(state.config(), &jar);
     let code: String = f.code.chars().take(32).collect();
-    Ok(
-        match auth::second_factor(&auth_ctx(&state), &token, &code, current.as_deref()).await? {
-            Checked::Finished(done) => signed_in(&state, jar, &done),
-            Checked::Wrong(left) => {
-                let error = format!(
-                    "That code is not right. {left} more {} before sign-in is paused.",
-                    if left == 1 { "try" } else { "tries" }
-                );
-                code_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, Some(&error))
+    let ctx = auth_ctx(&state);
+    let done = match auth::second_factor(&ctx, &token, &code, current.as_deref()).await? {
+        Checked::Finished(done) => done,
+        Checked::Wrong(left) => {
+            let tries = if left == 1 { "try" } else { "tries" };
+            let error = format!("That code is not right. {left} more {tries} before sign-in is paused.");
+            return Ok(code_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, Some(&error)));
+        }
+        Checked::LockedOut => {
+            let minutes = state.config().mfa.lockout_secs.div_ceil(60);
+            let jar = cookies::clear_pending_sign_in(state.config(), jar);
+            let msg = format!(
+                "Too many wrong codes. Two-step sign-in is paused for {minutes} minutes; we mailed the account's owner."
+            );
+            let back = Some(("/login", "Back to sign in"));
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            return Ok(super::common::message(
+                &state,
+                jar,
+                status,
+                "Sign-in paused",
+                &msg,
+                back,
+            ));
+        }
+        Checked::Expired => return Ok(to_login(&state, jar)),
+    };
+    let mut jar = jar;
+    if f.trust.is_some() {
+        let device = done.session.device.clone().unwrap_or_default();
+        if let Some(id) = auth::trusted::trust(&ctx, &done.user, &device).await? {
+            let days = state.config().mfa.trusted_browser_days;
+            let ip = done.session.ip.clone().unwrap_or_default();
+            let mail = json!({ "device": device, "ip": ip, "days": days });
+            if let Err(e) = ctx
+                .mail
+                .queue(state.db(), &done.user.email, "trusted_browser_added", mail)
+                .await
+            {
+                tracing::warn!(error = %e, "trusted-browser notice not queued");
             }
-            Checked::LockedOut => {
-                let minutes = state.config().mfa.lockout_secs.div_ceil(60);
-                let jar = cookies::clear_pending_sign_in(state.config(), jar);
-                let msg = format!(
-                    "Too many wrong codes. Two-step sign-in is paused for {minutes} minutes; we mailed the account's owner."
-                );
-                super::common::message(
-                    &state,
-                    jar,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Sign-in paused",
-                    &msg,
-                    Some(("/login", "Back to sign in")),
-                )
-            }
-            Checked::Expired => to_login(&state, jar),
-        },
-    )
+            let suffix = crate::accounts::throttle::device_cookie_suffix(state.token_hasher(), done.user.id);
+            jar = cookies::set_trusted(state.config(), jar, &suffix, id, days);
+        }
+    }
+    Ok(signed_in(&state, jar, &done))
 }
 
 /// The enrolment a policy requires before the sign-in can finish.
@@ -210,6 +226,9 @@ pub async fn step_up(
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if me.multi_factor() || !needs_step_up(&state, &req, &me).await? {
+        return Ok(Redirect::to(&then).into_response());
+    }
     let origin = auth::Origin::new(ip, ua, state.geoip().locate(ip), me.session.remember);
     if let Some(token) = auth::step_up(&auth_ctx(&state), &me.session, origin, then.clone()).await? {
         return Ok(continue_sign_in(&state, jar, auth::Next::SecondFactor(token)));
@@ -225,7 +244,20 @@ pub async fn step_up(
             Some(("/account/two-factor", "Set up two-step verification")),
         ));
     }
-    req.mfa_waived = true;
+    req.mfa_waived_for = Some(me.session.user_id.to_string());
     crate::web::oidc::update_pending(&state, &id, &req).await?;
     Ok(Redirect::to(&then).into_response())
+}
+
+/// Whether the request asks this session for a second factor (the client's
+/// registration or `acr_values`): a waiver is only ever made where one was asked for.
+async fn needs_step_up(
+    state: &AppState,
+    req: &crate::oidc::authorize::AuthRequest,
+    me: &SignedIn,
+) -> Result<bool, PageError> {
+    let client = crate::clients::find(state.db(), &req.client_id).await?;
+    let required = client.is_some_and(|c| c.require_mfa);
+    let asked = req.acr_values.iter().any(|a| a == auth::ACR_MULTI);
+    Ok((required || asked) && !me.multi_factor())
 }

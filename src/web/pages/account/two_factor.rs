@@ -13,7 +13,7 @@ use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::PageForm;
 use crate::web::extract::session::SignedIn;
-use crate::web::pages::common::{mail_ctx, page};
+use crate::web::pages::common::{auth_ctx, mail_ctx, page};
 use crate::web::pages::second_factor::{SetupForm, SetupPage, issuer_label, new_setup};
 
 fn utc(t: &chrono::DateTime<chrono::Utc>) -> (String, String) {
@@ -37,6 +37,15 @@ pub async fn two_factor_page(
 ) -> Result<Response, PageError> {
     let factors = auth::factors(state.db(), me.session.user_id).await?;
     let (left, _) = backup_codes::counts(state.db(), me.session.user_id).await?;
+    let user = me_user(state, me).await?;
+    let trusted: Vec<_> = auth::trusted::list(&auth_ctx(state), &user)
+        .await?
+        .iter()
+        .map(|t| {
+            let at = |ms| chrono::DateTime::from_timestamp_millis(ms).map(|d| utc(&d));
+            json!({ "id": t.handle, "device": t.device, "since": at(t.created_ms), "until": at(t.expires_ms) })
+        })
+        .collect();
     let factors: Vec<_> = factors
         .iter()
         .map(|f| {
@@ -53,7 +62,7 @@ pub async fn two_factor_page(
         jar,
         StatusCode::OK,
         "templates/account_two_factor.html",
-        json!({ "factors": factors, "codes_left": left, "saved": saved }),
+        json!({ "factors": factors, "codes_left": left, "saved": saved, "trusted": trusted }),
     ))
 }
 
@@ -274,4 +283,22 @@ pub async fn codes_submit(
     )
     .await?;
     Ok(codes_page(&state, jar, &codes, "/account/two-factor"))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ForgetForm {
+    id: Option<String>,
+}
+
+/// Forgets a trusted browser: its next sign-in asks for the second factor again.
+pub async fn trusted_forget(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    PageForm(f): PageForm<ForgetForm>,
+) -> Result<Response, PageError> {
+    let id = f.id.unwrap_or_default();
+    let forgot = auth::trusted::forget(&auth_ctx(&state), me.session.user_id, &id).await?;
+    let saved = forgot.then_some("That browser is no longer trusted.");
+    two_factor_page(&state, jar, &me, saved).await
 }
