@@ -185,6 +185,8 @@ pub struct MfaConfig {
     pub lockout_secs: u64,
     /// How many backup codes a set has.
     pub backup_codes: u64,
+    /// How long a mailed sign-in code works.
+    pub email_code_secs: u64,
     /// How long a sign-in may wait between the first and the second factor.
     pub pending_secs: u64,
     /// How long a browser stays trusted after a second factor when the user asks for it
@@ -204,6 +206,7 @@ impl Default for MfaConfig {
             lockout_secs: 900,
             backup_codes: 10,
             pending_secs: 600,
+            email_code_secs: 600,
             trusted_browser_days: 14,
             recent_auth_secs: 600,
         }

@@ -459,7 +459,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
     let k = &raw.keys;
     let usize_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     let m = &raw.mfa;
-    let bounds: [(&str, u64, u64, u64); 39] = [
+    let bounds: [(&str, u64, u64, u64); 40] = [
         ("database_max_connections", raw.database_max_connections.into(), 1, 1000),
         ("mail_max_attempts", raw.mail_max_attempts.into(), 1, 100),
         ("mail_retry_initial_ms", raw.mail_retry_initial_ms, 1, DAY * 1000),
@@ -509,6 +509,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
         ("mfa.lockout_secs", m.lockout_secs, 1, DAY),
         ("mfa.backup_codes", m.backup_codes, 4, 100),
         ("mfa.pending_secs", m.pending_secs, 30, 3600),
+        ("mfa.email_code_secs", m.email_code_secs, 60, 3600),
         ("mfa.recent_auth_secs", m.recent_auth_secs, 1, DAY),
         ("mfa.trusted_browser_days", m.trusted_browser_days, 0, 365),
         ("password.min_length", usize_u64(raw.password.min_length), 8, 4096),

@@ -79,6 +79,16 @@ pub fn pending_sign_in(token_hash: &str) -> String {
     format!("pending-sign-in:{token_hash}")
 }
 
+/// The keyed hash of the mailed code of a pending sign-in (by its cookie's hash).
+pub fn email_code(pending_hash: &str) -> String {
+    format!("email-code:{pending_hash}")
+}
+
+/// Code mails sent to a user (a counter).
+pub fn email_code_sends(user: Uuid) -> String {
+    format!("email-code-sends:{user}")
+}
+
 /// A trusted browser, by the keyed hash of its cookie's id (its handle).
 pub fn trusted_browser(id_hash: &str) -> String {
     format!("trusted-browser:{id_hash}")
@@ -164,6 +174,8 @@ mod tests {
             pending_sign_in("x"),
             totp_setup("x"),
             trusted_browser("x"),
+            email_code("x"),
+            email_code_sends(u),
             trusted_browsers(u),
             activation_latest(u),
             link("reset", "x"),

@@ -135,7 +135,7 @@ async fn an_authenticator_app_guards_sign_in_and_each_code_works_once() {
     let b = signed_in_user(&app, "tara@example.com").await;
     let s = fresh_step().await;
     let (secret, _) = enrol(&app, &b, s - 1).await;
-    let added = wait_subject(&sink, "Two-step verification: an authenticator app was added").await;
+    let added = wait_subject(&sink, "Two-step verification: a second factor was added").await;
     assert!(added.decoded().contains("\"Phone\""));
     let overview = flow::text(&app, &b, "/account/two-factor").await;
     assert!(overview.contains("Phone"), "listed by name");
@@ -373,7 +373,7 @@ async fn the_policy_walks_users_without_a_factor_through_enrolment() {
         "then on to where the sign-in was going"
     );
     assert!(signed_in(&app, &b).await);
-    wait_subject(&sink, "Two-step verification: an authenticator app was added").await;
+    wait_subject(&sink, "Two-step verification: a second factor was added").await;
     // From now on the sign-in asks for the code.
     password_step(&app, "yan@example.com").await;
 }
@@ -404,6 +404,17 @@ async fn factor_changes_need_a_recent_sign_in_and_removing_the_last_turns_it_off
     )
     .await;
     assert_eq!(r.status(), 303, "an old sign-in cannot remove a factor");
+    let fields = [
+        ("current", flow::PASSWORD),
+        ("password", "another long passphrase"),
+        ("password_confirm", "another long passphrase"),
+    ];
+    let p = flow::submit(&app, &b, "/account/password", "/account/password", &fields).await;
+    assert_eq!(
+        location(&p),
+        "/login?next=%2Faccount%2Fpassword&reauth=1",
+        "nor change the password"
+    );
     // Signing in again (password and code) makes it recent.
     let r = flow::login(&app, &b, &location(&r), "zed@example.com", flow::PASSWORD).await;
     assert_eq!(location(&r), "/login/second-factor");
@@ -419,7 +430,7 @@ async fn factor_changes_need_a_recent_sign_in_and_removing_the_last_turns_it_off
     .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("The authenticator app was removed."));
-    wait_subject(&sink, "Two-step verification: an authenticator app was removed").await;
+    wait_subject(&sink, "Two-step verification: a second factor was removed").await;
     let fresh = browser();
     let r = flow::login(&app, &fresh, "/login", "zed@example.com", flow::PASSWORD).await;
     assert_eq!(location(&r), "/account", "the password alone again");
@@ -572,4 +583,60 @@ async fn signing_out_everywhere_ends_sign_ins_waiting_for_their_code() {
     let r = second_factor(&app, &thief, &code(&secret, s)).await;
     assert_eq!(location(&r), "/login");
     assert!(!signed_in(&app, &thief).await);
+}
+
+/// The 6-digit code in a code mail.
+fn mailed_code(m: &crate::helpers::smtp::Received) -> String {
+    let body = m.decoded();
+    let at = body.find("sign-in code is ").expect("a code") + "sign-in code is ".len();
+    body[at..at + 6].to_string()
+}
+
+#[tokio::test]
+async fn codes_by_email_are_a_factor_the_user_turns_on() {
+    let (app, sink) = app_with_mail().await;
+    let b = signed_in_user(&app, "eve@example.com").await;
+    let s = fresh_step().await;
+    enrol(&app, &b, s).await;
+    // Not offered until turned on; asking anyway sends nothing.
+    let c = password_step(&app, "eve@example.com").await;
+    assert!(
+        !flow::text(&app, &c, "/login/second-factor")
+            .await
+            .contains("Email me a code")
+    );
+    let r = flow::submit(&app, &c, "/login/second-factor", "/login/second-factor/email", &[]).await;
+    assert_eq!(r.status(), 200);
+    let r = flow::submit(&app, &b, "/account/two-factor", "/account/two-factor/email", &[]).await;
+    assert!(r.text().await.unwrap().contains("Codes by email are on"));
+    wait_subject(&sink, "Two-step verification: a second factor was added").await;
+
+    let c = password_step(&app, "eve@example.com").await;
+    assert!(
+        flow::text(&app, &c, "/login/second-factor")
+            .await
+            .contains("Email me a code")
+    );
+    let r = flow::submit(&app, &c, "/login/second-factor", "/login/second-factor/email", &[]).await;
+    assert!(r.text().await.unwrap().contains("We mailed you a code"));
+    let mail = wait_subject(&sink, "Your Gatehouse sign-in code").await;
+    let code = mailed_code(&mail);
+    assert!(
+        !mail.header("Subject").unwrap().contains(&code),
+        "the code is not in the subject"
+    );
+    let r = second_factor(&app, &c, &code).await;
+    assert_eq!(r.status(), 303);
+    assert!(signed_in(&app, &c).await);
+    // Single use, and only for the sign-in it was sent for.
+    let other = password_step(&app, "eve@example.com").await;
+    let r = second_factor(&app, &other, &code).await;
+    assert_eq!(r.status(), 422);
+    // At most three mails per ten minutes.
+    let mut last = 0;
+    for _ in 0..3 {
+        let r = flow::submit(&app, &other, "/login/second-factor", "/login/second-factor/email", &[]).await;
+        last = r.status().as_u16();
+    }
+    assert_eq!(last, 429, "the fourth mail in ten minutes is refused");
 }

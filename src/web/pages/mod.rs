@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
             "/login/second-factor",
             get(second_factor::show).post(second_factor::submit),
         )
+        .route("/login/second-factor/email", post(second_factor::email_submit))
         .route(
             "/login/second-factor/setup",
             get(second_factor::setup_show).post(second_factor::setup_submit),
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
             get(account::totp_show).post(account::totp_submit),
         )
         .route("/account/two-factor/totp/remove", post(account::totp_remove))
+        .route("/account/two-factor/email", post(account::email_enable))
         .route("/account/two-factor/trusted/forget", post(account::trusted_forget))
         .route(
             "/account/two-factor/backup-codes",

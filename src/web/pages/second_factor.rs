@@ -22,18 +22,55 @@ fn to_login(state: &AppState, jar: CookieJar) -> Response {
     (jar, Redirect::to("/login")).into_response()
 }
 
-fn code_page(state: &AppState, jar: CookieJar, status: StatusCode, error: Option<&str>) -> Response {
+/// The code form of the pending sign-in `p` (offering a mailed code to users who
+/// turned email codes on).
+async fn code_page(
+    state: &AppState,
+    jar: CookieJar,
+    p: &auth::Pending,
+    status: StatusCode,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Result<Response, PageError> {
     let days = state.config().mfa.trusted_browser_days;
-    let ctx = json!({ "error": error, "trust_days": days });
-    page(state, jar, status, "templates/login_second_factor.html", ctx)
+    let email = auth::email_code::enabled(&auth_ctx(state), p.user_id).await?;
+    let ctx = json!({ "error": error, "notice": notice, "trust_days": days, "email": email });
+    Ok(page(state, jar, status, "templates/login_second_factor.html", ctx))
 }
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
     let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
     match auth::pending(&auth_ctx(&state), &token).await? {
-        Some(p) if !p.enrol => Ok(code_page(&state, jar, StatusCode::OK, None)),
+        Some(p) if !p.enrol => code_page(&state, jar, &p, StatusCode::OK, None, None).await,
         Some(_) => Ok(Redirect::to("/login/second-factor/setup").into_response()),
         None => Ok(to_login(&state, jar)),
+    }
+}
+
+/// Mails a code for the pending sign-in, to a user who turned email codes on.
+pub async fn email_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    _: PageForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    let ctx = auth_ctx(&state);
+    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
+    let Some(p) = auth::pending(&ctx, &token).await?.filter(|p| !p.enrol) else {
+        return Ok(to_login(&state, jar));
+    };
+    let Some(user) = crate::accounts::find(state.db(), p.user_id).await? else {
+        return Ok(to_login(&state, jar));
+    };
+    match auth::email_code::send(&ctx, &token, &user).await? {
+        auth::email_code::Sent::Sent => {
+            let notice = "We mailed you a code. It works once, for this sign-in.";
+            code_page(&state, jar, &p, StatusCode::OK, None, Some(notice)).await
+        }
+        auth::email_code::Sent::TooMany => {
+            let error = "We sent several codes already. Use the newest one, or wait ten minutes.";
+            code_page(&state, jar, &p, StatusCode::TOO_MANY_REQUESTS, Some(error), None).await
+        }
+        auth::email_code::Sent::NotEnabled => code_page(&state, jar, &p, StatusCode::OK, None, None).await,
     }
 }
 
@@ -59,7 +96,11 @@ pub async fn submit(
         Checked::Wrong(left) => {
             let tries = if left == 1 { "try" } else { "tries" };
             let error = format!("That code is not right. {left} more {tries} before sign-in is paused.");
-            return Ok(code_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, Some(&error)));
+            let Some(p) = auth::pending(&ctx, &token).await? else {
+                return Ok(to_login(&state, jar));
+            };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return code_page(&state, jar, &p, status, Some(&error), None).await;
         }
         Checked::LockedOut => {
             let minutes = state.config().mfa.lockout_secs.div_ceil(60);

@@ -167,9 +167,11 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("request")
     }
 
-    /// Waits until `/readyz` answers 200.
+    /// Waits until `/readyz` answers 200. Generous: on a loaded 2-core machine, creating
+    /// and migrating a PostgreSQL database per test can take a while; this waits for
+    /// readiness, it does not measure it.
     pub async fn wait_ready(&self) {
-        self.wait_readyz(200, Duration::from_secs(30)).await;
+        self.wait_readyz(200, Duration::from_secs(120)).await;
     }
 
     /// Waits until `/readyz` answers `status`; returns its body.

@@ -61,6 +61,9 @@ pub async fn email_submit(
     let Some((user, _)) = crate::accounts::with_profile(state.db(), me.session.user_id).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    if !me.recent(state.config()) && crate::auth::has_second_factor(state.db(), user.id).await? {
+        return Ok(crate::web::extract::session::SignedIn::reauthenticate("/account/email"));
+    }
     let current = user.email;
     let again = |jar, status, errors| email_page(&state, jar, status, &current, &f.email, errors);
     if crate::web::pages::common::over_mail_limit(&state, "email-change", ip, &f.email).await? {

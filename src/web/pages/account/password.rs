@@ -54,6 +54,11 @@ pub async fn password_submit(
             json!({ "errors": errors }),
         )
     };
+    // With a second factor, the password alone is not the strongest proof: a recent
+    // sign-in (with that factor) is asked for too.
+    if !me.recent(state.config()) && crate::auth::has_second_factor(state.db(), me.session.user_id).await? {
+        return Ok(SignedIn::reauthenticate("/account/password"));
+    }
     if f.password != f.password_confirm {
         return Ok(again(jar, json!({ "password_confirm": "The passwords do not match." })));
     }

@@ -36,6 +36,8 @@ pub async fn two_factor_page(
     saved: Option<&str>,
 ) -> Result<Response, PageError> {
     let factors = auth::factors(state.db(), me.session.user_id).await?;
+    let email_on = factors.iter().any(|f| f.kind == auth::email_code::KIND);
+    let has_app = factors.iter().any(|f| f.kind == "totp");
     let (left, _) = backup_codes::counts(state.db(), me.session.user_id).await?;
     let user = me_user(state, me).await?;
     let trusted: Vec<_> = auth::trusted::list(&auth_ctx(state), &user)
@@ -62,7 +64,10 @@ pub async fn two_factor_page(
         jar,
         StatusCode::OK,
         "templates/account_two_factor.html",
-        json!({ "factors": factors, "codes_left": left, "saved": saved, "trusted": trusted }),
+        json!({
+            "factors": factors, "codes_left": left, "saved": saved, "trusted": trusted,
+            "email_on": email_on, "has_app": has_app,
+        }),
     ))
 }
 
@@ -300,5 +305,21 @@ pub async fn trusted_forget(
     let id = f.id.unwrap_or_default();
     let forgot = auth::trusted::forget(&auth_ctx(&state), me.session.user_id, &id).await?;
     let saved = forgot.then_some("That browser is no longer trusted.");
+    two_factor_page(&state, jar, &me, saved).await
+}
+
+/// Turns codes by email on (a second factor the user chooses; never a silent fallback).
+pub async fn email_enable(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    _: PageForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    if !me.recent(state.config()) {
+        return Ok(SignedIn::reauthenticate("/account/two-factor"));
+    }
+    let user = me_user(&state, &me).await?;
+    let on = auth::email_code::enable(&auth_ctx(&state), &user).await?;
+    let saved = on.then_some("Codes by email are on: signing in can use a code we mail you.");
     two_factor_page(&state, jar, &me, saved).await
 }
