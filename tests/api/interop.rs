@@ -64,6 +64,16 @@ async fn openidconnect_crate_as_relying_party() {
     let claims = id_token.claims(&verifier, &nonce).expect("ID token validates");
     assert_eq!(claims.subject().as_str(), user_id.to_string());
     assert_eq!(claims.email().map(|e| e.as_str()), Some("rp-user@example.com"));
+    // What the RP learns of the sign-in: a password, one factor (RFC 8176 `amr`, `acr`).
+    let amr: Vec<&str> = claims
+        .auth_method_refs()
+        .map(|m| m.iter().map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(amr, ["pwd"]);
+    assert_eq!(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        Some("urn:gatehouse:acr:sfa")
+    );
     let expected_hash = AccessTokenHash::from_token(
         tokens.access_token(),
         id_token.signing_alg().unwrap(),
