@@ -27,14 +27,8 @@ impl FromRequestParts<AppState> for SignedIn {
             let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
             Redirect::to(&format!("/login?next={next}")).into_response()
         };
-        let Some(token) = cookies::session(state.config(), &jar) else {
-            return Err(login());
-        };
-        match sessions::load(state.store(), state.token_hasher(), &token).await {
-            Ok(Some(session)) => {
-                state.mark_seen(&session).await;
-                Ok(Self { session, token })
-            }
+        match Self::of(state, &jar).await {
+            Ok(Some(me)) => Ok(me),
             Ok(None) => Err(login()),
             Err(e) => Err(crate::web::error::PageError::from(e).render(state.theme())),
         }
@@ -42,6 +36,19 @@ impl FromRequestParts<AppState> for SignedIn {
 }
 
 impl SignedIn {
+    /// The one decision whether a browser is signed in: its session cookie names a live
+    /// session (also used where signing in is optional: the protocol endpoints, consent).
+    pub async fn of(state: &AppState, jar: &CookieJar) -> Result<Option<Self>, crate::store::StoreError> {
+        let Some(token) = cookies::session(state.config(), jar) else {
+            return Ok(None);
+        };
+        let Some(session) = sessions::load(state.store(), state.token_hasher(), &token).await? else {
+            return Ok(None);
+        };
+        state.mark_seen(&session).await;
+        Ok(Some(Self { session, token }))
+    }
+
     /// How strongly this browser is signed in: with more than one factor or not.
     pub fn multi_factor(&self) -> bool {
         crate::auth::is_multi_factor(&self.session.amr)

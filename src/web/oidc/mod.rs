@@ -26,13 +26,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::accounts::sessions::{self, Session};
+use crate::accounts::sessions::Session;
 use crate::oidc::OAuthError;
 use crate::oidc::client_auth::{self, Presented};
 use crate::oidc::discovery::{self, paths};
 use crate::oidc::tokens::Ctx;
 use crate::web::AppState;
-use crate::web::cookies;
 use crate::web::extract::oauth_form::OAuthParams;
 
 /// How long a pending authorization request waits for login and consent.
@@ -162,14 +161,15 @@ fn presented(headers: &HeaderMap, form: &OAuthParams) -> Result<Presented, OAuth
     })
 }
 
+/// The browser's session, if it is signed in (store errors count as not signed in here:
+/// the request then asks for a login rather than failing).
 pub(super) async fn current_session(state: &AppState, jar: &CookieJar) -> Option<(String, Session)> {
-    let token = cookies::session(state.config(), jar)?;
-    match sessions::load(state.store(), state.token_hasher(), &token).await {
-        Ok(Some(s)) => {
-            state.mark_seen(&s).await;
-            Some((token, s))
+    match crate::web::extract::session::SignedIn::of(state, jar).await {
+        Ok(me) => me.map(|me| (me.token, me.session)),
+        Err(e) => {
+            tracing::warn!(error = %e, "session not read");
+            None
         }
-        _ => None,
     }
 }
 

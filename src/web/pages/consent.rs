@@ -7,7 +7,6 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::accounts::sessions;
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
@@ -79,12 +78,10 @@ pub async fn submit(
         return Err(PageError::BadRequest(EXPIRED.into()));
     };
     let login = || Ok(Redirect::to(&format!("/login?authreq={id}")).into_response());
-    let Some(token) = cookies::session(state.config(), &jar) else {
+    let Some(me) = crate::web::extract::session::SignedIn::of(&state, &jar).await? else {
         return login();
     };
-    let Some(session) = sessions::load(state.store(), state.token_hasher(), &token).await? else {
-        return login();
-    };
+    let session = me.session;
     if f.decision.as_deref() != Some("allow") {
         if let Err(e) = state.store().delete(&crate::store::keys::authreq(&id)).await {
             tracing::warn!(error = %e, "denied authorization request not removed (it expires by itself)");
