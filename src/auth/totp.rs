@@ -61,7 +61,11 @@ fn describe(id: String, secret: &[u8], account: &str, issuer: &str) -> Option<Se
     })
 }
 
-/// Starts setting up an authenticator for `user_id`: a fresh 160-bit secret.
+/// New setups per user per [`SETUP_SECS`]: each is a store entry until it expires.
+pub const SETUPS_PER_WINDOW: u64 = 30;
+
+/// Starts setting up an authenticator for `user_id`: a fresh 160-bit secret; None when
+/// the user started more than [`SETUPS_PER_WINDOW`] setups lately.
 pub async fn start_setup(
     store: &Store,
     hasher: &TokenHasher,
@@ -69,6 +73,10 @@ pub async fn start_setup(
     account: &str,
     issuer: &str,
 ) -> Result<Option<Setup>, StoreError> {
+    let window = std::time::Duration::from_secs(SETUP_SECS);
+    if store.incr(&crate::store::keys::totp_setups(user_id), window).await? > SETUPS_PER_WINDOW {
+        return Ok(None);
+    }
     let secret = crate::crypto::random_bytes::<20>().to_vec();
     let id = crate::crypto::random_token::<16>();
     let held = serde_json::to_vec(&Held {
@@ -78,10 +86,13 @@ pub async fn start_setup(
     .unwrap_or_default();
     let sealed = hasher.sealer_for(&id).seal(&held, "totp-setup");
     let key = crate::store::keys::totp_setup(&hasher.hash(&id));
-    store
-        .put(&key, &sealed, std::time::Duration::from_secs(SETUP_SECS))
-        .await?;
-    Ok(describe(id, &secret, account, issuer))
+    store.put(&key, &sealed, window).await?;
+    let setup = describe(id, &secret, account, issuer);
+    if setup.is_none() {
+        // A 160-bit secret and a parsed address always make a URL and a QR code.
+        tracing::error!("an authenticator secret could not be described");
+    }
+    Ok(setup)
 }
 
 async fn held(store: &Store, hasher: &TokenHasher, user_id: Uuid, id: &str) -> Result<Option<Vec<u8>>, StoreError> {

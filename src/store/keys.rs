@@ -89,6 +89,11 @@ pub fn email_code_sends(user: Uuid) -> String {
     format!("email-code-sends:{user}")
 }
 
+/// Authenticator setups a user started lately (a counter).
+pub fn totp_setups(user: Uuid) -> String {
+    format!("totp-setups:{user}")
+}
+
 /// A trusted browser, by the keyed hash of its cookie's id (its handle).
 pub fn trusted_browser(id_hash: &str) -> String {
     format!("trusted-browser:{id_hash}")
@@ -173,6 +178,7 @@ mod tests {
             mfa_lockout(u),
             pending_sign_in("x"),
             totp_setup("x"),
+            totp_setups(u),
             trusted_browser("x"),
             email_code("x"),
             email_code_sends(u),

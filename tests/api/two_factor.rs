@@ -640,3 +640,16 @@ async fn codes_by_email_are_a_factor_the_user_turns_on() {
     }
     assert_eq!(last, 429, "the fourth mail in ten minutes is refused");
 }
+
+#[tokio::test]
+async fn new_authenticator_setups_are_bounded_per_user() {
+    let app = TestApp::spawn().await;
+    let b = signed_in_user(&app, "fay@example.com").await;
+    for _ in 0..30 {
+        let r = b.get(app.url("/account/two-factor/totp")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = b.get(app.url("/account/two-factor/totp")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many new authenticator setups"));
+}

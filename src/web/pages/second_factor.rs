@@ -173,7 +173,7 @@ pub(super) async fn new_setup(state: &AppState, user: &entity::user::Model) -> R
         &issuer_label(state),
     )
     .await?
-    .ok_or_else(|| PageError::Internal("an authenticator secret could not be described".into()))
+    .ok_or_else(|| PageError::TooMany("Too many new authenticator setups. Try again in 15 minutes.".into()))
 }
 
 /// The issuer shown in authenticator apps: the issuer's host.
