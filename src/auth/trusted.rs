@@ -71,6 +71,8 @@ pub async fn trust(ctx: &Ctx<'_>, user: &entity::user::Model, device: &str) -> R
     ctx.store.put(&entry_key(&handle), &value, ttl).await?;
     let index = crate::store::keys::trusted_browsers(user.id);
     ctx.store.add_member(&index, &handle, ttl).await?;
+    let detail = serde_json::json!({ "device": t.device, "days": ctx.config.mfa.trusted_browser_days });
+    super::record_change(ctx.db, user.id, "mfa.browser_trusted", detail).await?;
     Ok(Some(id))
 }
 
@@ -120,5 +122,7 @@ pub async fn forget(ctx: &Ctx<'_>, user_id: Uuid, handle: &str) -> Result<bool, 
     ctx.store
         .remove_member(&crate::store::keys::trusted_browsers(user_id), &t.handle)
         .await?;
+    let detail = serde_json::json!({ "device": t.device });
+    super::record_change(ctx.db, user_id, "mfa.browser_forgotten", detail).await?;
     Ok(true)
 }

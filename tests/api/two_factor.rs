@@ -517,6 +517,10 @@ async fn a_trusted_browser_skips_the_code_until_the_security_setup_changes() {
     assert!(r.text().await.unwrap().contains("That browser is no longer trusted."));
     let r = flow::login(&app, &trusting, "/login", "bea@example.com", flow::PASSWORD).await;
     assert_eq!(location(&r), "/login/second-factor", "forgotten");
+    let events = gatehouse::audit::list_recent(app.state.db(), 50).await.unwrap();
+    for kind in ["mfa.browser_trusted", "mfa.browser_forgotten", "mfa.passed"] {
+        assert!(events.iter().any(|e| e.kind == kind), "audited: {kind}");
+    }
     // Trusted again, then a second app is added: the trust ends with the change.
     let fields = [("code", code(&secret, s + 1)), ("trust", "yes".to_string())];
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
