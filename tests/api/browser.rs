@@ -206,6 +206,17 @@ async fn signup_activation_login_profile_and_password_in_a_real_browser() {
     assert!(browser.source().await.contains("Your password was changed"));
 }
 
+/// Waits until the browser shows `url` (a form's navigation has landed).
+async fn wait_for_url(browser: &Browser, url: &str) {
+    for _ in 0..100 {
+        if browser.url().await == url {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.url().await, url);
+}
+
 /// The authenticator app's current code for the base32 `secret`.
 fn totp_now(secret: &str, offset_steps: i64) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
@@ -232,7 +243,7 @@ async fn two_step_verification_is_set_up_and_used_in_a_real_browser() {
         b.click("button[type=submit]").await;
     };
     sign_in(&browser).await;
-    browser.find("#account-title, h1").await;
+    wait_for_url(&browser, &app.url("/account")).await;
     browser.goto(&app.url("/account/security")).await;
     browser.click("a[href='/account/two-factor']").await;
     browser.click("a[href='/account/two-factor/totp']").await;
@@ -268,6 +279,9 @@ async fn two_step_verification_is_set_up_and_used_in_a_real_browser() {
     // Sign out, then in again: the password, then the code.
     browser.goto(&app.url("/logout")).await;
     browser.click("form[action='/logout'] button[type=submit]").await;
+    // The sign-out lands on the start page; only then sign in again (else that
+    // navigation could overtake the next one).
+    wait_for_url(&browser, &app.url("/")).await;
     sign_in(&browser).await;
     browser.find("form[action='/login/second-factor']").await;
     browser.screenshot("second-factor").await;
