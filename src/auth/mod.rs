@@ -190,12 +190,6 @@ pub async fn pending(ctx: &Ctx<'_>, token: &str) -> Result<Option<Pending>, Erro
     Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
-/// Abandons a pending sign-in.
-pub async fn cancel(ctx: &Ctx<'_>, token: &str) -> Result<(), Error> {
-    ctx.store.delete(&pending_key(ctx, token)).await?;
-    Ok(())
-}
-
 /// What the browser brings besides the first factor.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Browser<'a> {

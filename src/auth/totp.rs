@@ -132,8 +132,8 @@ pub async fn resume_setup(
 /// What confirming a setup did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
-    /// The authenticator is enrolled.
-    Enrolled(Uuid),
+    /// The authenticator is enrolled: its id and the name it was stored under.
+    Enrolled(Uuid, String),
     /// The code does not match the secret (the setup still waits).
     WrongCode,
     /// The setup expired or belongs to someone else.
@@ -191,7 +191,7 @@ pub async fn confirm_setup(
             id: factor_id,
             user_id,
             kind: "totp".into(),
-            name,
+            name: name.clone(),
             secret: sealer(hasher).seal(&secret, &format!("totp:{factor_id}")),
             last_step: i64::try_from(step).ok(),
             created_at: chrono::Utc::now(),
@@ -199,7 +199,7 @@ pub async fn confirm_setup(
         },
     )
     .await?;
-    Ok(Confirmed::Enrolled(factor_id))
+    Ok(Confirmed::Enrolled(factor_id, name))
 }
 
 /// Checks `code` against the user's authenticators; the one it matches has its step

@@ -37,7 +37,7 @@ pub struct ConsentFacts<'a> {
 
 /// Whether the session is too weak for the request: the client requires multi-factor,
 /// or `acr_values` asks for it (unless the user was found to have no second factor).
-fn step_up_needed(req: &AuthRequest, session: &Session, require_mfa: bool) -> bool {
+pub fn step_up_needed(req: &AuthRequest, session: &Session, require_mfa: bool) -> bool {
     let waived = req.mfa_waived_for.as_deref() == Some(session.user_id.to_string().as_str());
     let asked = req.acr_values.iter().any(|a| a == crate::auth::ACR_MULTI) && !waived;
     (require_mfa || asked) && !crate::auth::is_multi_factor(&session.amr)

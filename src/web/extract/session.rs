@@ -49,11 +49,6 @@ impl SignedIn {
         Ok(Some(Self { session, token }))
     }
 
-    /// How strongly this browser is signed in: with more than one factor or not.
-    pub fn multi_factor(&self) -> bool {
-        crate::auth::is_multi_factor(&self.session.amr)
-    }
-
     /// Whether the sign-in is recent enough for a sensitive change (`mfa.recent_auth_secs`).
     pub fn recent(&self, config: &crate::config::Config) -> bool {
         let age = chrono::Utc::now().timestamp() - self.session.auth_time;

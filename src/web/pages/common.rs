@@ -199,6 +199,20 @@ pub async fn mail_request(
     })
 }
 
+/// Where a sign-in continues the pending authorization request `id`.
+pub fn resume_url(id: &str) -> String {
+    let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("/oauth2/authorize/resume?authreq={id}")
+}
+
+/// The request's User-Agent header ("" when missing or not text).
+pub fn user_agent(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
 /// The sign-in pipeline's view of the app.
 pub fn auth_ctx(state: &AppState) -> crate::auth::Ctx<'_> {
     crate::auth::Ctx {

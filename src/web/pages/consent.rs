@@ -92,5 +92,5 @@ pub async fn submit(
     req.consent_given = true;
     req.consented_sid = Some(session.sid.clone());
     crate::web::oidc::update_pending(&state, &id, &req).await?;
-    Ok(Redirect::to(&format!("/oauth2/authorize/resume?authreq={id}")).into_response())
+    Ok(Redirect::to(&crate::web::pages::common::resume_url(&id)).into_response())
 }

@@ -210,18 +210,11 @@ pub async fn submit(
         throttle::device_token(state.token_hasher(), of, now),
     );
     let then = match (authreq, next) {
-        (Some(id), _) => format!(
-            "/oauth2/authorize/resume?authreq={}",
-            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-        ),
+        (Some(id), _) => resume_url(id),
         (None, Some(n)) => n.to_string(),
         (None, None) => "/account".to_string(),
     };
-    let ua = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let origin = auth::Origin::new(ip, ua, state.geoip().locate(ip), f.remember.is_some());
+    let origin = auth::Origin::new(ip, user_agent(&headers), state.geoip().locate(ip), f.remember.is_some());
     let first = auth::FirstFactor {
         user,
         amr: vec!["pwd".to_string()],

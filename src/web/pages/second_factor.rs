@@ -142,14 +142,18 @@ pub async fn submit(
     Ok(signed_in(&state, jar, &done))
 }
 
+/// The pending-sign-in cookie of a sign-in that must enrol first, and its user.
+async fn enrolling(state: &AppState, jar: &CookieJar) -> Result<Option<(String, entity::user::Model)>, PageError> {
+    let token = cookies::pending_sign_in(state.config(), jar).unwrap_or_default();
+    let Some(p) = auth::pending(&auth_ctx(state), &token).await?.filter(|p| p.enrol) else {
+        return Ok(None);
+    };
+    Ok(crate::accounts::find(state.db(), p.user_id).await?.map(|u| (token, u)))
+}
+
 /// The enrolment a policy requires before the sign-in can finish.
 pub async fn setup_show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
-    let ctx = auth_ctx(&state);
-    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
-    let Some(p) = auth::pending(&ctx, &token).await?.filter(|p| p.enrol) else {
-        return Ok(to_login(&state, jar));
-    };
-    let Some(user) = crate::accounts::find(state.db(), p.user_id).await? else {
+    let Some((_, user)) = enrolling(&state, &jar).await? else {
         return Ok(to_login(&state, jar));
     };
     let setup = new_setup(&state, &user).await?;
@@ -206,11 +210,7 @@ pub async fn setup_submit(
     PageForm(f): PageForm<SetupForm>,
 ) -> Result<Response, PageError> {
     let ctx = auth_ctx(&state);
-    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
-    let Some(p) = auth::pending(&ctx, &token).await?.filter(|p| p.enrol) else {
-        return Ok(to_login(&state, jar));
-    };
-    let Some(user) = crate::accounts::find(state.db(), p.user_id).await? else {
+    let Some((token, user)) = enrolling(&state, &jar).await? else {
         return Ok(to_login(&state, jar));
     };
     match super::account::enrol(&state, &user, &f).await? {
@@ -259,23 +259,19 @@ pub async fn step_up(
     let mut req = crate::web::oidc::pending_for_browser(&state, &jar, &id)
         .await
         .ok_or_else(expired)?;
-    let then = format!(
-        "/oauth2/authorize/resume?authreq={}",
-        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-    );
-    let ua = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if me.multi_factor() || !needs_step_up(&state, &req, &me).await? {
+    let then = super::common::resume_url(&id);
+    let ua = super::common::user_agent(&headers);
+    let require_mfa = crate::clients::find(state.db(), &req.client_id)
+        .await?
+        .is_some_and(|c| c.require_mfa);
+    if !crate::oidc::interaction::step_up_needed(&req, &me.session, require_mfa) {
         return Ok(Redirect::to(&then).into_response());
     }
     let origin = auth::Origin::new(ip, ua, state.geoip().locate(ip), me.session.remember);
     if let Some(token) = auth::step_up(&auth_ctx(&state), &me.session, origin, then.clone()).await? {
         return Ok(continue_sign_in(&state, jar, auth::Next::SecondFactor(token)));
     }
-    let client = crate::clients::find(state.db(), &req.client_id).await?;
-    if client.is_some_and(|c| c.require_mfa) {
+    if require_mfa {
         return Ok(super::common::message(
             &state,
             jar,
@@ -288,17 +284,4 @@ pub async fn step_up(
     req.mfa_waived_for = Some(me.session.user_id.to_string());
     crate::web::oidc::update_pending(&state, &id, &req).await?;
     Ok(Redirect::to(&then).into_response())
-}
-
-/// Whether the request asks this session for a second factor (the client's
-/// registration or `acr_values`): a waiver is only ever made where one was asked for.
-async fn needs_step_up(
-    state: &AppState,
-    req: &crate::oidc::authorize::AuthRequest,
-    me: &SignedIn,
-) -> Result<bool, PageError> {
-    let client = crate::clients::find(state.db(), &req.client_id).await?;
-    let required = client.is_some_and(|c| c.require_mfa);
-    let asked = req.acr_values.iter().any(|a| a == auth::ACR_MULTI);
-    Ok((required || asked) && !me.multi_factor())
 }

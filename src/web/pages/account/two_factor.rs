@@ -140,14 +140,8 @@ pub async fn enrol(state: &AppState, user: &entity::user::Model, f: &SetupForm) 
     )
     .await?;
     match confirmed {
-        totp::Confirmed::Enrolled(factor) => {
+        totp::Confirmed::Enrolled(factor, name) => {
             auth::record_change(state.db(), user.id, "mfa.factor_added", json!({ "factor": factor })).await?;
-            let name: String = f.name.trim().chars().take(totp::NAME_MAX).collect();
-            let name = if name.is_empty() {
-                "Authenticator app".to_string()
-            } else {
-                name
-            };
             mail_ctx(state)
                 .queue(state.db(), &user.email, "factor_added", json!({ "name": name }))
                 .await?;
