@@ -1,5 +1,6 @@
-//! A second factor of a user: today an authenticator app (`kind = "totp"`), its secret
-//! sealed with a key derived from the master key.
+//! A second factor of a user: an authenticator app (`kind = "totp"`), codes by email
+//! (`"email"`) or a passkey (`"passkey"`); its secret sealed with a key derived from the
+//! master key.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,12 +13,15 @@ pub struct Model {
     pub kind: String,
     /// The user's name for it ("Phone").
     pub name: String,
-    /// Sealed; opens only under the context `totp:<id>`.
+    /// Sealed; opens only under the context `<kind>:<id>`: the TOTP secret, or the
+    /// passkey's credential (public key, counter) as JSON.
     pub secret: Vec<u8>,
     /// The last TOTP step accepted: only later steps are accepted (no replay).
     pub last_step: Option<i64>,
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
+    /// A passkey's WebAuthn credential id (base64url), unique across all users.
+    pub credential_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261128_000001_create_user_image;
 mod m20261128_000002_create_ephemeral_member;
 mod m20261201_000001_add_resources_and_sid_index;
 mod m20261202_000001_create_second_factors;
+mod m20261202_000002_add_passkeys;
 
 /// The ordered list of every migration.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_ephemeral_member::Migration),
             Box::new(m20261201_000001_add_resources_and_sid_index::Migration),
             Box::new(m20261202_000001_create_second_factors::Migration),
+            Box::new(m20261202_000002_add_passkeys::Migration),
         ]
     }
 }

@@ -97,6 +97,7 @@ pub async fn enable(ctx: &Ctx<'_>, user: &entity::user::Model) -> Result<bool, E
             last_step: None,
             created_at: chrono::Utc::now(),
             last_used_at: None,
+            credential_id: None,
         },
     )
     .await?;

@@ -10,6 +10,7 @@ pub mod attempts;
 pub mod backup_codes;
 pub mod email_code;
 mod factors;
+pub mod passkeys;
 mod repo;
 pub mod totp;
 pub mod trusted;
@@ -53,6 +54,8 @@ pub struct Ctx<'a> {
     pub hasher: &'a TokenHasher,
     pub mail: MailCtx<'a>,
     pub config: &'a Config,
+    /// The WebAuthn relying party; None when the issuer cannot have passkeys.
+    pub webauthn: Option<&'a webauthn_rs::Webauthn>,
 }
 
 /// Where a sign-in comes from: shown in the session list and the notification.
@@ -169,6 +172,15 @@ pub async fn has_second_factor(db: &DatabaseConnection, user_id: Uuid) -> Result
     Ok(repo::factor_count(db, user_id).await? > 0)
 }
 
+/// Whether the user had a second factor at `at` (one enrolled before then).
+pub async fn had_second_factor_at(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sea_orm::DbErr> {
+    Ok(repo::factors(db, user_id).await?.iter().any(|f| f.created_at <= at))
+}
+
 fn pending_key(ctx: &Ctx<'_>, token: &str) -> String {
     crate::store::keys::pending_sign_in(&ctx.hasher.hash(token))
 }
@@ -211,6 +223,11 @@ pub async fn begin(
     let current = browser.session;
     let has = has_second_factor(ctx.db, first.user.id).await?;
     let mut need = need(ctx.config, &first.user, has);
+    // A first factor that is multi-factor by itself (a passkey with user verification)
+    // needs nothing more.
+    if is_multi_factor(&first.amr) {
+        need = Need::Nothing;
+    }
     if need == Need::SecondFactor && trusted::is_trusted(ctx, &first.user, browser.trusted).await? {
         need = Need::Nothing;
     }
@@ -267,6 +284,8 @@ pub enum Checked {
     LockedOut,
     /// No such pending sign-in (expired, finished, or never made).
     Expired,
+    /// The passkey's answer did not verify; the sign-in still waits.
+    Refused,
 }
 
 /// Takes the pending sign-in `token` if it is still good: not expired, its user still
@@ -364,15 +383,6 @@ pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Opti
         return Ok(Checked::Wrong(left));
     };
     attempt.passed(ctx.store, &ctx.config.mfa).await;
-    audit(
-        ctx.db,
-        &actor,
-        user_id,
-        "mfa.passed",
-        Some(ip),
-        serde_json::json!({ "method": method }),
-    )
-    .await?;
     if method == "backup" {
         let (left, _) = backup_codes::counts(ctx.db, user_id).await?;
         let mail = serde_json::json!({ "left": left, "ip": ip.to_string() });
@@ -380,11 +390,58 @@ pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Opti
             tracing::warn!(error = %e, "backup-code notice not queued");
         }
     }
+    passed(ctx, p, user, method, "otp", current).await
+}
+
+/// The second factor of `p` passed by `method` (audited), proving `amr_method`: the
+/// session, keeping the `auth_time` of a session it steps up.
+async fn passed(
+    ctx: &Ctx<'_>,
+    p: Pending,
+    user: entity::user::Model,
+    method: &str,
+    amr_method: &str,
+    current: Option<&str>,
+) -> Result<Checked, Error> {
+    let actor = format!("user:{}", user.id);
+    let detail = serde_json::json!({ "method": method });
+    audit(ctx.db, &actor, user.id, "mfa.passed", Some(p.origin.ip), detail).await?;
     let mut amr = p.amr.clone();
-    amr.extend(["otp".to_string(), "mfa".to_string()]);
+    amr.extend([amr_method.to_string(), "mfa".to_string()]);
     let kept = p.step_up.as_ref().map(|s| (s.auth_time, s.auth_time_ms));
     let done = finish_with(ctx, user, amr, &p.origin, p.then, current, kept).await?;
     Ok(Checked::Finished(Box::new(done)))
+}
+
+/// Checks a passkey's answer to the ceremony `state` of the pending sign-in `token`. A
+/// passkey cannot be guessed, so its use is not counted against the code attempts and
+/// the code lockout does not block it; a refused answer leaves the sign-in pending.
+pub async fn second_factor_passkey(
+    ctx: &Ctx<'_>,
+    token: &str,
+    state: &str,
+    credential: &str,
+    current: Option<&str>,
+) -> Result<Checked, Error> {
+    let Some((p, user, left_for)) = take_live(ctx, token, current).await? else {
+        return Ok(Checked::Expired);
+    };
+    let proved = if p.enrol {
+        None
+    } else {
+        passkeys::verify_second_factor(ctx, user.id, token, state, credential).await?
+    };
+    let Some(amr_method) = proved else {
+        let value = serde_json::to_vec(&p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
+        ctx.store.put(&pending_key(ctx, token), &value, left_for).await?;
+        if !p.enrol {
+            let actor = format!("user:{}", user.id);
+            let detail = serde_json::json!({ "method": "passkey" });
+            audit(ctx.db, &actor, user.id, "mfa.failed", Some(p.origin.ip), detail).await?;
+        }
+        return Ok(Checked::Refused);
+    };
+    passed(ctx, p, user, "passkey", amr_method, current).await
 }
 
 /// Finishes the enrolment-first sign-in `token` after its user enrolled a factor. The

@@ -33,6 +33,7 @@ pub(super) async fn insert_factor(db: &impl ConnectionTrait, row: second_factor:
         last_step: Set(row.last_step),
         created_at: Set(row.created_at),
         last_used_at: Set(row.last_used_at),
+        credential_id: Set(row.credential_id),
     }
     .insert(db)
     .await
@@ -124,4 +125,43 @@ pub(super) async fn backup_code_counts(db: &impl ConnectionTrait, user_id: Uuid)
         .count(db)
         .await?;
     Ok((unused, total))
+}
+
+/// The factor with this WebAuthn credential id (unique across users).
+pub(super) async fn factor_by_credential(
+    db: &impl ConnectionTrait,
+    credential_id: &str,
+) -> Result<Option<second_factor::Model>, DbErr> {
+    second_factor::Entity::find()
+        .filter(second_factor::Column::CredentialId.eq(credential_id))
+        .one(db)
+        .await
+}
+
+/// Renames the user's factor `id` of `kind`: true if it was theirs.
+pub(super) async fn rename_factor(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+    kind: &str,
+    name: &str,
+) -> Result<bool, DbErr> {
+    let res = second_factor::Entity::update_many()
+        .col_expr(second_factor::Column::Name, Expr::value(name))
+        .filter(second_factor::Column::Id.eq(id))
+        .filter(second_factor::Column::UserId.eq(user_id))
+        .filter(second_factor::Column::Kind.eq(kind))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Records a passkey's use, with its re-sealed credential when the counter or flags moved.
+pub(super) async fn passkey_used(db: &impl ConnectionTrait, id: Uuid, secret: Option<Vec<u8>>) -> Result<(), DbErr> {
+    let mut q = second_factor::Entity::update_many()
+        .col_expr(second_factor::Column::LastUsedAt, Expr::value(Some(chrono::Utc::now())));
+    if let Some(secret) = secret {
+        q = q.col_expr(second_factor::Column::Secret, Expr::value(secret));
+    }
+    q.filter(second_factor::Column::Id.eq(id)).exec(db).await.map(|_| ())
 }

@@ -196,6 +196,7 @@ pub async fn confirm_setup(
             last_step: i64::try_from(step).ok(),
             created_at: chrono::Utc::now(),
             last_used_at: None,
+            credential_id: None,
         },
     )
     .await?;

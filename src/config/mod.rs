@@ -120,6 +120,8 @@ pub struct Config {
     pub forwarded_header: ForwardedHeader,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Pages asked for under another host name than the issuer's redirect to it.
+    pub redirect_to_issuer_host: bool,
     pub shutdown_grace: Duration,
     pub store_purge_interval: Duration,
     pub argon2: Argon2Config,

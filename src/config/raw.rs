@@ -39,6 +39,7 @@ pub struct RawConfig {
     pub forwarded_header: String,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
+    pub redirect_to_issuer_host: bool,
     pub shutdown_grace_secs: u64,
     pub store_purge_interval_secs: u64,
     pub argon2: Argon2Config,
@@ -262,7 +263,7 @@ impl RawConfig {
 impl Default for RawConfig {
     fn default() -> Self {
         Self {
-            issuer: "http://127.0.0.1:8080".into(),
+            issuer: "http://localhost:8080".into(),
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://gatehouse.db?mode=rwc".into(),
             database_url_file: None,
@@ -288,6 +289,7 @@ impl Default for RawConfig {
             forwarded_header: "x-forwarded-for".into(),
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
+            redirect_to_issuer_host: true,
             shutdown_grace_secs: 30,
             store_purge_interval_secs: 60,
             argon2: Argon2Config::default(),

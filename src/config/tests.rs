@@ -18,7 +18,7 @@ fn err(pairs: &[(&str, &str)]) -> String {
 #[test]
 fn defaults_are_valid_and_documented_values() {
     let c = Config::load_from(None, env(&[])).expect("defaults load");
-    assert_eq!(c.issuer.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(c.issuer.as_str(), "http://localhost:8080/");
     assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
     assert_eq!(c.database_url.expose_secret(), "sqlite://gatehouse.db?mode=rwc");
     assert!(c.redis_url.is_none());

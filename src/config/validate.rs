@@ -432,6 +432,7 @@ impl Config {
             forwarded_header,
             request_timeout: Duration::from_secs(raw.request_timeout_secs),
             body_limit_bytes: raw.body_limit_bytes,
+            redirect_to_issuer_host: raw.redirect_to_issuer_host,
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
             store_purge_interval: Duration::from_secs(raw.store_purge_interval_secs),
             argon2: raw.argon2.clone(),

@@ -154,6 +154,12 @@ pub fn mail_by_address(kind: &str, address_hash: &str) -> String {
     format!("{kind}-addr:{address_hash}")
 }
 
+/// A passkey sign-in ceremony that completed, by the keyed hash of its sealed state:
+/// each ceremony signs in once.
+pub fn webauthn_spent(state_hash: &str) -> String {
+    format!("webauthn-spent:{state_hash}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +198,7 @@ mod tests {
             password_check(u),
             mail_by_ip("reset", "x"),
             mail_by_address("reset", "x"),
+            webauthn_spent("x"),
         ];
         let mut namespaces: Vec<&str> = keys.iter().filter_map(|k| k.split(':').next()).collect();
         let n = namespaces.len();

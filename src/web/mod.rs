@@ -40,7 +40,10 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
         .merge(oidc::router())
-        .merge(pages::router())
+        .merge(pages::router().route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::canonical_host::redirect,
+        )))
         .fallback(pages::not_found);
 
     // Each `.layer` wraps everything above it, so the last one added runs first on the

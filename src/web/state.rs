@@ -45,6 +45,8 @@ struct Inner {
     geoip: crate::geoip::GeoIp,
     seen: crate::accounts::sessions::SeenThrottle,
     images: crate::accounts::images::Workers,
+    /// The WebAuthn relying party of the issuer (None on an IP address).
+    webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 impl AppState {
@@ -61,6 +63,10 @@ impl AppState {
         geoip: crate::geoip::GeoIp,
     ) -> Self {
         let csp = crate::web::middleware::security_headers::csp(&config);
+        let webauthn = crate::auth::passkeys::relying_party(&config.issuer);
+        if webauthn.is_none() {
+            tracing::info!(issuer = %config.issuer, "passkeys are off: WebAuthn needs a host name, not an IP address, in the issuer");
+        }
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -82,6 +88,7 @@ impl AppState {
                 geoip,
                 seen: crate::accounts::sessions::SeenThrottle::default(),
                 images: crate::accounts::images::Workers::default(),
+                webauthn,
             }),
         }
     }
@@ -104,6 +111,11 @@ impl AppState {
         {
             tracing::debug!(error = %e, "session last-seen time not recorded");
         }
+    }
+
+    /// The WebAuthn relying party, when the issuer can have passkeys.
+    pub fn webauthn(&self) -> Option<&webauthn_rs::Webauthn> {
+        self.inner.webauthn.as_ref()
     }
 
     /// The signing key ring.

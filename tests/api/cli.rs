@@ -96,7 +96,7 @@ async fn config_check_prints_redacted_config_and_fails_on_bad_values() {
     let o = cli.run(&["config", "check"], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("issuer = \"http://127.0.0.1:8080\""), "{out}");
+    assert!(out.contains("issuer = \"http://localhost:8080\""), "{out}");
     assert!(out.contains("smtp_url = \"smtp://mailer:***@127.0.0.1:2525\""), "{out}");
     assert!(
         !out.contains("s3cr3tpw") && !out.contains(&cli.key),

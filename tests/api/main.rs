@@ -20,6 +20,7 @@ mod migrations;
 mod oidc;
 mod oidc_more;
 mod pages;
+mod passkeys;
 mod readiness;
 mod rp_hardening;
 mod sessions;

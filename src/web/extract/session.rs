@@ -55,6 +55,22 @@ impl SignedIn {
         age <= i64::try_from(config.mfa.recent_auth_secs).unwrap_or(i64::MAX)
     }
 
+    /// Whether the sign-in may make a sensitive change (a factor added or removed, new
+    /// backup codes, the password or email changed): recent, and made with the strongest
+    /// factor the user had then: multi-factor if they had a second factor when signing in
+    /// (a trusted browser's password-only sign-in is not enough); a factor enrolled since
+    /// counts from the next sign-in.
+    pub async fn fresh(&self, state: &AppState) -> Result<bool, sea_orm::DbErr> {
+        if !self.recent(state.config()) {
+            return Ok(false);
+        }
+        if crate::auth::is_multi_factor(&self.session.amr) {
+            return Ok(true);
+        }
+        let signed_in_at = chrono::DateTime::from_timestamp_millis(self.session.auth_time_ms).unwrap_or_default();
+        Ok(!crate::auth::had_second_factor_at(state.db(), self.session.user_id, signed_in_at).await?)
+    }
+
     /// Sends the browser to sign in again before coming back to `here`.
     pub fn reauthenticate(here: &str) -> Response {
         let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();

@@ -221,6 +221,7 @@ pub fn auth_ctx(state: &AppState) -> crate::auth::Ctx<'_> {
         hasher: state.token_hasher(),
         mail: mail_ctx(state),
         config: state.config(),
+        webauthn: state.webauthn(),
     }
 }
 

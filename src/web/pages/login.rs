@@ -41,6 +41,9 @@ pub struct LoginForm {
     next: Option<String>,
     /// "Keep me signed in": a persistent cookie instead of one that ends with the browser.
     remember: Option<String>,
+    /// A sensitive change asked for this sign-in: a trusted browser does not skip the
+    /// second factor.
+    reauth: Option<String>,
     #[serde(flatten)]
     extra: std::collections::HashMap<String, String>,
 }
@@ -53,11 +56,17 @@ struct View<'a> {
     authreq: Option<&'a str>,
     next: Option<LocalPath<'a>>,
     client_name: Option<String>,
+    reauth: bool,
 }
 
 async fn render(state: &AppState, jar: CookieJar, status: StatusCode, v: View<'_>) -> Response {
     let (jar, csrf) = cookies::csrf(state.config(), jar);
+    // A passwordless ceremony for every view: sealed into the page, nothing stored.
+    let passkey =
+        auth::passkeys::start_sign_in(&auth_ctx(state)).map(|c| json!({ "options": c.options, "state": c.state }));
     let ctx = json!({
+        "passkey": passkey,
+        "reauth": v.reauth,
         "csrf": csrf,
         "email": v.email,
         "error": v.error,
@@ -116,6 +125,7 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query
         authreq: q.authreq.as_deref(),
         next,
         client_name,
+        reauth: q.reauth.is_some(),
     };
     render(&state, jar, StatusCode::OK, view).await
 }
@@ -138,6 +148,7 @@ pub async fn submit(
         authreq,
         next,
         client_name: client_name.clone(),
+        reauth: f.reauth.is_some(),
     };
     let generic = "Incorrect email or password.";
     if let Err(msg) = super::common::robot_check(&state, &f.extra, ip).await {
@@ -209,22 +220,76 @@ pub async fn submit(
         &suffix,
         throttle::device_token(state.token_hasher(), of, now),
     );
-    let then = match (authreq, next) {
-        (Some(id), _) => resume_url(id),
-        (None, Some(n)) => n.to_string(),
-        (None, None) => "/account".to_string(),
-    };
+    let then = then_of(authreq, next);
     let origin = auth::Origin::new(ip, user_agent(&headers), state.geoip().locate(ip), f.remember.is_some());
     let first = auth::FirstFactor {
         user,
         amr: vec!["pwd".to_string()],
     };
     let current = cookies::session(state.config(), &jar);
-    let trusted = cookies::trusted(state.config(), &jar, &suffix);
+    let trusted = cookies::trusted(state.config(), &jar, &suffix).filter(|_| f.reauth.is_none());
     let browser = auth::Browser {
         session: current.as_deref(),
         trusted: trusted.as_deref(),
     };
     let next = auth::begin(&auth_ctx(&state), first, origin, then, browser).await?;
+    Ok(continue_sign_in(&state, jar, next))
+}
+
+/// Where a sign-in continues: the authorization request it interrupted, the local page
+/// it was asked from, or the account.
+fn then_of(authreq: Option<&str>, next: Option<LocalPath<'_>>) -> String {
+    match (authreq, next) {
+        (Some(id), _) => resume_url(id),
+        (None, Some(n)) => n.to_string(),
+        (None, None) => "/account".to_string(),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct PasskeyForm {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    credential: String,
+    authreq: Option<String>,
+    next: Option<String>,
+}
+
+/// A passwordless sign-in with a passkey: multi-factor by itself, so it finishes at once.
+/// Not throttled and never blocked by the second-factor lockout: an assertion cannot be
+/// guessed, and a stranger's wrong codes must not keep the owner out.
+pub async fn passkey_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
+    jar: CookieJar,
+    PageForm(f): PageForm<PasskeyForm>,
+) -> Result<Response, PageError> {
+    let authreq = f.authreq.as_deref().filter(|a| !a.is_empty());
+    let next = f.next.as_deref().and_then(safe_next);
+    let ctx = auth_ctx(&state);
+    let Some(first) = auth::passkeys::sign_in(&ctx, &f.state, &f.credential).await? else {
+        let (client_name, _) = client_name(&state, authreq).await;
+        let view = View {
+            email: "",
+            error: Some("That passkey was not accepted. Try again, or sign in with your password."),
+            notice: None,
+            unverified: false,
+            authreq,
+            next,
+            client_name,
+            reauth: false,
+        };
+        return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view).await);
+    };
+    let then = then_of(authreq, next);
+    let origin = auth::Origin::new(ip, user_agent(&headers), state.geoip().locate(ip), false);
+    let current = cookies::session(state.config(), &jar);
+    let browser = auth::Browser {
+        session: current.as_deref(),
+        trusted: None,
+    };
+    let next = auth::begin(&ctx, first, origin, then, browser).await?;
     Ok(continue_sign_in(&state, jar, next))
 }

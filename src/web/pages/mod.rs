@@ -22,11 +22,13 @@ pub fn router() -> Router<AppState> {
         .route("/", get(landing))
         .route("/static/{*path}", get(asset))
         .route("/login", get(login::show).post(login::submit))
+        .route("/login/passkey", post(login::passkey_submit))
         .route(
             "/login/second-factor",
             get(second_factor::show).post(second_factor::submit),
         )
         .route("/login/second-factor/email", post(second_factor::email_submit))
+        .route("/login/second-factor/passkey", post(second_factor::passkey_submit))
         .route(
             "/login/second-factor/setup",
             get(second_factor::setup_show).post(second_factor::setup_submit),
@@ -53,6 +55,12 @@ pub fn router() -> Router<AppState> {
         .route("/account/email", get(account::email_show).post(account::email_submit))
         .route("/account/security/sessions", post(account::sessions_submit))
         .route("/account/two-factor", get(account::two_factor_show))
+        .route(
+            "/account/passkeys",
+            get(account::passkeys_show).post(account::passkeys_register),
+        )
+        .route("/account/passkeys/rename", post(account::passkeys_rename))
+        .route("/account/passkeys/remove", post(account::passkeys_remove))
         .route(
             "/account/two-factor/totp",
             get(account::totp_show).post(account::totp_submit),

@@ -27,21 +27,26 @@ fn to_login(state: &AppState, jar: CookieJar) -> Response {
 async fn code_page(
     state: &AppState,
     jar: CookieJar,
+    token: &str,
     p: &auth::Pending,
     status: StatusCode,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Result<Response, PageError> {
     let days = state.config().mfa.trusted_browser_days;
-    let email = auth::email_code::enabled(&auth_ctx(state), p.user_id).await?;
-    let ctx = json!({ "error": error, "notice": notice, "trust_days": days, "email": email });
+    let ctx = auth_ctx(state);
+    let email = auth::email_code::enabled(&ctx, p.user_id).await?;
+    let passkey = auth::passkeys::start_second_factor(&ctx, p.user_id, token)
+        .await?
+        .map(|c| json!({ "options": c.options, "state": c.state }));
+    let ctx = json!({ "error": error, "notice": notice, "trust_days": days, "email": email, "passkey": passkey });
     Ok(page(state, jar, status, "templates/login_second_factor.html", ctx))
 }
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
     let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
     match auth::pending(&auth_ctx(&state), &token).await? {
-        Some(p) if !p.enrol => code_page(&state, jar, &p, StatusCode::OK, None, None).await,
+        Some(p) if !p.enrol => code_page(&state, jar, &token, &p, StatusCode::OK, None, None).await,
         Some(_) => Ok(Redirect::to("/login/second-factor/setup").into_response()),
         None => Ok(to_login(&state, jar)),
     }
@@ -64,13 +69,22 @@ pub async fn email_submit(
     match auth::email_code::send(&ctx, &token, &user).await? {
         auth::email_code::Sent::Sent => {
             let notice = "We mailed you a code. It works once, for this sign-in.";
-            code_page(&state, jar, &p, StatusCode::OK, None, Some(notice)).await
+            code_page(&state, jar, &token, &p, StatusCode::OK, None, Some(notice)).await
         }
         auth::email_code::Sent::TooMany => {
             let error = "We sent several codes already. Use the newest one, or wait ten minutes.";
-            code_page(&state, jar, &p, StatusCode::TOO_MANY_REQUESTS, Some(error), None).await
+            code_page(
+                &state,
+                jar,
+                &token,
+                &p,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(error),
+                None,
+            )
+            .await
         }
-        auth::email_code::Sent::NotEnabled => code_page(&state, jar, &p, StatusCode::OK, None, None).await,
+        auth::email_code::Sent::NotEnabled => code_page(&state, jar, &token, &p, StatusCode::OK, None, None).await,
     }
 }
 
@@ -100,7 +114,7 @@ pub async fn submit(
                 return Ok(to_login(&state, jar));
             };
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return code_page(&state, jar, &p, status, Some(&error), None).await;
+            return code_page(&state, jar, &token, &p, status, Some(&error), None).await;
         }
         Checked::LockedOut => {
             let minutes = state.config().mfa.lockout_secs.div_ceil(60);
@@ -119,7 +133,7 @@ pub async fn submit(
                 back,
             ));
         }
-        Checked::Expired => return Ok(to_login(&state, jar)),
+        Checked::Expired | Checked::Refused => return Ok(to_login(&state, jar)),
     };
     let mut jar = jar;
     if f.trust.is_some() {
@@ -140,6 +154,45 @@ pub async fn submit(
         }
     }
     Ok(signed_in(&state, jar, &done))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct PasskeyForm {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    credential: String,
+}
+
+/// A passkey as the second factor of the pending sign-in.
+pub async fn passkey_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageForm(f): PageForm<PasskeyForm>,
+) -> Result<Response, PageError> {
+    let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
+    let current = cookies::session(state.config(), &jar);
+    let ctx = auth_ctx(&state);
+    match auth::second_factor_passkey(&ctx, &token, &f.state, &f.credential, current.as_deref()).await? {
+        Checked::Finished(done) => Ok(signed_in(&state, jar, &done)),
+        Checked::Refused => {
+            let Some(p) = auth::pending(&ctx, &token).await? else {
+                return Ok(to_login(&state, jar));
+            };
+            let error = "That passkey was not accepted. Try again, or enter a code.";
+            code_page(
+                &state,
+                jar,
+                &token,
+                &p,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(error),
+                None,
+            )
+            .await
+        }
+        Checked::Wrong(_) | Checked::LockedOut | Checked::Expired => Ok(to_login(&state, jar)),
+    }
 }
 
 /// The pending-sign-in cookie of a sign-in that must enrol first, and its user.

@@ -54,6 +54,8 @@ impl Options {
 pub fn base_env(db: &TestDb, key: &str) -> Vec<(String, String)> {
     let mut env = vec![
         ("GATEHOUSE_BIND".into(), "127.0.0.1:0".into()),
+        // The host name tests reach the app by; a passkey test runs on `localhost`.
+        ("GATEHOUSE_ISSUER".into(), "http://127.0.0.1:8080".into()),
         ("GATEHOUSE_DATABASE_URL".into(), db.url.clone()),
         ("GATEHOUSE_SECRET_KEY".into(), key.to_string()),
         ("GATEHOUSE_ARGON2__MEMORY_KIB".into(), "64".into()),
@@ -113,6 +115,23 @@ impl TestApp {
             .set("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{port}"));
         let db = TestDb::create().await;
         let app = Self::start_on(db, &random_key(), opts).await;
+        app.wait_ready().await;
+        app
+    }
+
+    /// A ready application whose issuer is `http://localhost:PORT` and which the test
+    /// reaches under that name: what WebAuthn needs (it refuses IP addresses).
+    pub async fn spawn_on_localhost(opts: Options) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let opts = opts
+            .set("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
+            .set("GATEHOUSE_ISSUER", format!("http://localhost:{port}"));
+        let db = TestDb::create().await;
+        let mut app = Self::start_on(db, &random_key(), opts).await;
+        app.base = format!("http://localhost:{port}");
         app.wait_ready().await;
         app
     }

@@ -61,7 +61,7 @@ pub async fn email_submit(
     let Some((user, _)) = crate::accounts::with_profile(state.db(), me.session.user_id).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    if !me.recent(state.config()) && crate::auth::has_second_factor(state.db(), user.id).await? {
+    if crate::auth::has_second_factor(state.db(), user.id).await? && !me.fresh(&state).await? {
         return Ok(crate::web::extract::session::SignedIn::reauthenticate("/account/email"));
     }
     let current = user.email;

@@ -3,6 +3,7 @@
 
 mod email;
 mod images;
+mod passkeys;
 mod password;
 mod profile;
 mod security;
@@ -10,6 +11,7 @@ mod two_factor;
 
 pub use email::*;
 pub use images::*;
+pub use passkeys::*;
 pub use password::*;
 pub use profile::*;
 pub use security::*;

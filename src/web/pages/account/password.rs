@@ -56,7 +56,7 @@ pub async fn password_submit(
     };
     // With a second factor, the password alone is not the strongest proof: a recent
     // sign-in (with that factor) is asked for too.
-    if !me.recent(state.config()) && crate::auth::has_second_factor(state.db(), me.session.user_id).await? {
+    if crate::auth::has_second_factor(state.db(), me.session.user_id).await? && !me.fresh(&state).await? {
         return Ok(SignedIn::reauthenticate("/account/password"));
     }
     if f.password != f.password_confirm {

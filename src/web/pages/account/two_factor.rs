@@ -16,14 +16,14 @@ use crate::web::extract::session::SignedIn;
 use crate::web::pages::common::{auth_ctx, mail_ctx, page};
 use crate::web::pages::second_factor::{SetupForm, SetupPage, issuer_label, new_setup};
 
-fn utc(t: &chrono::DateTime<chrono::Utc>) -> (String, String) {
+pub(super) fn utc(t: &chrono::DateTime<chrono::Utc>) -> (String, String) {
     (
         t.format("%Y-%m-%d %H:%M UTC").to_string(),
         t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     )
 }
 
-async fn me_user(state: &AppState, me: &SignedIn) -> Result<entity::user::Model, PageError> {
+pub(super) async fn me_user(state: &AppState, me: &SignedIn) -> Result<entity::user::Model, PageError> {
     crate::accounts::find(state.db(), me.session.user_id)
         .await?
         .ok_or(PageError::NotFound)
@@ -48,8 +48,10 @@ pub async fn two_factor_page(
             json!({ "id": t.handle, "device": t.device, "since": at(t.created_ms), "until": at(t.expires_ms) })
         })
         .collect();
+    let passkeys = factors.iter().filter(|f| f.kind == auth::passkeys::KIND).count();
     let factors: Vec<_> = factors
         .iter()
+        .filter(|f| f.kind != auth::passkeys::KIND)
         .map(|f| {
             let (created, created_iso) = utc(&f.created_at);
             let used = f.last_used_at.as_ref().map(utc);
@@ -66,7 +68,7 @@ pub async fn two_factor_page(
         "templates/account_two_factor.html",
         json!({
             "factors": factors, "codes_left": left, "saved": saved, "trusted": trusted,
-            "email_on": email_on, "has_app": has_app,
+            "email_on": email_on, "has_app": has_app, "passkeys": passkeys,
         }),
     ))
 }
@@ -117,6 +119,17 @@ pub fn codes_page(state: &AppState, jar: CookieJar, codes: &[String], then: &str
     )
 }
 
+/// The first set of backup codes of a user who just enrolled a factor and has none
+/// (empty when they have some).
+pub(super) async fn first_backup_codes(state: &AppState, user_id: uuid::Uuid) -> Result<Vec<String>, PageError> {
+    let (_, total) = backup_codes::counts(state.db(), user_id).await?;
+    if total > 0 {
+        return Ok(Vec::new());
+    }
+    let n = usize::try_from(state.config().mfa.backup_codes).unwrap_or(10);
+    Ok(backup_codes::regenerate(state.db(), state.token_hasher(), user_id, n).await?)
+}
+
 /// What confirming an authenticator did.
 pub enum Enrolled {
     /// Enrolled; the first set of backup codes when the user had none.
@@ -145,14 +158,7 @@ pub async fn enrol(state: &AppState, user: &entity::user::Model, f: &SetupForm) 
             mail_ctx(state)
                 .queue(state.db(), &user.email, "factor_added", json!({ "name": name }))
                 .await?;
-            let (_, total) = backup_codes::counts(state.db(), user.id).await?;
-            let codes = if total == 0 {
-                let n = usize::try_from(state.config().mfa.backup_codes).unwrap_or(10);
-                backup_codes::regenerate(state.db(), state.token_hasher(), user.id, n).await?
-            } else {
-                Vec::new()
-            };
-            Ok(Enrolled::Yes(codes))
+            Ok(Enrolled::Yes(first_backup_codes(state, user.id).await?))
         }
         totp::Confirmed::WrongCode => {
             let setup = totp::resume_setup(
@@ -177,7 +183,7 @@ pub async fn enrol(state: &AppState, user: &entity::user::Model, f: &SetupForm) 
 }
 
 pub async fn totp_show(State(state): State<AppState>, jar: CookieJar, me: SignedIn) -> Result<Response, PageError> {
-    if !me.recent(state.config()) {
+    if !me.fresh(&state).await? {
         return Ok(SignedIn::reauthenticate("/account/two-factor/totp"));
     }
     let user = me_user(&state, &me).await?;
@@ -199,7 +205,7 @@ pub async fn totp_submit(
     me: SignedIn,
     PageForm(f): PageForm<SetupForm>,
 ) -> Result<Response, PageError> {
-    if !me.recent(state.config()) {
+    if !me.fresh(&state).await? {
         return Ok(SignedIn::reauthenticate("/account/two-factor/totp"));
     }
     let user = me_user(&state, &me).await?;
@@ -230,7 +236,7 @@ pub async fn totp_remove(
     me: SignedIn,
     PageForm(f): PageForm<RemoveForm>,
 ) -> Result<Response, PageError> {
-    if !me.recent(state.config()) {
+    if !me.fresh(&state).await? {
         return Ok(SignedIn::reauthenticate("/account/two-factor"));
     }
     let user = me_user(&state, &me).await?;
@@ -260,7 +266,7 @@ pub async fn codes_submit(
     me: SignedIn,
     _: PageForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
-    if !me.recent(state.config()) {
+    if !me.fresh(&state).await? {
         return Ok(SignedIn::reauthenticate("/account/two-factor/backup-codes"));
     }
     let user = me_user(&state, &me).await?;
@@ -309,7 +315,7 @@ pub async fn email_enable(
     me: SignedIn,
     _: PageForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
-    if !me.recent(state.config()) {
+    if !me.fresh(&state).await? {
         return Ok(SignedIn::reauthenticate("/account/two-factor"));
     }
     let user = me_user(&state, &me).await?;
