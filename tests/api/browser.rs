@@ -206,6 +206,60 @@ async fn signup_activation_login_profile_and_password_in_a_real_browser() {
     assert!(browser.source().await.contains("Your password was changed"));
 }
 
+#[tokio::test]
+async fn a_passkey_is_registered_and_signs_in_without_a_password_in_a_real_browser() {
+    let Some(browser) = Browser::start("passkey").await else {
+        return;
+    };
+    let app = TestApp::spawn_on_localhost(crate::helpers::Options::default()).await;
+    flow::user(&app, "passkey-browser@example.com").await;
+    let authenticator = browser.add_virtual_authenticator().await;
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("#email", "passkey-browser@example.com").await;
+    browser.type_into("#password", flow::PASSWORD).await;
+    browser.click("form[action='/login'] button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/account")).await;
+
+    browser.goto(&app.url("/account/security")).await;
+    browser.click("a[href='/account/passkeys']").await;
+    browser.type_into("#passkey-name", "This laptop").await;
+    browser.screenshot("passkey-register").await;
+    browser.click("#passkey-register button[type=submit]").await;
+    // The first factor brings backup codes.
+    browser.find("#backup-codes").await;
+    let held = browser.credentials(&authenticator).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["isResidentCredential"], true, "a discoverable credential");
+    browser.goto(&app.url("/account/passkeys")).await;
+    assert!(browser.source().await.contains("This laptop"));
+
+    // Signed out, then back on the sign-in page: passkey autofill (the virtual
+    // authenticator picks the suggestion at once) signs in without a password.
+    let sign_out = async || {
+        browser.goto(&app.url("/logout")).await;
+        browser.click("form[action='/logout'] button[type=submit]").await;
+        wait_for_url(&browser, &app.url("/")).await;
+    };
+    sign_out().await;
+    browser.goto(&app.url("/login")).await;
+    wait_for_url(&browser, &app.url("/account")).await;
+    browser.goto(&app.url("/account/passkeys")).await;
+    assert!(browser.source().await.contains("last used"), "the sign-in used it");
+
+    // A browser without autofill: the button does it.
+    sign_out().await;
+    browser.without_passkey_autofill().await;
+    browser.goto(&app.url("/login")).await;
+    browser.find("#passkey-sign-in:not([hidden])").await;
+    let autofill = browser
+        .script("return typeof PublicKeyCredential.isConditionalMediationAvailable;")
+        .await;
+    assert_eq!(autofill, "undefined", "this page has no autofill");
+    browser.screenshot("passkey-login").await;
+    browser.click("#passkey-sign-in button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/account")).await;
+}
+
 /// Waits until the browser shows `url` (a form's navigation has landed).
 async fn wait_for_url(browser: &Browser, url: &str) {
     for _ in 0..100 {

@@ -210,6 +210,48 @@ impl Browser {
             .await;
     }
 
+    /// Adds a virtual authenticator (WebDriver's WebAuthn extension): a platform
+    /// authenticator with resident keys and user verification that consents to every
+    /// request. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true,
+        });
+        let v = self
+            .cmd(reqwest::Method::POST, "/webauthn/authenticator", Some(options))
+            .await;
+        v.as_str()
+            .unwrap_or_else(|| panic!("no virtual authenticator: {v}"))
+            .to_string()
+    }
+
+    /// Makes pages loaded from now on see no passkey autofill (conditional mediation),
+    /// as in browsers without it (chromedriver's CDP bridge).
+    pub async fn without_passkey_autofill(&self) {
+        let script = "Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: undefined, configurable: true });";
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/goog/cdp/execute",
+                Some(json!({ "cmd": "Page.addScriptToEvaluateOnNewDocument", "params": { "source": script } })),
+            )
+            .await;
+        assert!(v.get("error").is_none(), "CDP: {v}");
+    }
+
+    /// The credentials the virtual authenticator `id` holds.
+    pub async fn credentials(&self, id: &str) -> Vec<Value> {
+        let v = self
+            .cmd(
+                reqwest::Method::GET,
+                &format!("/webauthn/authenticator/{id}/credentials"),
+                None,
+            )
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
     /// Keeps a screenshot under `target/browser-artifacts/`.
     pub async fn screenshot(&self, label: &str) {
         use base64::Engine;

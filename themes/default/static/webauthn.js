@@ -86,7 +86,10 @@
     form.submit();
   }
 
+  // The passkey-autofill request waiting in the background, and how to abort it: a
+  // browser runs one request at a time, so a button press aborts it and waits for it.
   var conditional = null;
+  var waiting = Promise.resolve();
 
   function ask(form, mediation) {
     var options = JSON.parse(form.getAttribute("data-options"));
@@ -114,7 +117,7 @@
         conditional.abort();
         conditional = null;
       }
-      ask(form, null).then(function (cred) {
+      waiting.then(function () { return ask(form, null); }).then(function (cred) {
         if (cred) {
           post(form, cred);
         }
@@ -126,7 +129,7 @@
         if (!ok) {
           return;
         }
-        ask(form, "conditional").then(function (cred) {
+        waiting = ask(form, "conditional").then(function (cred) {
           if (cred) {
             post(form, cred);
           }
