@@ -1,5 +1,5 @@
-//! Sign-in, one pipeline for every way in. A first factor (a password today) makes a
-//! [`FirstFactor`]; [`begin`] asks the policy whether a second factor is needed and
+//! Sign-in, one pipeline for every way in. A first factor (a password, or a passkey,
+//! which is multi-factor by itself) makes a [`FirstFactor`]; [`begin`] asks the policy whether a second factor is needed and
 //! either finishes at once or keeps a [`Pending`] sign-in (in the ephemeral store, under
 //! the keyed hash of a cookie only this browser holds, short-lived, single use) until
 //! [`second_factor`] or an enrolment completes it. [`finish`] is the only place a
@@ -167,7 +167,7 @@ pub fn need(config: &Config, user: &entity::user::Model, has_factor: bool) -> Ne
     }
 }
 
-/// Whether the user has a second factor (an authenticator app today).
+/// Whether the user has a second factor (an authenticator app, codes by email, a passkey).
 pub async fn has_second_factor(db: &DatabaseConnection, user_id: Uuid) -> Result<bool, sea_orm::DbErr> {
     Ok(repo::factor_count(db, user_id).await? > 0)
 }
