@@ -657,3 +657,62 @@ async fn new_authenticator_setups_are_bounded_per_user() {
     assert_eq!(r.status(), 429);
     assert!(r.text().await.unwrap().contains("Too many new authenticator setups"));
 }
+
+#[tokio::test]
+async fn a_trusted_browsers_password_only_sign_in_cannot_change_the_factors() {
+    let (app, sink) = app_with_mail().await;
+    let b = signed_in_user(&app, "cyd@example.com").await;
+    let s = fresh_step().await;
+    let (secret, _) = enrol(&app, &b, s - 1).await;
+    let trusting = password_step(&app, "cyd@example.com").await;
+    let fields = [("code", code(&secret, s)), ("trust", "yes".to_string())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = flow::text(&app, &trusting, "/login/second-factor").await;
+    assert!(page.contains("name=\"trust\""), "the page offers to trust the browser");
+    let r = flow::submit(&app, &trusting, "/login/second-factor", "/login/second-factor", &fields).await;
+    assert_eq!(r.status(), 303);
+    wait_subject(&sink, "A browser is now trusted for two-step verification").await;
+
+    // Signed in again there with the password only: recent, but not with the factor.
+    let r = flow::login(&app, &trusting, "/login", "cyd@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/account", "no code asked");
+    let id = {
+        let html = flow::text(&app, &trusting, "/account/two-factor").await;
+        let form = html.find("action=\"/account/two-factor/totp/remove\"").unwrap();
+        input(&html[form..], "id").unwrap()
+    };
+    let r = flow::submit(
+        &app,
+        &trusting,
+        "/account/two-factor",
+        "/account/two-factor/totp/remove",
+        &[("id", &id)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let reauth = location(&r);
+    assert_eq!(reauth, "/login?next=%2Faccount%2Ftwo-factor&reauth=1", "asked to confirm");
+    // That confirmation asks for the code even in the trusted browser.
+    let html = flow::text(&app, &trusting, &reauth).await;
+    let form = [
+        ("email", "cyd@example.com".to_string()),
+        ("password", flow::PASSWORD.to_string()),
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("next", input(&html, "next").unwrap()),
+        ("reauth", input(&html, "reauth").expect("the re-authentication is carried")),
+    ];
+    let r = trusting.post(app.url("/login")).form(&form).send().await.unwrap();
+    assert_eq!(location(&r), "/login/second-factor", "a trusted browser does not skip it here");
+    let r = second_factor(&app, &trusting, &code(&secret, s + 1)).await;
+    assert_eq!(location(&r), "/account/two-factor");
+    let r = flow::submit(
+        &app,
+        &trusting,
+        "/account/two-factor",
+        "/account/two-factor/totp/remove",
+        &[("id", &id)],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "now it may");
+    assert!(r.text().await.unwrap().contains("The authenticator app was removed."));
+}
