@@ -1,6 +1,8 @@
 //! Passkeys are second factors too (`kind = "passkey"`, the credential sealed in
 //! `secret`); their WebAuthn credential id is unique across all users, so a credential
-//! registered to one account can never be registered to another.
+//! registered to one account can never be registered to another. `added_with_mfa` says
+//! whether the sign-in that added a factor was multi-factor: a password reset removes the
+//! passkeys that the password alone could have added.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -16,6 +18,7 @@ impl MigrationName for Migration {
 enum SecondFactor {
     Table,
     CredentialId,
+    AddedWithMfa,
 }
 
 #[async_trait::async_trait]
@@ -25,6 +28,13 @@ impl MigrationTrait for Migration {
             Table::alter()
                 .table(SecondFactor::Table)
                 .add_column(text_null(SecondFactor::CredentialId))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(SecondFactor::Table)
+                .add_column(boolean(SecondFactor::AddedWithMfa).default(false))
                 .to_owned(),
         )
         .await?;
@@ -44,6 +54,13 @@ impl MigrationTrait for Migration {
             Index::drop()
                 .name("idx_second_factor_credential")
                 .table(SecondFactor::Table)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(SecondFactor::Table)
+                .drop_column(SecondFactor::AddedWithMfa)
                 .to_owned(),
         )
         .await?;

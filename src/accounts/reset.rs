@@ -110,6 +110,7 @@ pub async fn confirm(
         return Ok(None);
     }
     repo::revoke_all_refresh_tokens(&txn, user.id).await?;
+    crate::auth::passkeys::remove_password_only(&txn, m, &user).await?;
     super::password_changed(&txn, m, &user, "user.password_reset").await?;
     txn.commit().await?;
     if let Err(e) = links::end_unbound(l.store, user.id).await {

@@ -98,6 +98,7 @@ pub async fn enable(ctx: &Ctx<'_>, user: &entity::user::Model) -> Result<bool, E
             created_at: chrono::Utc::now(),
             last_used_at: None,
             credential_id: None,
+            added_with_mfa: false,
         },
     )
     .await?;

@@ -110,7 +110,14 @@ pub struct Pending {
     /// that session, and keeps its `auth_time`.
     #[serde(default)]
     pub step_up: Option<StepUpOf>,
+    /// Passkey answers refused so far: after [`MAX_PASSKEY_REFUSALS`] the sign-in ends.
+    #[serde(default)]
+    pub passkey_refusals: u8,
 }
+
+/// Refused passkey answers one pending sign-in may have: bounds what someone holding the
+/// password can make it do (each refusal is audited), without touching the code lockout.
+pub const MAX_PASSKEY_REFUSALS: u8 = 5;
 
 /// The session a step-up strengthens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,6 +250,7 @@ pub async fn begin(
         enrol: need == Need::Enrol,
         created_ms: chrono::Utc::now().timestamp_millis(),
         step_up: None,
+        passkey_refusals: 0,
     };
     let token = keep_pending(ctx, &p).await?;
     Ok(if p.enrol {
@@ -270,6 +278,7 @@ pub async fn step_up(ctx: &Ctx<'_>, session: &Session, origin: Origin, then: Str
             auth_time: session.auth_time,
             auth_time_ms: session.auth_time_ms,
         }),
+        passkey_refusals: 0,
     };
     keep_pending(ctx, &p).await.map(Some)
 }
@@ -432,13 +441,21 @@ pub async fn second_factor_passkey(
         passkeys::verify_second_factor(ctx, user.id, token, state, credential).await?
     };
     let Some(amr_method) = proved else {
+        if p.enrol {
+            let value = serde_json::to_vec(&p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
+            ctx.store.put(&pending_key(ctx, token), &value, left_for).await?;
+            return Ok(Checked::Expired);
+        }
+        let actor = format!("user:{}", user.id);
+        let detail = serde_json::json!({ "method": "passkey" });
+        audit(ctx.db, &actor, user.id, "mfa.failed", Some(p.origin.ip), detail).await?;
+        let mut p = p;
+        p.passkey_refusals = p.passkey_refusals.saturating_add(1);
+        if p.passkey_refusals >= MAX_PASSKEY_REFUSALS {
+            return Ok(Checked::Expired);
+        }
         let value = serde_json::to_vec(&p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
         ctx.store.put(&pending_key(ctx, token), &value, left_for).await?;
-        if !p.enrol {
-            let actor = format!("user:{}", user.id);
-            let detail = serde_json::json!({ "method": "passkey" });
-            audit(ctx.db, &actor, user.id, "mfa.failed", Some(p.origin.ip), detail).await?;
-        }
         return Ok(Checked::Refused);
     };
     passed(ctx, p, user, "passkey", amr_method, current).await

@@ -37,9 +37,17 @@ pub const KIND: &str = "passkey";
 pub const MAX_PER_USER: usize = 20;
 /// How long a ceremony may take (the browser's timeout too).
 pub const CEREMONY_SECS: u64 = 300;
-/// Longest accepted sealed state or credential response (bytes): far above real ones
-/// (a few KB), far below the form limit.
-const MAX_INPUT: usize = 32 * 1024;
+/// Longest accepted browser answer (bytes): far above real ones (a few KB), far below
+/// the form limit.
+const MAX_ANSWER: usize = 32 * 1024;
+/// Longest accepted sealed state (bytes): a second factor's lists every passkey of the
+/// user, at most [`MAX_PER_USER`] × ([`MAX_CREDENTIAL_ID`] and a little) before sealing
+/// and base64.
+const MAX_STATE: usize = 128 * 1024;
+/// Longest credential id accepted (bytes; WebAuthn's limit is 1023).
+const MAX_CREDENTIAL_ID: usize = 1023;
+/// Longest stored credential (JSON bytes): a public key, its id and a few flags.
+const MAX_CREDENTIAL_JSON: usize = 4 * 1024;
 /// Longest name of a passkey.
 pub const NAME_MAX: usize = 64;
 
@@ -87,7 +95,7 @@ fn seal<T: Serialize>(ctx: &Ctx<'_>, purpose: &str, bind: &str, state: T) -> Opt
 
 fn open<T: DeserializeOwned>(ctx: &Ctx<'_>, purpose: &str, bind: &str, sealed: &str) -> Option<T> {
     use base64::Engine as _;
-    if sealed.is_empty() || sealed.len() > MAX_INPUT {
+    if sealed.is_empty() || sealed.len() > MAX_STATE {
         return None;
     }
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sealed).ok()?;
@@ -97,7 +105,7 @@ fn open<T: DeserializeOwned>(ctx: &Ctx<'_>, purpose: &str, bind: &str, sealed: &
 }
 
 fn parse<T: DeserializeOwned>(credential: &str) -> Option<T> {
-    if credential.is_empty() || credential.len() > MAX_INPUT {
+    if credential.is_empty() || credential.len() > MAX_ANSWER {
         return None;
     }
     serde_json::from_str(credential).ok()
@@ -189,13 +197,16 @@ pub enum Registered {
     Expired,
 }
 
-/// Registers the credential the browser made in the ceremony `state`, named `name`.
+/// Registers the credential the browser made in the ceremony `state`, named `name`;
+/// `multi_factor` says whether the sign-in registering it was (a password reset removes
+/// the passkeys the password alone could have added).
 pub async fn finish_registration(
     ctx: &Ctx<'_>,
     user: &entity::user::Model,
     state: &str,
     credential: &str,
     name: &str,
+    multi_factor: bool,
 ) -> Result<Registered, Error> {
     let Some(wa) = ctx.webauthn else {
         return Ok(Registered::Expired);
@@ -213,13 +224,16 @@ pub async fn finish_registration(
             return Ok(Registered::Refused);
         }
     };
-    if load(ctx, user.id).await?.len() >= MAX_PER_USER {
+    if passkey.cred_id().len() > MAX_CREDENTIAL_ID || load(ctx, user.id).await?.len() >= MAX_PER_USER {
         return Ok(Registered::Refused);
     }
     let id = Uuid::now_v7();
     let name: String = name.trim().chars().filter(|c| !c.is_control()).take(NAME_MAX).collect();
     let name = if name.is_empty() { "Passkey".to_string() } else { name };
     let json = serde_json::to_vec(&passkey).map_err(|e| Error::Mail(format!("passkey: {e}")))?;
+    if json.len() > MAX_CREDENTIAL_JSON {
+        return Ok(Registered::Refused);
+    }
     let row = entity::second_factor::Model {
         id,
         user_id: user.id,
@@ -230,6 +244,7 @@ pub async fn finish_registration(
         created_at: chrono::Utc::now(),
         last_used_at: None,
         credential_id: Some(credential_id(passkey.cred_id())),
+        added_with_mfa: multi_factor,
     };
     let txn = crate::db::begin(ctx.db).await?;
     match repo::insert_factor(&txn, row).await {
@@ -264,14 +279,23 @@ fn method(result: &AuthenticationResult) -> &'static str {
     if result.backup_eligible() { "swk" } else { "hwk" }
 }
 
-/// Records a use: the counter and flags the assertion carried, and the time.
+/// Records a use: the counter and flags the assertion carried, and the time. False
+/// when the counter did not move past the last one seen (a cloned authenticator, or the
+/// same answer twice): the use is refused. The counter is claimed in one conditional
+/// update, against the row as it is now (a ceremony's own copy may be minutes old).
 async fn used(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
     row: &entity::second_factor::Model,
     mut passkey: Passkey,
     result: &AuthenticationResult,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
+    // Authenticators without a counter (most synced passkeys) always send 0.
+    let counter = i64::from(result.counter());
+    if counter > 0 && !repo::claim_step(db, row.id, counter).await? {
+        tracing::warn!(factor = %row.id, "passkey counter did not advance: possibly cloned");
+        return Ok(false);
+    }
     let secret = if passkey.update_credential(result) == Some(true) {
         let json = serde_json::to_vec(&passkey).map_err(|e| Error::Mail(format!("passkey: {e}")))?;
         Some(super::totp::sealer(ctx.hasher).seal(&json, &context(row.id)))
@@ -279,7 +303,7 @@ async fn used(
         None
     };
     repo::passkey_used(db, row.id, secret).await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Starts a passkey as the second factor of the pending sign-in `pending` (whose token
@@ -334,7 +358,9 @@ pub(super) async fn verify_second_factor(
     else {
         return Ok(None);
     };
-    used(ctx.db, ctx, &row, passkey, &result).await?;
+    if !used(ctx.db, ctx, &row, passkey, &result).await? {
+        return Ok(None);
+    }
     Ok(Some(method(&result)))
 }
 
@@ -390,7 +416,37 @@ pub async fn sign_in(ctx: &Ctx<'_>, state: &str, credential: &str) -> Result<Opt
     if !crate::accounts::state::of(&user).is_usable() {
         return Ok(None);
     }
-    used(ctx.db, ctx, &row, passkey, &result).await?;
+    if !used(ctx.db, ctx, &row, passkey, &result).await? {
+        return Ok(None);
+    }
     let amr = vec![method(&result).to_string(), "user".to_string(), "mfa".to_string()];
     Ok(Some(FirstFactor { user, amr }))
+}
+
+/// On a password reset: removes the user's passkeys that a sign-in with the password
+/// alone added (someone who only had the password may have added one to keep a way in),
+/// mailing and auditing each; the last factor takes the backup codes with it. Runs in the
+/// reset's transaction. Passkeys added by a multi-factor sign-in stay.
+pub async fn remove_password_only(
+    db: &impl ConnectionTrait,
+    mail: &crate::accounts::signup::MailCtx<'_>,
+    user: &entity::user::Model,
+) -> Result<u64, Error> {
+    let weak: Vec<_> = repo::factors(db, user.id)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == KIND && !f.added_with_mfa)
+        .collect();
+    let actor = format!("user:{}", user.id);
+    for f in &weak {
+        repo::delete_factor(db, user.id, f.id).await?;
+        mail.queue(db, &user.email, "factor_removed", serde_json::json!({ "name": f.name }))
+            .await?;
+        let detail = serde_json::json!({ "factor": f.id, "name": f.name, "reason": "password_reset" });
+        super::audit(db, &actor, user.id, "mfa.factor_removed", None, detail).await?;
+    }
+    if !weak.is_empty() && repo::factor_count(db, user.id).await? == 0 {
+        repo::delete_all(db, user.id).await?;
+    }
+    Ok(u64::try_from(weak.len()).unwrap_or(u64::MAX))
 }

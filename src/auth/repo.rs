@@ -34,6 +34,7 @@ pub(super) async fn insert_factor(db: &impl ConnectionTrait, row: second_factor:
         created_at: Set(row.created_at),
         last_used_at: Set(row.last_used_at),
         credential_id: Set(row.credential_id),
+        added_with_mfa: Set(row.added_with_mfa),
     }
     .insert(db)
     .await

@@ -197,6 +197,7 @@ pub async fn confirm_setup(
             created_at: chrono::Utc::now(),
             last_used_at: None,
             credential_id: None,
+            added_with_mfa: false,
         },
     )
     .await?;

@@ -16,13 +16,19 @@ pub(crate) async fn app_with_mail() -> (TestApp, SmtpSink) {
     (app, sink)
 }
 
-/// The first `{issuer}/...` link in a mail, made relative to the app.
+/// The first `{issuer}/...` link in a mail (the tests' issuer, `http://127.0.0.1:8080`),
+/// made relative to the app.
 pub(crate) fn link_in(m: &Received, path: &str) -> String {
+    link_of(m, "http://127.0.0.1:8080", path)
+}
+
+/// The first `{issuer}{path}…` link in a mail, made relative to the app.
+pub(crate) fn link_of(m: &Received, issuer: &str, path: &str) -> String {
     let body = m.decoded();
     let start = body
-        .find(&format!("http://127.0.0.1:8080{path}"))
-        .unwrap_or_else(|| panic!("no {path} link in {body}"));
-    let rest = &body[start + "http://127.0.0.1:8080".len()..];
+        .find(&format!("{issuer}{path}"))
+        .unwrap_or_else(|| panic!("no {issuer}{path} link in {body}"));
+    let rest = &body[start + issuer.len()..];
     let end = rest
         .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
         .unwrap_or(rest.len());

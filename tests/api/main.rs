@@ -25,4 +25,5 @@ mod readiness;
 mod rp_hardening;
 mod sessions;
 mod store;
+mod trusted_browsers;
 mod two_factor;

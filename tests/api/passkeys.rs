@@ -10,7 +10,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs_proto::{AllowCredentials, CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse};
 
-use crate::accounts::wait_subject;
+use crate::accounts::{link_of, reset_with, wait_subject};
 use crate::helpers::flow::{self, authorize_url, browser, input, location};
 use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{Options, TestApp};
@@ -441,4 +441,137 @@ async fn an_issuer_on_an_ip_address_offers_no_passkeys() {
     flow::login(&app, &b, "/login", "uli@example.com", flow::PASSWORD).await;
     let page = flow::text(&app, &b, "/account/passkeys").await;
     assert!(page.contains("Passkeys are not available on this server"));
+}
+
+#[tokio::test]
+async fn a_password_reset_removes_the_passkeys_the_password_alone_added() {
+    let (app, sink) = app_on_localhost().await;
+    flow::user(&app, "val@example.com").await;
+    // Added with the password only (say, by someone who had just that).
+    let b = browser();
+    flow::login(&app, &b, "/login", "val@example.com", flow::PASSWORD).await;
+    let mut weak_key = SoftPasskey::new(true);
+    let (r, weak) = register(&app, &b, &mut weak_key, "Unknown").await;
+    assert_eq!(r.status(), 200);
+    // Added by a multi-factor sign-in (the first passkey's).
+    let owner = browser();
+    let (r, _) = passwordless(&app, &owner, &mut weak_key, &weak).await;
+    assert_eq!(r.status(), 303);
+    let mut strong_key = SoftPasskey::new(true);
+    let (r, strong) = register(&app, &owner, &mut strong_key, "Mine").await;
+    assert_eq!(r.status(), 200);
+
+    let asker = browser();
+    let html = flow::text(&app, &asker, "/password/reset").await;
+    let form = [
+        ("email", "val@example.com".to_string()),
+        ("csrf", input(&html, "csrf").unwrap()),
+    ];
+    asker.post(app.url("/password/reset")).form(&form).send().await.unwrap();
+    let mail = wait_subject(&sink, "Reset your Gatehouse password").await;
+    let link = link_of(&mail, &app.base, "/password/reset/confirm?token=");
+    assert_eq!(reset_with(&app, &link, "a brand new passphrase for val").await, 303);
+    let removed = wait_subject(&sink, "Two-step verification: a second factor was removed").await;
+    assert!(removed.decoded().contains("Unknown"));
+
+    let (r, _) = passwordless(&app, &browser(), &mut weak_key, &weak).await;
+    assert_eq!(r.status(), 401, "the passkey the password alone added is gone");
+    let (r, _) = passwordless(&app, &browser(), &mut strong_key, &strong).await;
+    assert_eq!(r.status(), 303, "the one a multi-factor sign-in added stays");
+}
+
+#[tokio::test]
+async fn refused_passkey_answers_are_bounded_and_a_counter_that_goes_back_is_refused() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (app, _sink) = app_on_localhost().await;
+    let user = flow::user(&app, "wyn@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "wyn@example.com", flow::PASSWORD).await;
+    let mut key = SoftPasskey::new(true);
+    let (r, reg) = register(&app, &b, &mut key, "Key").await;
+    assert_eq!(r.status(), 200);
+
+    // Five refused answers end the waiting sign-in.
+    let c = browser();
+    flow::login(&app, &c, "/login", "wyn@example.com", flow::PASSWORD).await;
+    let html = flow::text(&app, &c, "/login/second-factor").await;
+    let broken = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("state", state_of(&html, "passkey-second-factor")),
+        ("credential", "{}".to_string()),
+    ];
+    for i in 1..=5 {
+        let r = c
+            .post(app.url("/login/second-factor/passkey"))
+            .form(&broken)
+            .send()
+            .await
+            .unwrap();
+        if i < 5 {
+            assert_eq!(r.status(), 422, "refusal {i}");
+        } else {
+            assert_eq!(location(&r), "/login", "the sign-in is over");
+        }
+    }
+    let r = c.get(app.url("/login/second-factor")).send().await.unwrap();
+    assert_eq!(location(&r), "/login");
+
+    // An authenticator whose counter is behind the last one seen is a clone.
+    let d = browser();
+    flow::login(&app, &d, "/login", "wyn@example.com", flow::PASSWORD).await;
+    let html = flow::text(&app, &d, "/login/second-factor").await;
+    let answer = assert_with(&app, &mut key, &html, "passkey-second-factor", &reg, false);
+    entity::second_factor::Entity::update_many()
+        .col_expr(entity::second_factor::Column::LastStep, Expr::value(Some(1000_i64)))
+        .filter(entity::second_factor::Column::UserId.eq(user))
+        .exec(app.state.db())
+        .await
+        .unwrap();
+    let form = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("state", state_of(&html, "passkey-second-factor")),
+        ("credential", serde_json::to_string(&answer).unwrap()),
+    ];
+    let r = d
+        .post(app.url("/login/second-factor/passkey"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a counter that went back");
+    assert!(!signed_in(&app, &d).await);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_host_decides() {
+    let (app, _sink) = app_on_localhost().await;
+    let app_proxy =
+        TestApp::spawn_on_localhost(Options::default().set("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1/32")).await;
+    let public = app_proxy.base.trim_start_matches("http://").to_string();
+    let get = async |xfh: Option<&str>| {
+        let mut r = app_proxy.client.get(app_proxy.url("/login"));
+        if let Some(h) = xfh {
+            r = r.header("x-forwarded-host", h);
+        }
+        r.send().await.unwrap()
+    };
+    assert_eq!(get(Some(&public)).await.status(), 200, "the public name");
+    let r = get(Some("127.0.0.1")).await;
+    assert_eq!(r.status(), 307, "another name");
+    assert_eq!(location(&r), format!("{}/login", app_proxy.base));
+    assert_eq!(
+        get(None).await.status(),
+        200,
+        "no name given: no redirect, never a loop"
+    );
+    // Without trusted proxies, the header is nobody's word.
+    let r = app
+        .client
+        .get(app.url("/login"))
+        .header("x-forwarded-host", "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

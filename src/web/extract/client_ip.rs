@@ -17,7 +17,8 @@ use crate::web::AppState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+/// Whether `ip` is one of the trusted proxies.
+pub fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,

@@ -67,7 +67,15 @@ impl SignedIn {
         if crate::auth::is_multi_factor(&self.session.amr) {
             return Ok(true);
         }
-        let signed_in_at = chrono::DateTime::from_timestamp_millis(self.session.auth_time_ms).unwrap_or_default();
+        // Sessions from before `auth_time_ms` existed fall back to the seconds.
+        let ms = if self.session.auth_time_ms > 0 {
+            self.session.auth_time_ms
+        } else {
+            self.session.auth_time.saturating_mul(1000)
+        };
+        let Some(signed_in_at) = chrono::DateTime::from_timestamp_millis(ms) else {
+            return Ok(false);
+        };
         Ok(!crate::auth::had_second_factor_at(state.db(), self.session.user_id, signed_in_at).await?)
     }
 

@@ -5,7 +5,9 @@
 //! form posted elsewhere fails its CSRF check as it would anyway. The target is always
 //! the issuer plus the path asked for, never anything taken from the request's headers.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,12 +35,21 @@ pub async fn redirect(State(state): State<AppState>, req: Request, next: Next) -
     if !config.redirect_to_issuer_host || !matches!(*req.method(), Method::GET | Method::HEAD) {
         return next.run(req).await;
     }
-    // Behind a proxy the public name is in X-Forwarded-Host; otherwise in Host (or the
-    // URI's authority under HTTP/2).
-    let asked = req
-        .headers()
-        .get("x-forwarded-host")
-        .or_else(|| req.headers().get(header::HOST))
+    // From a trusted proxy the public name is in X-Forwarded-Host, and when it sends
+    // none the name asked for is unknown (its Host is often its own upstream's): no
+    // redirect then, never a loop. From anyone else, Host (or the URI's authority under
+    // HTTP/2).
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let via_proxy = peer.is_some_and(|ip| crate::web::extract::client_ip::trusted(ip, &config.trusted_proxies));
+    let header = if via_proxy {
+        match req.headers().get("x-forwarded-host") {
+            Some(v) => Some(v),
+            None => return next.run(req).await,
+        }
+    } else {
+        req.headers().get(header::HOST)
+    };
+    let asked = header
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(',').next().unwrap_or(v).to_string())
         .or_else(|| req.uri().authority().map(|a| a.to_string()))

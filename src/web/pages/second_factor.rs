@@ -39,7 +39,10 @@ async fn code_page(
     let passkey = auth::passkeys::start_second_factor(&ctx, p.user_id, token)
         .await?
         .map(|c| json!({ "options": c.options, "state": c.state }));
-    let app = auth::factors(state.db(), p.user_id).await?.iter().any(|f| f.kind == "totp");
+    let app = auth::factors(state.db(), p.user_id)
+        .await?
+        .iter()
+        .any(|f| f.kind == "totp");
     let ctx = json!({
         "error": error, "notice": notice, "trust_days": days, "email": email, "passkey": passkey, "app": app,
     });

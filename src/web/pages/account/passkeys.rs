@@ -92,7 +92,8 @@ pub async fn passkeys_register(
     }
     let user = me_user(&state, &me).await?;
     let bad = StatusCode::UNPROCESSABLE_ENTITY;
-    match passkeys::finish_registration(&auth_ctx(&state), &user, &f.state, &f.credential, &f.name).await? {
+    let mfa = auth::is_multi_factor(&me.session.amr);
+    match passkeys::finish_registration(&auth_ctx(&state), &user, &f.state, &f.credential, &f.name, mfa).await? {
         passkeys::Registered::Added(_, name) => {
             let codes = first_backup_codes(&state, user.id).await?;
             if !codes.is_empty() {
@@ -158,8 +159,15 @@ pub async fn passkeys_remove(
     }
     let user = me_user(&state, &me).await?;
     let id = f.id.as_deref().and_then(|i| i.parse::<uuid::Uuid>().ok());
-    let removed = match id {
-        Some(id) => auth::remove_factor(state.db(), &mail_ctx(&state), &user, id).await?,
+    let passkey = match id {
+        Some(id) => auth::factors(state.db(), user.id)
+            .await?
+            .into_iter()
+            .find(|f| f.id == id && f.kind == passkeys::KIND),
+        None => None,
+    };
+    let removed = match passkey {
+        Some(p) => auth::remove_factor(state.db(), &mail_ctx(&state), &user, p.id).await?,
         None => None,
     };
     let saved = removed.map(|name| format!("The passkey “{name}” was removed."));
