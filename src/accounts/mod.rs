@@ -89,6 +89,16 @@ pub async fn login_notifications(db: &DatabaseConnection, id: uuid::Uuid) -> Res
     Ok(repo::preferences(db, id).await?.is_none_or(|p| p.login_notifications))
 }
 
+/// Whether the user turned sign-in links by mail on (off when never set).
+pub async fn magic_links(db: &impl sea_orm::ConnectionTrait, id: uuid::Uuid) -> Result<bool, DbErr> {
+    Ok(repo::preferences(db, id).await?.is_some_and(|p| p.magic_links_enabled))
+}
+
+/// Turns the user's sign-in links by mail on or off (callers end outstanding links).
+pub async fn set_magic_links(db: &DatabaseConnection, id: uuid::Uuid, on: bool) -> Result<(), DbErr> {
+    repo::set_magic_links(db, id, on).await
+}
+
 /// Turns the user's login notifications on or off.
 pub async fn set_login_notifications(db: &DatabaseConnection, id: uuid::Uuid, on: bool) -> Result<(), DbErr> {
     repo::set_login_notifications(db, id, on).await

@@ -229,6 +229,18 @@ pub async fn set_login_notifications(db: &impl ConnectionTrait, id: Uuid, on: bo
     .map(|_| ())
 }
 
+pub async fn set_magic_links(db: &impl ConnectionTrait, id: Uuid, on: bool) -> Result<(), DbErr> {
+    user_preference::ActiveModel {
+        user_id: Set(id),
+        magic_links_enabled: Set(on),
+        updated_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
+}
+
 /// Moves a user to a new (verified) address; returns the old one.
 pub async fn change_email(db: &impl ConnectionTrait, u: &user::Model, new: &Email) -> Result<Option<String>, DbErr> {
     use sea_orm::sea_query::Expr;

@@ -10,6 +10,7 @@ pub mod attempts;
 pub mod backup_codes;
 pub mod email_code;
 mod factors;
+pub mod magic_links;
 pub mod passkeys;
 mod repo;
 pub mod totp;

@@ -131,6 +131,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
     pub mfa: MfaConfig,
+    pub magic_links: MagicLinksConfig,
     /// The robot check, with its secret resolved (None when disabled).
     pub captcha: Option<Captcha>,
     pub profile_fields: Vec<ProfileField>,

@@ -50,6 +50,7 @@ pub struct RawConfig {
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
     pub mfa: MfaConfig,
+    pub magic_links: MagicLinksConfig,
     pub captcha: CaptchaConfig,
     /// Operator-defined profile fields (`[[profile_fields]]` in the file).
     pub profile_fields: Vec<ProfileField>,
@@ -155,6 +156,32 @@ impl Default for AccountsConfig {
             login_account_limit: 10,
             login_device_limit: 5,
             mail_requests_per_hour: 5,
+        }
+    }
+}
+
+/// Sign-in links by mail, for users who turn them on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct MagicLinksConfig {
+    /// How long a link (and its code) works.
+    pub lifetime_secs: u64,
+    /// Only the network the link was asked from may use it (off by default).
+    pub pin_ip: bool,
+    /// With `pin_ip`: the IPv4 prefix length compared (24: the same /24).
+    pub pin_ipv4_prefix: u8,
+    /// With `pin_ip`: the IPv6 prefix length compared (48, so privacy addresses and a
+    /// changing /64 still match).
+    pub pin_ipv6_prefix: u8,
+}
+
+impl Default for MagicLinksConfig {
+    fn default() -> Self {
+        Self {
+            lifetime_secs: 600,
+            pin_ip: false,
+            pin_ipv4_prefix: 24,
+            pin_ipv6_prefix: 48,
         }
     }
 }
@@ -299,6 +326,7 @@ impl Default for RawConfig {
             keys: KeysConfig::default(),
             accounts: AccountsConfig::default(),
             mfa: MfaConfig::default(),
+            magic_links: MagicLinksConfig::default(),
             captcha: CaptchaConfig::default(),
             profile_fields: Vec::new(),
         }

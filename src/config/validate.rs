@@ -442,6 +442,7 @@ impl Config {
             keys: raw.keys.clone(),
             accounts: raw.accounts.clone(),
             mfa: raw.mfa.clone(),
+            magic_links: raw.magic_links.clone(),
             captcha,
             profile_fields: raw.profile_fields.clone(),
             raw,
@@ -460,7 +461,8 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
     let k = &raw.keys;
     let usize_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     let m = &raw.mfa;
-    let bounds: [(&str, u64, u64, u64); 40] = [
+    let ml = &raw.magic_links;
+    let bounds: [(&str, u64, u64, u64); 43] = [
         ("database_max_connections", raw.database_max_connections.into(), 1, 1000),
         ("mail_max_attempts", raw.mail_max_attempts.into(), 1, 100),
         ("mail_retry_initial_ms", raw.mail_retry_initial_ms, 1, DAY * 1000),
@@ -513,6 +515,9 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
         ("mfa.email_code_secs", m.email_code_secs, 60, 3600),
         ("mfa.recent_auth_secs", m.recent_auth_secs, 1, DAY),
         ("mfa.trusted_browser_days", m.trusted_browser_days, 0, 365),
+        ("magic_links.lifetime_secs", ml.lifetime_secs, 10, DAY),
+        ("magic_links.pin_ipv4_prefix", ml.pin_ipv4_prefix.into(), 8, 32),
+        ("magic_links.pin_ipv6_prefix", ml.pin_ipv6_prefix.into(), 16, 128),
         ("password.min_length", usize_u64(raw.password.min_length), 8, 4096),
         ("password.max_length", usize_u64(raw.password.max_length), 64, 4096),
         ("password.min_strength", raw.password.min_strength.into(), 0, 4),

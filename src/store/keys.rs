@@ -154,6 +154,21 @@ pub fn mail_by_address(kind: &str, address_hash: &str) -> String {
     format!("{kind}-addr:{address_hash}")
 }
 
+/// A sign-in link by mail, by the keyed hash of its token.
+pub fn magic_link(token_hash: &str) -> String {
+    format!("magic-link:{token_hash}")
+}
+
+/// The newest sign-in link of a user (only it works).
+pub fn magic_link_latest(user: Uuid) -> String {
+    format!("magic-latest:{user}")
+}
+
+/// The sign-in link a browser waits for, by the keyed hash of its binding cookie.
+pub fn magic_link_waiting(binding_hash: &str) -> String {
+    format!("magic-waiting:{binding_hash}")
+}
+
 /// A passkey sign-in ceremony that completed, by the keyed hash of its sealed state:
 /// each ceremony signs in once.
 pub fn webauthn_spent(state_hash: &str) -> String {
@@ -199,6 +214,9 @@ mod tests {
             mail_by_ip("reset", "x"),
             mail_by_address("reset", "x"),
             webauthn_spent("x"),
+            magic_link("x"),
+            magic_link_latest(u),
+            magic_link_waiting("x"),
         ];
         let mut namespaces: Vec<&str> = keys.iter().filter_map(|k| k.split(':').next()).collect();
         let n = namespaces.len();

@@ -105,6 +105,17 @@ pub fn clear_pending_sign_in(config: &Config, jar: CookieJar) -> CookieJar {
     jar.add(build(config, "gh_signin", String::new(), 0))
 }
 
+/// The magic-link binding cookie of a browser that asked for a sign-in link.
+pub fn magic_link(config: &Config, jar: &CookieJar) -> Option<String> {
+    jar.get(&name(config, "gh_magic")).map(|c| c.value().to_string())
+}
+
+/// Sets the magic-link binding cookie for as long as a link works.
+pub fn set_magic_link(config: &Config, jar: CookieJar, value: String) -> CookieJar {
+    let ttl = i64::try_from(config.magic_links.lifetime_secs).unwrap_or(600);
+    jar.add(build(config, "gh_magic", value, ttl))
+}
+
 /// The trusted-browser cookie of the user named by `suffix` (see `auth::trusted`).
 pub fn trusted(config: &Config, jar: &CookieJar, suffix: &str) -> Option<String> {
     jar.get(&trusted_name(config, suffix)).map(|c| c.value().to_string())

@@ -15,6 +15,7 @@ mod hardening;
 mod health;
 mod interop;
 mod keys;
+mod magic_links;
 mod mail;
 mod migrations;
 mod oidc;

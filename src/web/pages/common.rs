@@ -146,6 +146,9 @@ pub async fn over_mail_limit(
     Ok(by_ip > limit * 4 || by_address > limit)
 }
 
+/// Shows a "mail me a link" form again: state, cookies, status, the address, the error.
+pub type RenderForm = dyn Fn(&AppState, CookieJar, StatusCode, &str, Option<&str>) -> Response + Sync;
+
 /// A form that asks for a link by mail: password reset, activation resend.
 #[derive(Debug, Deserialize, Default)]
 pub struct EmailForm {
@@ -164,7 +167,7 @@ pub async fn mail_request(
     jar: &CookieJar,
     f: EmailForm,
     kind: &str,
-    render: fn(&AppState, CookieJar, StatusCode, &str, Option<&str>) -> Response,
+    render: &RenderForm,
 ) -> Result<Email, Response> {
     if let Err(msg) = robot_check(state, &f.extra, ip).await {
         return Err(render(

@@ -13,6 +13,7 @@ pub mod account;
 pub mod common;
 mod consent;
 pub mod login;
+mod magic_link;
 pub mod reset;
 pub mod second_factor;
 pub mod signup;
@@ -23,6 +24,15 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(asset))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/passkey", post(login::passkey_submit))
+        .route(
+            "/login/magic-link",
+            get(magic_link::request_show).post(magic_link::request_submit),
+        )
+        .route("/login/magic-link/code", post(magic_link::code_submit))
+        .route(
+            "/login/magic-link/confirm",
+            get(magic_link::confirm_show).post(magic_link::confirm_submit),
+        )
         .route(
             "/login/second-factor",
             get(second_factor::show).post(second_factor::submit),
@@ -54,6 +64,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/email", get(account::email_show).post(account::email_submit))
         .route("/account/security/sessions", post(account::sessions_submit))
+        .route("/account/security/magic-links", post(account::magic_links_submit))
         .route("/account/two-factor", get(account::two_factor_show))
         .route(
             "/account/passkeys",

@@ -54,7 +54,7 @@ pub async fn request_submit(
     jar: CookieJar,
     PageForm(f): PageForm<EmailForm>,
 ) -> Response {
-    let email = match mail_request(&state, ip, &jar, f, "reset", request_form).await {
+    let email = match mail_request(&state, ip, &jar, f, "reset", &request_form).await {
         Ok(email) => email,
         Err(page) => return page,
     };

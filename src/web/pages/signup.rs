@@ -260,7 +260,7 @@ pub async fn resend_submit(
     jar: CookieJar,
     PageForm(f): PageForm<EmailForm>,
 ) -> Response {
-    let email = match mail_request(&state, ip, &jar, f, "resend", resend_form).await {
+    let email = match mail_request(&state, ip, &jar, f, "resend", &resend_form).await {
         Ok(email) => email,
         Err(page) => return page,
     };

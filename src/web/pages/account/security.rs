@@ -28,6 +28,7 @@ async fn security_page(
 ) -> Result<Response, PageError> {
     let user = me.session.user_id;
     let on = crate::accounts::login_notifications(state.db(), user).await?;
+    let magic = crate::accounts::magic_links(state.db(), user).await?;
     let sessions = sessions::list(state.store(), user).await?;
     let sessions: Vec<_> = sessions
         .iter()
@@ -59,7 +60,7 @@ async fn security_page(
         "templates/account_security.html",
         json!({
             "login_notifications": on, "saved": saved, "sessions": sessions, "apps": apps,
-            "two_factor": two_factor, "codes_left": codes_left,
+            "two_factor": two_factor, "codes_left": codes_left, "magic_links": magic,
         }),
     ))
 }
@@ -82,6 +83,30 @@ pub async fn security_submit(
     let on = f.login_notifications.is_some();
     crate::accounts::set_login_notifications(state.db(), me.session.user_id, on).await?;
     security_page(&state, jar, &me, Some("Your settings are saved.")).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct MagicLinksForm {
+    magic_links: Option<String>,
+}
+
+/// Sign-in links by mail on or off; off ends the link outstanding.
+pub async fn magic_links_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    me: SignedIn,
+    PageForm(f): PageForm<MagicLinksForm>,
+) -> Result<Response, PageError> {
+    let on = f.magic_links.is_some();
+    let user = me.session.user_id;
+    crate::accounts::set_magic_links(state.db(), user, on).await?;
+    let saved = if on {
+        "Sign-in links are on: the sign-in page can mail you a link that signs you in without your password (your second factor is still asked)."
+    } else {
+        crate::auth::magic_links::end_outstanding(&crate::web::pages::common::auth_ctx(&state), user).await?;
+        "Sign-in links are off; a link already mailed no longer works."
+    };
+    security_page(&state, jar, &me, Some(saved)).await
 }
 
 #[derive(Debug, Deserialize, Default)]
