@@ -260,6 +260,47 @@ async fn a_passkey_is_registered_and_signs_in_without_a_password_in_a_real_brows
     wait_for_url(&browser, &app.url("/account")).await;
 }
 
+#[tokio::test]
+async fn a_sign_in_link_from_the_mail_signs_in_a_real_browser() {
+    let Some(browser) = Browser::start("magic-link").await else {
+        return;
+    };
+    let sink = crate::helpers::smtp::SmtpSink::start().await;
+    let app = TestApp::spawn_with(crate::helpers::Options::default().set("GATEHOUSE_SMTP_URL", sink.url())).await;
+    flow::user(&app, "link-browser@example.com").await;
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("#email", "link-browser@example.com").await;
+    browser.type_into("#password", flow::PASSWORD).await;
+    browser.click("form[action='/login'] button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/account")).await;
+    browser.goto(&app.url("/account/security")).await;
+    browser.click("#magic-links input[name=magic_links]").await;
+    browser.click("#magic-links button[type=submit]").await;
+    browser.find("div[role=status]").await;
+    assert!(browser.source().await.contains("Sign-in links are on"));
+    browser.goto(&app.url("/logout")).await;
+    browser.click("form[action='/logout'] button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/")).await;
+
+    browser.goto(&app.url("/login")).await;
+    browser.click("a[href^='/login/magic-link']").await;
+    browser.type_into("#email", "link-browser@example.com").await;
+    browser.click("#magic-request button[type=submit]").await;
+    browser.find("#magic-code").await;
+    browser.screenshot("magic-link-sent").await;
+    let mail = crate::accounts::wait_subject(&sink, "Your Gatehouse sign-in link").await;
+    let link = crate::accounts::link_in(&mail, "/login/magic-link/confirm?token=");
+    browser.goto(&app.url(&link)).await;
+    browser.find("#magic-confirm").await;
+    assert!(
+        !browser.source().await.contains("name=\"code\""),
+        "the browser that asked needs no code"
+    );
+    browser.screenshot("magic-link-confirm").await;
+    browser.click("#magic-confirm button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/account")).await;
+}
+
 /// Waits until the browser shows `url` (a form's navigation has landed).
 async fn wait_for_url(browser: &Browser, url: &str) {
     for _ in 0..100 {
