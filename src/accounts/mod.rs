@@ -4,6 +4,7 @@
 pub mod breached;
 pub mod email_change;
 pub mod images;
+pub mod lifecycle;
 pub mod links;
 pub mod notify;
 pub mod password;

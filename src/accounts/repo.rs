@@ -178,6 +178,49 @@ pub async fn set_password(db: &impl ConnectionTrait, id: Uuid, hash: Option<Stri
 }
 
 /// Revokes every refresh token of a user.
+/// Marks the user deleted now (soft delete); false if they were already.
+pub async fn mark_deleted(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::DeletedAt, Expr::value(Some(at)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(at))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Clears the deletion mark; false if there was none.
+pub async fn mark_restored(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let now = chrono::Utc::now();
+    let res = user::Entity::update_many()
+        .col_expr(
+            user::Column::DeletedAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::DeletedAt.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Removes every consent the user gave.
+pub async fn delete_consents(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
+    let res = entity::consent::Entity::delete_many()
+        .filter(entity::consent::Column::UserId.eq(id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
 pub async fn revoke_all_refresh_tokens(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
     let res = entity::refresh_token::Entity::update_many()
         .set(entity::refresh_token::ActiveModel {

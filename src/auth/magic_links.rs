@@ -78,7 +78,8 @@ pub async fn request(ctx: &Ctx<'_>, email: &Email, origin: &Origin, then: String
     let Some(user) = crate::accounts::find_by_email(ctx.db, email).await? else {
         return Ok(());
     };
-    if !crate::accounts::state::of(&user).is_usable() || !crate::accounts::magic_links(ctx.db, user.id).await? {
+    let grace = ctx.config.accounts.deletion_grace_days;
+    if !crate::accounts::lifecycle::may_begin(&user, grace) || !crate::accounts::magic_links(ctx.db, user.id).await? {
         return Ok(());
     }
     let token = crate::crypto::random_token::<32>();
@@ -284,7 +285,8 @@ async fn spend(
     let Some(user) = crate::accounts::find(ctx.db, entry.user_id).await? else {
         return Ok(Used::Expired);
     };
-    if !crate::accounts::state::of(&user).is_usable() || !crate::accounts::magic_links(ctx.db, user.id).await? {
+    let grace = ctx.config.accounts.deletion_grace_days;
+    if !crate::accounts::lifecycle::may_begin(&user, grace) || !crate::accounts::magic_links(ctx.db, user.id).await? {
         return Ok(Used::Expired);
     }
     let first = FirstFactor {

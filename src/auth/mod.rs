@@ -13,6 +13,7 @@ mod factors;
 pub mod magic_links;
 pub mod passkeys;
 mod repo;
+mod second_step;
 pub mod totp;
 pub mod trusted;
 
@@ -32,6 +33,7 @@ use crate::store::Store;
 
 use factors::audit;
 pub use factors::{factors, record_change, remove_factor, reset};
+pub use second_step::{Checked, finish_enrolment, restore, restore_offer, second_factor, second_factor_passkey};
 
 /// `acr` of a session signed in with one factor.
 pub const ACR_SINGLE: &str = "urn:gatehouse:acr:sfa";
@@ -114,6 +116,12 @@ pub struct Pending {
     /// Passkey answers refused so far: after [`MAX_PASSKEY_REFUSALS`] the sign-in ends.
     #[serde(default)]
     pub passkey_refusals: u8,
+    /// The account is scheduled for deletion: the sign-in ends in "restore it?".
+    #[serde(default)]
+    pub restore: bool,
+    /// With `restore`: the second factor is done (or not needed); only the answer waits.
+    #[serde(default)]
+    pub factors_done: bool,
 }
 
 /// Refused passkey answers one pending sign-in may have: bounds what someone holding the
@@ -146,6 +154,9 @@ pub enum Next {
     SecondFactor(String),
     /// Enrol a second factor first; the value goes into the pending-sign-in cookie.
     Enrol(String),
+    /// The account is scheduled for deletion: ask whether to restore it; the value goes
+    /// into the pending-sign-in cookie.
+    Restore(String),
 }
 
 /// What the policy asks of a user after the first factor.
@@ -239,22 +250,29 @@ pub async fn begin(
     if need == Need::SecondFactor && trusted::is_trusted(ctx, &first.user, browser.trusted).await? {
         need = Need::Nothing;
     }
-    if need == Need::Nothing {
+    let deleted = first.user.deleted_at.is_some();
+    if need == Need::Nothing && !deleted {
         let done = finish(ctx, first.user, first.amr, &origin, then, current).await?;
         return Ok(Next::Finished(Box::new(done)));
     }
+    // A deleted account is asked "restore it?" once its second factor is done; the
+    // enrolment a policy asks for comes after the restore.
     let p = Pending {
         user_id: first.user.id,
         amr: first.amr,
         origin,
         then,
-        enrol: need == Need::Enrol,
+        enrol: need == Need::Enrol && !deleted,
         created_ms: chrono::Utc::now().timestamp_millis(),
         step_up: None,
         passkey_refusals: 0,
+        restore: deleted,
+        factors_done: deleted && need != Need::SecondFactor,
     };
     let token = keep_pending(ctx, &p).await?;
-    Ok(if p.enrol {
+    Ok(if p.factors_done {
+        Next::Restore(token)
+    } else if p.enrol {
         Next::Enrol(token)
     } else {
         Next::SecondFactor(token)
@@ -280,198 +298,10 @@ pub async fn step_up(ctx: &Ctx<'_>, session: &Session, origin: Origin, then: Str
             auth_time_ms: session.auth_time_ms,
         }),
         passkey_refusals: 0,
+        restore: false,
+        factors_done: false,
     };
     keep_pending(ctx, &p).await.map(Some)
-}
-
-/// What a second-factor code did.
-#[derive(Debug)]
-pub enum Checked {
-    Finished(Box<Finished>),
-    /// Wrong; this many attempts are left.
-    Wrong(u64),
-    /// Too many wrong codes: the pending sign-in is over.
-    LockedOut,
-    /// No such pending sign-in (expired, finished, or never made).
-    Expired,
-    /// The passkey's answer did not verify; the sign-in still waits.
-    Refused,
-}
-
-/// Takes the pending sign-in `token` if it is still good: not expired, its user still
-/// usable and not revoked since, and (for a step-up) the browser still in the session
-/// it strengthens. Returns it with the time it has left.
-async fn take_live(
-    ctx: &Ctx<'_>,
-    token: &str,
-    current: Option<&str>,
-) -> Result<Option<(Pending, entity::user::Model, Duration)>, Error> {
-    if token.is_empty() || token.len() > 128 {
-        return Ok(None);
-    }
-    let Some(raw) = ctx.store.take(&pending_key(ctx, token)).await? else {
-        return Ok(None);
-    };
-    let Ok(p) = serde_json::from_slice::<Pending>(&raw) else {
-        return Ok(None);
-    };
-    let now = chrono::Utc::now().timestamp_millis();
-    let ends = p.created_ms + i64::try_from(ctx.config.mfa.pending_secs * 1000).unwrap_or(0);
-    let Some(left) = u64::try_from(ends - now).ok().filter(|l| *l > 0) else {
-        return Ok(None);
-    };
-    let Some(user) = crate::accounts::find(ctx.db, p.user_id).await? else {
-        return Ok(None);
-    };
-    if !crate::accounts::state::of(&user).is_usable() {
-        return Ok(None);
-    }
-    if sessions::revoked_before(ctx.store, user.id)
-        .await?
-        .is_some_and(|t| p.created_ms < t)
-    {
-        return Ok(None);
-    }
-    if let Some(of) = &p.step_up {
-        let still = match current {
-            Some(c) => sessions::load(ctx.store, ctx.hasher, c).await?,
-            None => None,
-        };
-        if !still.is_some_and(|s| s.sid == of.sid && s.user_id == user.id) {
-            return Ok(None);
-        }
-    }
-    Ok(Some((p, user, Duration::from_millis(left))))
-}
-
-/// Checks a code of the pending sign-in `token`: a TOTP code of any of the user's
-/// authenticators, or one of their backup codes. The pending sign-in is taken first
-/// (of concurrent requests one proceeds; a wrong code puts it back), the attempt is
-/// counted before the code is checked, and refunded if the code was right.
-pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Option<&str>) -> Result<Checked, Error> {
-    let Some((p, user, left_for)) = take_live(ctx, token, current).await? else {
-        return Ok(Checked::Expired);
-    };
-    let put_back = async |p: &Pending| -> Result<(), Error> {
-        let value = serde_json::to_vec(p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
-        ctx.store.put(&pending_key(ctx, token), &value, left_for).await?;
-        Ok(())
-    };
-    if p.enrol {
-        put_back(&p).await?;
-        return Ok(Checked::Expired);
-    }
-    let user_id = user.id;
-    let Some(attempt) = attempts::begin(ctx.store, &ctx.config.mfa, user_id).await? else {
-        return Ok(Checked::LockedOut);
-    };
-    let method = if totp::verify(ctx.db, ctx.hasher, user_id, code).await?.is_some() {
-        Some("otp")
-    } else if email_code::redeem(ctx, token, user_id, code).await? {
-        Some("email")
-    } else if backup_codes::redeem(ctx.db, ctx.hasher, user_id, code).await? {
-        Some("backup")
-    } else {
-        None
-    };
-    let actor = format!("user:{user_id}");
-    let ip = p.origin.ip;
-    let Some(method) = method else {
-        let left = attempt.failed(ctx.store, &ctx.config.mfa).await?;
-        tracing::warn!(user = %user_id, left, "wrong second-factor code");
-        let detail = serde_json::json!({ "attempts_left": left });
-        audit(ctx.db, &actor, user_id, "mfa.failed", Some(ip), detail).await?;
-        if left == 0 {
-            let when = format!("{} minutes", ctx.config.mfa.lockout_secs.div_ceil(60));
-            let mail = serde_json::json!({ "minutes": when, "ip": ip.to_string() });
-            if let Err(e) = ctx.mail.queue(ctx.db, &user.email, "mfa_lockout", mail).await {
-                tracing::warn!(error = %e, "lockout mail not queued");
-            }
-            return Ok(Checked::LockedOut);
-        }
-        put_back(&p).await?;
-        return Ok(Checked::Wrong(left));
-    };
-    attempt.passed(ctx.store, &ctx.config.mfa).await;
-    if method == "backup" {
-        let (left, _) = backup_codes::counts(ctx.db, user_id).await?;
-        let mail = serde_json::json!({ "left": left, "ip": ip.to_string() });
-        if let Err(e) = ctx.mail.queue(ctx.db, &user.email, "backup_code_used", mail).await {
-            tracing::warn!(error = %e, "backup-code notice not queued");
-        }
-    }
-    passed(ctx, p, user, method, "otp", current).await
-}
-
-/// The second factor of `p` passed by `method` (audited), proving `amr_method`: the
-/// session, keeping the `auth_time` of a session it steps up.
-async fn passed(
-    ctx: &Ctx<'_>,
-    p: Pending,
-    user: entity::user::Model,
-    method: &str,
-    amr_method: &str,
-    current: Option<&str>,
-) -> Result<Checked, Error> {
-    let actor = format!("user:{}", user.id);
-    let detail = serde_json::json!({ "method": method });
-    audit(ctx.db, &actor, user.id, "mfa.passed", Some(p.origin.ip), detail).await?;
-    let mut amr = p.amr.clone();
-    amr.extend([amr_method.to_string(), "mfa".to_string()]);
-    let kept = p.step_up.as_ref().map(|s| (s.auth_time, s.auth_time_ms));
-    let done = finish_with(ctx, user, amr, &p.origin, p.then, current, kept).await?;
-    Ok(Checked::Finished(Box::new(done)))
-}
-
-/// Checks a passkey's answer to the ceremony `state` of the pending sign-in `token`. A
-/// passkey cannot be guessed, so its use is not counted against the code attempts and
-/// the code lockout does not block it; a refused answer leaves the sign-in pending.
-pub async fn second_factor_passkey(
-    ctx: &Ctx<'_>,
-    token: &str,
-    state: &str,
-    credential: &str,
-    current: Option<&str>,
-) -> Result<Checked, Error> {
-    let Some((p, user, left_for)) = take_live(ctx, token, current).await? else {
-        return Ok(Checked::Expired);
-    };
-    let proved = if p.enrol {
-        None
-    } else {
-        passkeys::verify_second_factor(ctx, user.id, token, state, credential).await?
-    };
-    let Some(amr_method) = proved else {
-        if p.enrol {
-            let value = serde_json::to_vec(&p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
-            ctx.store.put(&pending_key(ctx, token), &value, left_for).await?;
-            return Ok(Checked::Expired);
-        }
-        let actor = format!("user:{}", user.id);
-        let detail = serde_json::json!({ "method": "passkey" });
-        audit(ctx.db, &actor, user.id, "mfa.failed", Some(p.origin.ip), detail).await?;
-        let mut p = p;
-        p.passkey_refusals = p.passkey_refusals.saturating_add(1);
-        if p.passkey_refusals >= MAX_PASSKEY_REFUSALS {
-            return Ok(Checked::Expired);
-        }
-        let value = serde_json::to_vec(&p).map_err(|e| Error::Mail(format!("pending sign-in: {e}")))?;
-        ctx.store.put(&pending_key(ctx, token), &value, left_for).await?;
-        return Ok(Checked::Refused);
-    };
-    passed(ctx, p, user, "passkey", amr_method, current).await
-}
-
-/// Finishes the enrolment-first sign-in `token` after its user enrolled a factor. The
-/// session counts the password only: whoever enrolled had nothing but the password.
-pub async fn finish_enrolment(ctx: &Ctx<'_>, token: &str, current: Option<&str>) -> Result<Option<Finished>, Error> {
-    let Some((p, user, _)) = take_live(ctx, token, current).await? else {
-        return Ok(None);
-    };
-    if !p.enrol {
-        return Ok(None);
-    }
-    finish(ctx, user, p.amr, &p.origin, p.then, current).await.map(Some)
 }
 
 /// Creates the session of a completed sign-in: the only place one is made. Signing in

@@ -413,7 +413,7 @@ pub async fn sign_in(ctx: &Ctx<'_>, state: &str, credential: &str) -> Result<Opt
     let Some(user) = crate::accounts::find(ctx.db, user_id).await? else {
         return Ok(None);
     };
-    if !crate::accounts::state::of(&user).is_usable() {
+    if !crate::accounts::lifecycle::may_begin(&user, ctx.config.accounts.deletion_grace_days) {
         return Ok(None);
     }
     if !used(ctx.db, ctx, &row, passkey, &result).await? {

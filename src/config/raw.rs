@@ -145,6 +145,8 @@ pub struct AccountsConfig {
     pub login_device_limit: u64,
     /// Mails (activation resends, resets) per address and per IP per hour.
     pub mail_requests_per_hour: u64,
+    /// Days a deleted account can be restored by signing in, before it is purged.
+    pub deletion_grace_days: u64,
 }
 
 impl Default for AccountsConfig {
@@ -156,6 +158,7 @@ impl Default for AccountsConfig {
             login_account_limit: 10,
             login_device_limit: 5,
             mail_requests_per_hour: 5,
+            deletion_grace_days: 30,
         }
     }
 }

@@ -361,6 +361,32 @@ pub async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
     Ok(store.get(&crate::store::keys::revoked_jti(jti)).await?.is_some())
 }
 
+/// Makes every access token of `user_id` issued until now inactive (a deleted or
+/// disabled account), for as long as such a token could live.
+pub async fn revoke_user_tokens(ctx: &Ctx<'_>, user_id: uuid::Uuid) -> Result<(), crate::store::StoreError> {
+    let now = chrono::Utc::now().timestamp();
+    let ttl = std::time::Duration::from_secs(ctx.config.tokens.access_token_secs + 60);
+    ctx.store
+        .put(
+            &crate::store::keys::user_tokens_revoked(user_id),
+            now.to_string().as_bytes(),
+            ttl,
+        )
+        .await
+}
+
+/// Whether the access tokens of the user `sub` issued at `iat` were revoked since.
+async fn user_revoked(store: &Store, sub: &str, iat: i64) -> Result<bool, OAuthError> {
+    let Ok(user) = sub.parse::<uuid::Uuid>() else {
+        return Ok(false);
+    };
+    let at = store.get(&crate::store::keys::user_tokens_revoked(user)).await?;
+    Ok(at
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse::<i64>().ok())
+        .is_some_and(|t| iat <= t))
+}
+
 /// The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6).
 pub async fn exchange_code(
     ctx: &Ctx<'_>,
@@ -702,7 +728,7 @@ pub async fn verify_access(ctx: &Ctx<'_>, token: &str) -> Result<AccessClaims, O
     v.leeway = 0;
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
     let claims: AccessClaims = ctx.keys.verify(token, v).map_err(|_| invalid())?;
-    if is_revoked(ctx.store, &claims.jti).await? {
+    if is_revoked(ctx.store, &claims.jti).await? || user_revoked(ctx.store, &claims.sub, claims.iat).await? {
         return Err(invalid());
     }
     Ok(claims)

@@ -154,6 +154,11 @@ pub fn mail_by_address(kind: &str, address_hash: &str) -> String {
     format!("{kind}-addr:{address_hash}")
 }
 
+/// When every access token of a user issued until then stopped counting (Unix seconds).
+pub fn user_tokens_revoked(user: Uuid) -> String {
+    format!("user-tokens-revoked:{user}")
+}
+
 /// A sign-in link by mail, by the keyed hash of its token.
 pub fn magic_link(token_hash: &str) -> String {
     format!("magic-link:{token_hash}")
@@ -215,6 +220,7 @@ mod tests {
             mail_by_address("reset", "x"),
             webauthn_spent("x"),
             magic_link("x"),
+            user_tokens_revoked(u),
             magic_link_latest(u),
             magic_link_waiting("x"),
         ];

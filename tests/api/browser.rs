@@ -301,6 +301,37 @@ async fn a_sign_in_link_from_the_mail_signs_in_a_real_browser() {
     wait_for_url(&browser, &app.url("/account")).await;
 }
 
+#[tokio::test]
+async fn an_account_is_deleted_and_restored_by_signing_in_in_a_real_browser() {
+    let Some(browser) = Browser::start("deletion").await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    flow::user(&app, "leaving-browser@example.com").await;
+    let sign_in = async || {
+        browser.goto(&app.url("/login")).await;
+        browser.type_into("#email", "leaving-browser@example.com").await;
+        browser.type_into("#password", flow::PASSWORD).await;
+        browser.click("form[action='/login'] button[type=submit]").await;
+    };
+    sign_in().await;
+    wait_for_url(&browser, &app.url("/account")).await;
+    browser.goto(&app.url("/account/security")).await;
+    browser.click("a[href='/account/delete']").await;
+    browser.click("#delete input[name=confirm]").await;
+    browser.screenshot("delete").await;
+    browser.click("#delete button[type=submit]").await;
+    browser.find("#message").await;
+    assert!(browser.source().await.contains("Your account is deleted"));
+
+    sign_in().await;
+    wait_for_url(&browser, &app.url("/login/restore")).await;
+    browser.find("#purge-date").await;
+    browser.screenshot("restore").await;
+    browser.click("#restore button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/account")).await;
+}
+
 /// Waits until the browser shows `url` (a form's navigation has landed).
 async fn wait_for_url(browser: &Browser, url: &str) {
     for _ in 0..100 {

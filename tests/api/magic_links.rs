@@ -421,3 +421,26 @@ async fn a_link_is_a_first_factor_the_second_is_still_asked_and_the_request_resu
     let id = crate::two_factor::claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], serde_json::json!(["email", "otp", "mfa"]));
 }
+
+#[tokio::test]
+async fn a_link_to_a_deleted_account_offers_to_restore_it() {
+    let (app, sink) = app_with_mail().await;
+    let account = opted_in(&app, "zia@example.com").await;
+    let r = flow::submit(
+        &app,
+        &account,
+        "/account/delete",
+        "/account/delete",
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let b = browser();
+    ask(&app, &b, "/login/magic-link", "zia@example.com").await;
+    let (link, _) = link_mail(&sink, "zia@example.com", 0).await;
+    let r = confirm(&app, &b, &link, None).await;
+    assert_eq!(location(&r), "/login/restore");
+    let r = flow::submit(&app, &b, "/login/restore", "/login/restore", &[]).await;
+    assert_eq!(location(&r), "/account");
+    assert!(signed_in(&app, &b).await);
+}

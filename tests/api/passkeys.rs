@@ -15,7 +15,7 @@ use crate::helpers::flow::{self, authorize_url, browser, input, location};
 use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{Options, TestApp};
 
-async fn app_on_localhost() -> (TestApp, SmtpSink) {
+pub(crate) async fn app_on_localhost() -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let app = TestApp::spawn_on_localhost(Options::default().set("GATEHOUSE_SMTP_URL", sink.url())).await;
     (app, sink)
@@ -408,29 +408,6 @@ async fn a_credential_is_registered_once_renamed_and_removed() {
 }
 
 #[tokio::test]
-async fn pages_move_to_the_issuers_host_name_and_protocol_endpoints_do_not() {
-    let (app, _sink) = app_on_localhost().await;
-    let by_ip = app.base.replace("localhost", "127.0.0.1");
-    let r = app
-        .client
-        .get(format!("{by_ip}/login?next=%2Faccount"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 307);
-    assert_eq!(location(&r), format!("{}/login?next=%2Faccount", app.base));
-    let r = app
-        .client
-        .get(format!("{by_ip}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "discovery answers under any name");
-    let r = app.client.get(app.url("/login")).send().await.unwrap();
-    assert_eq!(r.status(), 200, "the issuer's own name");
-}
-
-#[tokio::test]
 async fn an_issuer_on_an_ip_address_offers_no_passkeys() {
     let app = TestApp::spawn().await;
     flow::user(&app, "uli@example.com").await;
@@ -544,34 +521,35 @@ async fn refused_passkey_answers_are_bounded_and_a_counter_that_goes_back_is_ref
 }
 
 #[tokio::test]
-async fn behind_a_trusted_proxy_the_forwarded_host_decides() {
+async fn a_passkey_sign_in_to_a_deleted_account_offers_to_restore_it() {
     let (app, _sink) = app_on_localhost().await;
-    let app_proxy =
-        TestApp::spawn_on_localhost(Options::default().set("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1/32")).await;
-    let public = app_proxy.base.trim_start_matches("http://").to_string();
-    let get = async |xfh: Option<&str>| {
-        let mut r = app_proxy.client.get(app_proxy.url("/login"));
-        if let Some(h) = xfh {
-            r = r.header("x-forwarded-host", h);
-        }
-        r.send().await.unwrap()
-    };
-    assert_eq!(get(Some(&public)).await.status(), 200, "the public name");
-    let r = get(Some("127.0.0.1")).await;
-    assert_eq!(r.status(), 307, "another name");
-    assert_eq!(location(&r), format!("{}/login", app_proxy.base));
-    assert_eq!(
-        get(None).await.status(),
-        200,
-        "no name given: no redirect, never a loop"
-    );
-    // Without trusted proxies, the header is nobody's word.
-    let r = app
-        .client
-        .get(app.url("/login"))
-        .header("x-forwarded-host", "127.0.0.1")
-        .send()
-        .await
-        .unwrap();
+    flow::user(&app, "yve@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "yve@example.com", flow::PASSWORD).await;
+    let mut key = SoftPasskey::new(true);
+    let (r, reg) = register(&app, &b, &mut key, "Key").await;
     assert_eq!(r.status(), 200);
+    // Deleting needs a multi-factor sign-in now: the passkey's.
+    let owner = browser();
+    let (r, _) = passwordless(&app, &owner, &mut key, &reg).await;
+    assert_eq!(r.status(), 303);
+    let r = flow::submit(
+        &app,
+        &owner,
+        "/account/delete",
+        "/account/delete",
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let c = browser();
+    let (r, _) = passwordless(&app, &c, &mut key, &reg).await;
+    assert_eq!(
+        location(&r),
+        "/login/restore",
+        "multi-factor already: straight to the offer"
+    );
+    let r = flow::submit(&app, &c, "/login/restore", "/login/restore", &[]).await;
+    assert_eq!(location(&r), "/account");
+    assert!(signed_in(&app, &c).await);
 }

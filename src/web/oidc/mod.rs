@@ -62,7 +62,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::END_SESSION_CONFIRM, post(logout_confirm))
 }
 
-pub(super) fn ctx(state: &AppState) -> Ctx<'_> {
+pub(crate) fn ctx(state: &AppState) -> Ctx<'_> {
     Ctx {
         config: state.config(),
         db: state.db(),

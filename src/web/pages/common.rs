@@ -242,6 +242,10 @@ pub fn continue_sign_in(state: &AppState, jar: CookieJar, next: crate::auth::Nex
             let jar = cookies::set_pending_sign_in(state.config(), jar, token);
             (jar, Redirect::to("/login/second-factor/setup")).into_response()
         }
+        Next::Restore(token) => {
+            let jar = cookies::set_pending_sign_in(state.config(), jar, token);
+            (jar, Redirect::to("/login/restore")).into_response()
+        }
     }
 }
 

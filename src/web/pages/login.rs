@@ -200,7 +200,11 @@ pub async fn submit(
     };
     // The right password is no failed guess, whatever follows.
     attempt.succeeded(state.store()).await;
-    if !crate::accounts::state::of(&user).is_usable() {
+    let grace = state.config().accounts.deletion_grace_days;
+    if user.deleted_at.is_some() && !crate::accounts::lifecycle::restorable(&user, grace) {
+        return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await);
+    }
+    if !crate::accounts::lifecycle::may_begin(&user, grace) {
         let v = View {
             unverified: true,
             ..view("Your email address is not verified yet. Open the link in the activation mail we sent you.")

@@ -15,6 +15,7 @@ mod consent;
 pub mod login;
 mod magic_link;
 pub mod reset;
+mod restore;
 pub mod second_factor;
 pub mod signup;
 
@@ -44,6 +45,11 @@ pub fn router() -> Router<AppState> {
             get(second_factor::setup_show).post(second_factor::setup_submit),
         )
         .route("/login/step-up", get(second_factor::step_up))
+        .route("/login/restore", get(restore::show).post(restore::submit))
+        .route(
+            "/account/delete",
+            get(account::delete_show).post(account::delete_submit),
+        )
         .route("/consent", get(consent::show).post(consent::submit))
         .route("/signup", get(signup::show).post(signup::submit))
         .route(

@@ -52,6 +52,7 @@ async fn code_page(
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
     let token = cookies::pending_sign_in(state.config(), &jar).unwrap_or_default();
     match auth::pending(&auth_ctx(&state), &token).await? {
+        Some(p) if p.factors_done => Ok(Redirect::to("/login/restore").into_response()),
         Some(p) if !p.enrol => code_page(&state, jar, &token, &p, StatusCode::OK, None, None).await,
         Some(_) => Ok(Redirect::to("/login/second-factor/setup").into_response()),
         None => Ok(to_login(&state, jar)),
@@ -139,6 +140,7 @@ pub async fn submit(
                 back,
             ));
         }
+        Checked::Restore(token) => return Ok(continue_sign_in(&state, jar, auth::Next::Restore(token))),
         Checked::Expired | Checked::Refused => return Ok(to_login(&state, jar)),
     };
     let mut jar = jar;
@@ -181,6 +183,7 @@ pub async fn passkey_submit(
     let ctx = auth_ctx(&state);
     match auth::second_factor_passkey(&ctx, &token, &f.state, &f.credential, current.as_deref()).await? {
         Checked::Finished(done) => Ok(signed_in(&state, jar, &done)),
+        Checked::Restore(token) => Ok(continue_sign_in(&state, jar, auth::Next::Restore(token))),
         Checked::Refused => {
             let Some(p) = auth::pending(&ctx, &token).await? else {
                 return Ok(to_login(&state, jar));

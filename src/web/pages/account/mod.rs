@@ -1,6 +1,7 @@
 //! The account pages, one file each: the overview (where sign-in lands by default) and
 //! signing out here; the password, profile, security, email and images pages beside it.
 
+mod delete;
 mod email;
 mod images;
 mod passkeys;
@@ -9,6 +10,7 @@ mod profile;
 mod security;
 mod two_factor;
 
+pub use delete::*;
 pub use email::*;
 pub use images::*;
 pub use passkeys::*;

@@ -1,0 +1,87 @@
+//! Deleting an account: a soft delete at once (the account stops working, its refresh
+//! tokens and consents are revoked, the owner is mailed the purge date), a grace period
+//! of `accounts.deletion_grace_days` in which signing in offers to restore it, then the
+//! purge. The caller ends the sessions (and tells their relying parties) after the
+//! transaction here commits.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::signup::MailCtx;
+use super::{Error, repo};
+use crate::audit;
+
+/// When an account deleted at `deleted_at` is purged.
+pub fn purge_date(deleted_at: DateTime<Utc>, grace_days: u64) -> DateTime<Utc> {
+    deleted_at + chrono::Duration::days(i64::try_from(grace_days).unwrap_or(365))
+}
+
+/// Whether a first factor of `user` may begin a sign-in: an account that works, or one
+/// deleted within its grace period (the sign-in then offers to restore it).
+pub fn may_begin(user: &entity::user::Model, grace_days: u64) -> bool {
+    super::state::of(user).is_usable() || restorable(user, grace_days)
+}
+
+/// Whether a deleted account can still be restored (its grace period runs).
+pub fn restorable(user: &entity::user::Model, grace_days: u64) -> bool {
+    user.deleted_at.is_some_and(|d| purge_date(d, grace_days) > Utc::now())
+}
+
+fn event<'a>(actor: &'a str, user: Uuid, kind: &'a str, detail: serde_json::Value) -> audit::Event<'a> {
+    audit::Event {
+        actor,
+        user_id: Some(user),
+        kind,
+        ip: None,
+        detail: Some(detail),
+    }
+}
+
+/// Schedules the deletion of `user` (by `actor`): the purge date, or None when the
+/// account was deleted already.
+pub async fn schedule(
+    db: &sea_orm::DatabaseConnection,
+    m: &MailCtx<'_>,
+    user: &entity::user::Model,
+    grace_days: u64,
+    actor: &str,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let now = Utc::now();
+    let txn = crate::db::begin(db).await?;
+    if !repo::mark_deleted(&txn, user.id, now).await? {
+        return Ok(None);
+    }
+    let tokens = repo::revoke_all_refresh_tokens(&txn, user.id).await?;
+    let consents = repo::delete_consents(&txn, user.id).await?;
+    let purge = purge_date(now, grace_days);
+    let date = purge.format("%Y-%m-%d").to_string();
+    let mail = serde_json::json!({ "date": date, "login": format!("{}/login", m.issuer_id) });
+    m.queue(&txn, &user.email, "account_deleted", mail).await?;
+    let detail = serde_json::json!({ "purge_on": date, "refresh_tokens": tokens, "consents": consents });
+    audit::record(&txn, event(actor, user.id, "user.deleted", detail)).await?;
+    txn.commit().await?;
+    Ok(Some(purge))
+}
+
+/// Restores a deleted account within its grace period (mailing the owner); false when it
+/// was not deleted or its grace period is over.
+pub async fn restore(
+    db: &sea_orm::DatabaseConnection,
+    m: &MailCtx<'_>,
+    user: &entity::user::Model,
+    grace_days: u64,
+) -> Result<bool, Error> {
+    if !restorable(user, grace_days) {
+        return Ok(false);
+    }
+    let txn = crate::db::begin(db).await?;
+    if !repo::mark_restored(&txn, user.id).await? {
+        return Ok(false);
+    }
+    m.queue(&txn, &user.email, "account_restored", serde_json::json!({}))
+        .await?;
+    let actor = format!("user:{}", user.id);
+    audit::record(&txn, event(&actor, user.id, "user.restored", serde_json::json!({}))).await?;
+    txn.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,173 @@
+//! Deleting an account: everything stops at once (sessions, refresh and access tokens,
+//! consents; relying parties are told), the owner is mailed the purge date, the address
+//! stays taken, and within the grace period only a sign-in's "restore it?" brings the
+//! account back — after the second factor, when it has one.
+
+use crate::accounts::{app_with_mail, signup, wait_subject};
+use crate::helpers::TestApp;
+use crate::helpers::flow::{self, browser, location};
+
+async fn signed_in(app: &TestApp, b: &reqwest::Client) -> bool {
+    b.get(app.url("/account")).send().await.unwrap().status() == 200
+}
+
+/// Deletes the account signed in in `b` from the account pages.
+async fn delete(app: &TestApp, b: &reqwest::Client) -> reqwest::Response {
+    let r = flow::submit(app, b, "/account/delete", "/account/delete", &[]).await;
+    assert_eq!(r.status(), 422, "the box must be ticked");
+    flow::submit(app, b, "/account/delete", "/account/delete", &[("confirm", "yes")]).await
+}
+
+#[tokio::test]
+async fn deleting_stops_sessions_and_tokens_at_once_and_tells_the_relying_parties() {
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "zed@example.com").await;
+    let c = flow::client_with(&app, false, &["authorization_code", "refresh_token"], |n| {
+        gatehouse::clients::NewClient {
+            backchannel_logout_uri: Some("http://127.0.0.1:9/bcl".into()),
+            ..n
+        }
+    })
+    .await;
+    let b = browser();
+    let t = flow::code_tokens(&app, &b, &c, &[("scope", "openid offline_access")], "zed@example.com").await;
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let refresh = t["refresh_token"].as_str().expect("a refresh token").to_string();
+    assert_eq!(flow::introspect(&app, &c, &access).await["active"], true);
+    let other = browser();
+    flow::login(&app, &other, "/login", "zed@example.com", flow::PASSWORD).await;
+    assert!(signed_in(&app, &other).await);
+
+    let security = flow::text(&app, &b, "/account/security").await;
+    assert!(
+        security.contains("href=\"/account/delete\""),
+        "linked from the security page"
+    );
+    let page = flow::text(&app, &b, "/account/delete").await;
+    assert!(page.contains("For 30 days you can still restore it"), "{page}");
+    let r = delete(&app, &b).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("will be erased for good on"));
+    let mail = wait_subject(&sink, "Your Gatehouse account is scheduled for deletion").await;
+    let purge = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(mail.decoded().contains(&purge), "the purge date");
+
+    assert!(!signed_in(&app, &b).await, "this browser is signed out");
+    assert!(!signed_in(&app, &other).await, "and every other one");
+    assert_eq!(flow::introspect(&app, &c, &access).await["active"], false);
+    let ui = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ui.status(), 401);
+    assert_eq!(flow::refresh(&app, &c, &refresh).await["error"], "invalid_grant");
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let queued = entity::backchannel_logout::Entity::find()
+        .filter(entity::backchannel_logout::Column::ClientId.eq(c.id.as_str()))
+        .all(app.state.db())
+        .await
+        .unwrap();
+    assert!(!queued.is_empty(), "a back-channel logout is on its way");
+    let consents = entity::consent::Entity::find().all(app.state.db()).await.unwrap();
+    assert!(consents.is_empty(), "consents are revoked");
+}
+
+#[tokio::test]
+async fn signing_in_offers_to_restore_and_only_that_restores() {
+    let (app, sink) = app_with_mail().await;
+    flow::user(&app, "amy@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "amy@example.com", flow::PASSWORD).await;
+    assert_eq!(delete(&app, &b).await.status(), 200);
+
+    // The address stays taken: a signup answers as usual and mails the owner instead.
+    let r = signup(
+        &app,
+        &browser(),
+        "amy@example.com",
+        "another fine passphrase",
+        "another fine passphrase",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    wait_subject(&sink, "Someone tried to sign up with your address at Gatehouse").await;
+
+    let c = browser();
+    let r = flow::login(&app, &c, "/login", "amy@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/login/restore");
+    let page = flow::text(&app, &c, "/login/restore").await;
+    let purge = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(page.contains(&purge), "{page}");
+    assert!(!signed_in(&app, &c).await, "not signed in before the answer");
+    let r = flow::submit(&app, &c, "/login/restore", "/login/restore", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account");
+    assert!(signed_in(&app, &c).await);
+    wait_subject(&sink, "Your Gatehouse account was restored").await;
+    let events = gatehouse::audit::list_recent(app.state.db(), 50).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"user.deleted") && kinds.contains(&"user.restored"),
+        "{kinds:?}"
+    );
+    // It works as before.
+    let r = flow::login(&app, &browser(), "/login", "amy@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/account");
+}
+
+#[tokio::test]
+async fn a_second_factor_comes_before_the_restore() {
+    use crate::two_factor::{code, enrol, fresh_step, second_factor};
+    let (app, _sink) = app_with_mail().await;
+    flow::user(&app, "bo@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "bo@example.com", flow::PASSWORD).await;
+    let s = fresh_step().await;
+    let (secret, _) = enrol(&app, &b, s - 1).await;
+    // The enrolling session was password-only: a fresh multi-factor one deletes.
+    let d = browser();
+    flow::login(&app, &d, "/login", "bo@example.com", flow::PASSWORD).await;
+    let r = second_factor(&app, &d, &code(&secret, s)).await;
+    assert_eq!(location(&r), "/account");
+    assert_eq!(delete(&app, &d).await.status(), 200);
+
+    let c = browser();
+    let r = flow::login(&app, &c, "/login", "bo@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/login/second-factor", "the second factor first");
+    let r = c.get(app.url("/login/restore")).send().await.unwrap();
+    assert_eq!(location(&r), "/login/second-factor", "no offer before it");
+    let r = second_factor(&app, &c, &code(&secret, s + 1)).await;
+    assert_eq!(location(&r), "/login/restore");
+    let r = flow::submit(&app, &c, "/login/restore", "/login/restore", &[]).await;
+    assert_eq!(location(&r), "/account");
+    assert!(signed_in(&app, &c).await);
+}
+
+#[tokio::test]
+async fn after_the_grace_period_nothing_restores_it() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (app, _sink) = app_with_mail().await;
+    let id = flow::user(&app, "cy@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "cy@example.com", flow::PASSWORD).await;
+    assert_eq!(delete(&app, &b).await.status(), 200);
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(31);
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::DeletedAt, Expr::value(Some(long_ago)))
+        .filter(entity::user::Column::Id.eq(id))
+        .exec(app.state.db())
+        .await
+        .unwrap();
+    let r = flow::login(&app, &browser(), "/login", "cy@example.com", flow::PASSWORD).await;
+    assert_eq!(r.status(), 401, "like a wrong password");
+    let body: String = r.text().await.unwrap();
+    assert!(body.contains("Incorrect email or password."));
+}
