@@ -318,7 +318,40 @@ async fn background(
             }
         }
     });
-    let _ = tokio::join!(mail, purge, keys_task, logout_task, geoip_task);
+    let accounts_every = c.accounts.purge_interval_secs;
+    let grace = c.accounts.deletion_grace_days;
+    let db = state.db().clone();
+    let accounts = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            if accounts_every == 0 {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(accounts_every)) => {}
+                }
+                match crate::accounts::lifecycle::scheduled_purge(&db, grace).await {
+                    Ok(Some(run)) => {
+                        if !run.purged.is_empty() || !run.failed.is_empty() {
+                            tracing::info!(
+                                erased = run.purged.len(),
+                                failed = run.failed.len(),
+                                "deleted accounts purged"
+                            );
+                        }
+                        for (_, e) in &run.failed {
+                            tracing::warn!(error = %e, "a deleted account could not be purged");
+                        }
+                    }
+                    Ok(None) => tracing::debug!("another instance purges deleted accounts"),
+                    Err(e) => tracing::warn!(error = %e, "purging deleted accounts failed"),
+                }
+            }
+        }
+    });
+    let _ = tokio::join!(mail, purge, keys_task, logout_task, geoip_task, accounts);
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -63,6 +63,68 @@ pub async fn schedule(
     Ok(Some(purge))
 }
 
+/// Accounts deleted more than `days` ago (at most `limit`, oldest first).
+pub async fn due(db: &sea_orm::DatabaseConnection, days: u64, limit: u64) -> Result<Vec<entity::user::Model>, Error> {
+    let before = Utc::now() - chrono::Duration::days(i64::try_from(days).unwrap_or(365));
+    Ok(repo::deleted_before(db, before, limit).await?)
+}
+
+/// Erases one deleted account for good (see `repo::purge`), in one transaction; a
+/// `user.purged` event (no personal data) records it. False when it was restored or
+/// erased meanwhile.
+pub async fn purge(db: &sea_orm::DatabaseConnection, user: &entity::user::Model, actor: &str) -> Result<bool, Error> {
+    let txn = crate::db::begin(db).await?;
+    if !repo::purge(&txn, user).await? {
+        return Ok(false);
+    }
+    let detail = serde_json::json!({ "deleted_at": user.deleted_at.map(|d| d.to_rfc3339()) });
+    audit::record(&txn, event(actor, user.id, "user.purged", detail)).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// What a purge run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PurgeRun {
+    pub purged: Vec<String>,
+    pub failed: Vec<(String, String)>,
+}
+
+/// Purges every account deleted more than `days` ago, one transaction each, going on
+/// past a failure (reported). Bounded per run: `limit` accounts.
+pub async fn purge_due(
+    db: &sea_orm::DatabaseConnection,
+    days: u64,
+    limit: u64,
+    actor: &str,
+) -> Result<PurgeRun, Error> {
+    let mut run = PurgeRun::default();
+    for user in due(db, days, limit).await? {
+        match purge(db, &user, actor).await {
+            Ok(true) => run.purged.push(user.email.clone()),
+            Ok(false) => {}
+            Err(e) => run.failed.push((user.email.clone(), e.to_string())),
+        }
+    }
+    Ok(run)
+}
+
+/// The scheduled purge of `gatehouse serve`: [`purge_due`] after the grace period, by one
+/// instance at a time (on PostgreSQL an advisory lock held for the run; SQLite has one).
+pub async fn scheduled_purge(db: &sea_orm::DatabaseConnection, grace_days: u64) -> Result<Option<PurgeRun>, Error> {
+    const PER_RUN: u64 = 1000;
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return purge_due(db, grace_days, PER_RUN, "system").await.map(Some);
+    }
+    let lock = crate::db::begin(db).await?;
+    if !repo::try_purge_lock(&lock).await? {
+        return Ok(None);
+    }
+    let run = purge_due(db, grace_days, PER_RUN, "system").await;
+    lock.commit().await?;
+    run.map(Some)
+}
+
 /// Restores a deleted account within its grace period (mailing the owner); false when it
 /// was not deleted or its grace period is over.
 pub async fn restore(

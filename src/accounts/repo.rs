@@ -212,6 +212,60 @@ pub async fn mark_restored(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, 
     Ok(res.rows_affected == 1)
 }
 
+/// Accounts deleted before `before`, oldest first, at most `limit`.
+pub async fn deleted_before(
+    db: &impl ConnectionTrait,
+    before: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> Result<Vec<user::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    user::Entity::find()
+        .filter(user::Column::DeletedAt.lt(before))
+        .order_by_asc(user::Column::DeletedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Erases a deleted account: its mail in the outbox, the personal data of its audit
+/// events (the events stay, without IP or details), and the user row, which takes its
+/// profile, images, preferences, factors, consents and tokens with it (foreign keys on
+/// delete cascade). False when the row is gone or was restored meanwhile.
+pub async fn purge(db: &impl ConnectionTrait, u: &user::Model) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    entity::mail_outbox::Entity::delete_many()
+        .filter(entity::mail_outbox::Column::Recipient.eq(u.email.as_str()))
+        .exec(db)
+        .await?;
+    entity::audit_event::Entity::update_many()
+        .col_expr(entity::audit_event::Column::Ip, Expr::value(Option::<String>::None))
+        .col_expr(
+            entity::audit_event::Column::Detail,
+            Expr::value(Option::<serde_json::Value>::None),
+        )
+        .filter(entity::audit_event::Column::UserId.eq(u.id))
+        .exec(db)
+        .await?;
+    let res = user::Entity::delete_many()
+        .filter(user::Column::Id.eq(u.id))
+        .filter(user::Column::DeletedAt.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// On PostgreSQL, takes the purge's advisory lock for the transaction `txn`: false when
+/// another instance holds it.
+pub async fn try_purge_lock(txn: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    let row = txn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_try_advisory_xact_lock(7277001) AS locked",
+        ))
+        .await?;
+    Ok(row.and_then(|r| r.try_get::<bool>("", "locked").ok()).unwrap_or(false))
+}
+
 /// Removes every consent the user gave.
 pub async fn delete_consents(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
     let res = entity::consent::Entity::delete_many()

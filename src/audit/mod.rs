@@ -26,4 +26,4 @@ pub async fn record(db: &impl ConnectionTrait, event: Event<'_>) -> Result<(), D
     repo::insert(db, event).await
 }
 
-pub use repo::list_recent;
+pub use repo::{list_for_user, list_recent};

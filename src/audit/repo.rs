@@ -29,3 +29,18 @@ pub async fn list_recent(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<au
         .all(db)
         .await
 }
+
+/// The most recent events about one user, newest first.
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    limit: u64,
+) -> Result<Vec<audit_event::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    audit_event::Entity::find()
+        .filter(audit_event::Column::UserId.eq(user))
+        .order_by_desc(audit_event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}

@@ -147,6 +147,9 @@ pub struct AccountsConfig {
     pub mail_requests_per_hour: u64,
     /// Days a deleted account can be restored by signing in, before it is purged.
     pub deletion_grace_days: u64,
+    /// How often `serve` erases accounts whose grace period is over (0: never; then run
+    /// `gatehouse accounts cleanup` yourself).
+    pub purge_interval_secs: u64,
 }
 
 impl Default for AccountsConfig {
@@ -159,6 +162,7 @@ impl Default for AccountsConfig {
             login_device_limit: 5,
             mail_requests_per_hour: 5,
             deletion_grace_days: 30,
+            purge_interval_secs: 86_400,
         }
     }
 }

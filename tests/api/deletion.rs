@@ -171,3 +171,179 @@ async fn after_the_grace_period_nothing_restores_it() {
     let body: String = r.text().await.unwrap();
     assert!(body.contains("Incorrect email or password."));
 }
+
+/// Runs `gatehouse accounts cleanup ARGS` against the app's database (no terminal).
+fn cleanup(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["accounts", "cleanup"])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEHOUSE_DATABASE_URL", app.db_url())
+        .env("GATEHOUSE_SECRET_KEY", &app.key)
+        .env("GATEHOUSE_LOG_LEVEL", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Deletes `email`'s account and dates the deletion `days` back.
+async fn deleted_days_ago(app: &TestApp, email: &str, days: i64) -> uuid::Uuid {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let id = flow::user(app, email).await;
+    let b = browser();
+    flow::login(app, &b, "/login", email, flow::PASSWORD).await;
+    assert_eq!(delete(app, &b).await.status(), 200);
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::DeletedAt, Expr::value(Some(at)))
+        .filter(entity::user::Column::Id.eq(id))
+        .exec(app.state.db())
+        .await
+        .unwrap();
+    id
+}
+
+async fn exists(app: &TestApp, id: uuid::Uuid) -> bool {
+    use sea_orm::EntityTrait;
+    entity::user::Entity::find_by_id(id)
+        .one(app.state.db())
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn accounts_cleanup_erases_what_the_grace_period_let_go_and_asks_first() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (app, sink) = app_with_mail().await;
+    let old = deleted_days_ago(&app, "old@example.com", 40).await;
+    let recent = deleted_days_ago(&app, "recent@example.com", 5).await;
+    flow::user(&app, "kept@example.com").await;
+    wait_subject(&sink, "Your Gatehouse account is scheduled for deletion").await;
+
+    let out = cleanup(&app, &[]);
+    assert!(!out.status.success(), "no terminal, no --no-input");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --no-input"));
+    assert!(exists(&app, old).await);
+
+    let out = cleanup(&app, &["--dry-run"]);
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains("1 accounts deleted more than 30 days ago would be erased"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("old@example.com") && !listed.contains("recent@example.com"),
+        "{listed}"
+    );
+    assert!(exists(&app, old).await, "a dry run erases nothing");
+
+    let out = cleanup(&app, &["--no-input", "--verbose"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("erased old@example.com") && said.contains("erased 1 accounts, 0 failed"),
+        "{said}"
+    );
+    assert!(!exists(&app, old).await, "erased");
+    assert!(exists(&app, recent).await, "still in its grace period");
+    // Its events stay, without personal data; its mail is gone from the outbox.
+    let events = entity::audit_event::Entity::find()
+        .filter(entity::audit_event::Column::UserId.eq(old))
+        .all(app.state.db())
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.kind == "user.deleted"));
+    assert!(events.iter().any(|e| e.kind == "user.purged" && e.actor == "cli"));
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.kind != "user.purged")
+            .all(|e| e.ip.is_none() && e.detail.is_none())
+    );
+    let mails = entity::mail_outbox::Entity::find()
+        .filter(entity::mail_outbox::Column::Recipient.eq("old@example.com"))
+        .all(app.state.db())
+        .await
+        .unwrap();
+    assert!(mails.is_empty());
+
+    // --days moves the line; the address is free again afterwards.
+    let out = cleanup(&app, &["--days", "1", "--no-input"]);
+    assert!(out.status.success());
+    assert!(!exists(&app, recent).await);
+    let out = cleanup(&app, &["--no-input"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no account was deleted more than 30 days ago"));
+    let r = crate::accounts::signup(
+        &app,
+        &browser(),
+        "old@example.com",
+        "a new start for old",
+        "a new start for old",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    wait_subject(&sink, "Confirm your email address for Gatehouse").await;
+}
+
+#[tokio::test]
+async fn serve_purges_on_a_schedule() {
+    let sink = crate::helpers::smtp::SmtpSink::start().await;
+    let app = TestApp::spawn_with(
+        crate::helpers::Options::default()
+            .set("GATEHOUSE_SMTP_URL", sink.url())
+            .set("GATEHOUSE_ACCOUNTS__PURGE_INTERVAL_SECS", "1"),
+    )
+    .await;
+    let old = deleted_days_ago(&app, "dee@example.com", 31).await;
+    let recent = deleted_days_ago(&app, "eli@example.com", 1).await;
+    for _ in 0..100 {
+        if !exists(&app, old).await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!exists(&app, old).await, "purged by the schedule");
+    assert!(exists(&app, recent).await);
+}
+
+#[tokio::test]
+async fn the_data_export_holds_what_gatehouse_knows_and_nothing_secret() {
+    let (app, _sink) = app_with_mail().await;
+    flow::user(&app, "fay@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "fay@example.com", flow::PASSWORD).await;
+    assert!(
+        flow::text(&app, &b, "/account")
+            .await
+            .contains("href=\"/account/export\"")
+    );
+    let r = b.get(app.url("/account/export")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let raw = r.text().await.unwrap();
+    let data: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(data["account"]["email"], "fay@example.com");
+    assert_eq!(data["preferences"]["login_notifications"], true);
+    assert_eq!(data["sessions"].as_array().unwrap().len(), 1);
+    assert!(
+        data["security_log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "user.created"),
+        "{data}"
+    );
+    for secret in ["password_hash", "$argon2", "secret", "token"] {
+        assert!(!raw.contains(secret), "{secret} in the export");
+    }
+    let r = browser().get(app.url("/account/export")).send().await.unwrap();
+    assert_eq!(r.status(), 303, "only for the signed-in user");
+}

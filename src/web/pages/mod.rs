@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/login/step-up", get(second_factor::step_up))
         .route("/login/restore", get(restore::show).post(restore::submit))
+        .route("/account/export", get(account::export))
         .route(
             "/account/delete",
             get(account::delete_show).post(account::delete_submit),

@@ -3,6 +3,7 @@
 
 mod delete;
 mod email;
+mod export;
 mod images;
 mod passkeys;
 mod password;
@@ -12,6 +13,7 @@ mod two_factor;
 
 pub use delete::*;
 pub use email::*;
+pub use export::*;
 pub use images::*;
 pub use passkeys::*;
 pub use password::*;

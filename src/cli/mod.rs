@@ -6,6 +6,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
+mod cleanup;
+
 use crate::accounts::{self, Email, NewUser, PasswordHasher};
 use crate::app::{self, App};
 use crate::clients::{self, GrantType, NewClient};
@@ -33,6 +35,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Account lifecycle: purging deleted accounts.
+    #[command(subcommand)]
+    Accounts(cleanup::AccountsCommand),
     /// Manage OAuth / OpenID Connect clients.
     #[command(subcommand)]
     Client(ClientCommand),
@@ -216,7 +221,7 @@ pub enum CliError {
     Input(String),
 }
 
-fn load_config() -> Result<Config, CliError> {
+pub(crate) fn load_config() -> Result<Config, CliError> {
     let config = Config::load()?;
     crate::telemetry::init(config.log_format, &config.log_level);
     for var in config::unknown_env_vars(std::env::vars()) {
@@ -257,6 +262,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User(UserCommand::Create(args)) => user_create(args).await,
         Command::User(UserCommand::Mfa(MfaCommand::Reset { email })) => mfa_reset(&email).await,
+        Command::Accounts(cmd) => cleanup::run(cmd).await,
         Command::Client(ClientCommand::Create(args)) => client_create(*args).await,
         Command::Client(ClientCommand::List { json }) => client_list(json).await,
         Command::Client(ClientCommand::SetAuthMethod { client_id, method }) => {
