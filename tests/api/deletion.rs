@@ -347,3 +347,38 @@ async fn the_data_export_holds_what_gatehouse_knows_and_nothing_secret() {
     let r = browser().get(app.url("/account/export")).send().await.unwrap();
     assert_eq!(r.status(), 303, "only for the signed-in user");
 }
+
+#[tokio::test]
+async fn accounts_cleanup_on_a_terminal_erases_only_after_yes() {
+    use std::io::Write;
+    let (app, _sink) = app_with_mail().await;
+    let old = deleted_days_ago(&app, "gus@example.com", 40).await;
+    // `script` gives the command a terminal; the answer is typed into it.
+    let on_terminal = |answer: &str| {
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &format!("{} accounts cleanup", env!("CARGO_BIN_EXE_gatehouse")), "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GATEHOUSE_DATABASE_URL", app.db_url())
+            .env("GATEHOUSE_SECRET_KEY", &app.key)
+            .env("GATEHOUSE_LOG_LEVEL", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux");
+        {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(answer.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = on_terminal("no\n");
+    assert!(said.contains("Type \"yes\""), "{said}");
+    assert!(said.contains("nothing was erased"), "{said}");
+    assert!(exists(&app, old).await);
+    let said = on_terminal("yes\n");
+    assert!(said.contains("erased 1 accounts, 0 failed"), "{said}");
+    assert!(!exists(&app, old).await);
+}
