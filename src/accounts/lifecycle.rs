@@ -65,7 +65,8 @@ pub async fn schedule(
 
 /// Accounts deleted more than `days` ago (at most `limit`, oldest first).
 pub async fn due(db: &sea_orm::DatabaseConnection, days: u64, limit: u64) -> Result<Vec<entity::user::Model>, Error> {
-    let before = Utc::now() - chrono::Duration::days(i64::try_from(days).unwrap_or(365));
+    // A century is far enough back (and keeps the date arithmetic in range).
+    let before = Utc::now() - chrono::Duration::days(i64::try_from(days.min(36_500)).unwrap_or(36_500));
     Ok(repo::deleted_before(db, before, limit).await?)
 }
 
@@ -137,7 +138,8 @@ pub async fn restore(
         return Ok(false);
     }
     let txn = crate::db::begin(db).await?;
-    if !repo::mark_restored(&txn, user.id).await? {
+    let since = Utc::now() - chrono::Duration::days(i64::try_from(grace_days).unwrap_or(365));
+    if !repo::mark_restored(&txn, user.id, since).await? {
         return Ok(false);
     }
     m.queue(&txn, &user.email, "account_restored", serde_json::json!({}))

@@ -44,6 +44,12 @@ pub fn still_bound(hasher: &TokenHasher, label: &str, user: &entity::user::Model
         && crate::crypto::constant_time_eq(bound.as_bytes(), binding(hasher, label, user).as_bytes())
 }
 
+/// [`still_bound`], except that a deleted account (within its grace period, whose sign-in
+/// leads to "restore it?") still counts as bound when its address and password stand.
+pub fn still_bound_or_deleted(hasher: &TokenHasher, label: &str, user: &entity::user::Model, bound: &str) -> bool {
+    crate::crypto::constant_time_eq(bound.as_bytes(), binding(hasher, label, user).as_bytes())
+}
+
 /// The key naming a user's one live activation link (only the newest works).
 pub(crate) fn latest_activation_key(user_id: Uuid) -> String {
     crate::store::keys::activation_latest(user_id)

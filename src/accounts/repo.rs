@@ -195,8 +195,13 @@ pub async fn mark_deleted(
     Ok(res.rows_affected == 1)
 }
 
-/// Clears the deletion mark; false if there was none.
-pub async fn mark_restored(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+/// Clears the deletion mark of an account deleted after `since`; false if there was
+/// none (or its grace period ended meanwhile).
+pub async fn mark_restored(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
     use sea_orm::sea_query::Expr;
     let now = chrono::Utc::now();
     let res = user::Entity::update_many()
@@ -206,7 +211,7 @@ pub async fn mark_restored(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, 
         )
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(id))
-        .filter(user::Column::DeletedAt.is_not_null())
+        .filter(user::Column::DeletedAt.gt(since))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -246,9 +251,10 @@ pub async fn purge(db: &impl ConnectionTrait, u: &user::Model) -> Result<bool, D
         .filter(entity::audit_event::Column::UserId.eq(u.id))
         .exec(db)
         .await?;
+    // Only the deletion that was due: one restored and deleted again since is not.
     let res = user::Entity::delete_many()
         .filter(user::Column::Id.eq(u.id))
-        .filter(user::Column::DeletedAt.is_not_null())
+        .filter(user::Column::DeletedAt.eq(u.deleted_at))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)

@@ -24,6 +24,12 @@ fn hash(ctx: &Ctx<'_>, user_id: Uuid, code: &str) -> String {
     ctx.hasher.hash(&format!("email-code\0{user_id}\0{code}"))
 }
 
+/// Whether a mailed code may be the second factor after a first factor proving `amr`:
+/// not after a sign-in link, which proved the same mailbox (one factor twice is one).
+pub fn allowed_after(amr: &[String]) -> bool {
+    !amr.iter().any(|m| m == "email")
+}
+
 /// Whether the user turned email codes on.
 pub async fn enabled(ctx: &Ctx<'_>, user_id: Uuid) -> Result<bool, sea_orm::DbErr> {
     Ok(repo::factors(ctx.db, user_id).await?.iter().any(|f| f.kind == KIND))

@@ -22,6 +22,13 @@ use crate::accounts::{Email, Error};
 
 /// Wrong codes a link survives; the next one ends it.
 pub const MAX_CODE_ATTEMPTS: u8 = 5;
+/// Wrong codes per user per [`CODE_WINDOW`], across links: past it, codes are refused
+/// unchecked, so guessing over many links gets nowhere. The owner is not locked out: in
+/// the browser that asked, the link signs in with one click, no code needed.
+pub const MAX_WRONG_CODES_PER_DAY: u64 = 10;
+const CODE_WINDOW: Duration = Duration::from_secs(86_400);
+/// What a link is bound to: the user's address and password (a change of either ends it).
+const BINDING: &str = "magic-link-binding";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
@@ -29,8 +36,10 @@ struct Entry {
     code_hash: String,
     binding_hash: String,
     ip: IpAddr,
-    /// Where the sign-in continues (a local path).
+    /// Where the sign-in continues (a local path), in the browser that asked only.
     then: String,
+    /// The user's address and password when it was sent (`links::binding`).
+    bound_to: String,
     created_ms: i64,
     attempts: u8,
 }
@@ -92,6 +101,7 @@ pub async fn request(ctx: &Ctx<'_>, email: &Email, origin: &Origin, then: String
         binding_hash: binding_hash(ctx, binding),
         ip: origin.ip,
         then,
+        bound_to: crate::accounts::links::binding(ctx.hasher, BINDING, &user),
         created_ms: chrono::Utc::now().timestamp_millis(),
         attempts: 0,
     };
@@ -195,7 +205,7 @@ pub async fn use_link(
     if !token_ok(token) {
         return Ok(Used::Expired);
     }
-    spend(ctx, &ctx.hasher.hash(token), code, binding, ip).await
+    spend(ctx, &ctx.hasher.hash(token), code, binding, false, ip).await
 }
 
 /// Uses the link this browser waits for, with the code from its mail (read elsewhere).
@@ -211,7 +221,7 @@ pub async fn use_code_here(ctx: &Ctx<'_>, binding: &str, code: &str, ip: IpAddr)
         return Ok(Used::Expired);
     };
     // The code is what proves the mail was read: the cookie alone does not do here.
-    spend(ctx, &token_hash, Some(code), None, ip).await
+    spend(ctx, &token_hash, Some(code), None, true, ip).await
 }
 
 async fn spend(
@@ -219,6 +229,7 @@ async fn spend(
     token_hash: &str,
     code: Option<&str>,
     binding: Option<&str>,
+    asking_browser: bool,
     ip: IpAddr,
 ) -> Result<Used, Error> {
     if live(ctx, token_hash).await?.is_none() {
@@ -261,11 +272,18 @@ async fn spend(
                 .collect()
         })
         .filter(|c: &String| !c.is_empty());
-    let code_right = code.as_deref().is_some_and(|c| {
-        c.len() == 6
-            && c.bytes().all(|b| b.is_ascii_digit())
-            && crate::crypto::constant_time_eq(code_hash(ctx, token_hash, c).as_bytes(), entry.code_hash.as_bytes())
-    });
+    // A code attempt is counted up front (parallel guesses cannot slip past the limit)
+    // and refunded when the code was right: only wrong codes count.
+    let wrong_key = crate::store::keys::magic_link_wrong_codes(entry.user_id);
+    let counted = !bound && code.is_some();
+    let window_ends = chrono::Utc::now().timestamp_millis() + i64::try_from(CODE_WINDOW.as_millis()).unwrap_or(0);
+    let too_many = counted && ctx.store.incr(&wrong_key, CODE_WINDOW).await? > MAX_WRONG_CODES_PER_DAY;
+    let code_right = !too_many
+        && code.as_deref().is_some_and(|c| {
+            c.len() == 6
+                && c.bytes().all(|b| b.is_ascii_digit())
+                && crate::crypto::constant_time_eq(code_hash(ctx, token_hash, c).as_bytes(), entry.code_hash.as_bytes())
+        });
     if !bound && !code_right {
         if code.is_none() {
             put_back(&entry).await?;
@@ -279,6 +297,9 @@ async fn spend(
         return Ok(Used::WrongCode);
     }
     let s = ctx.store;
+    if counted {
+        s.decr(&wrong_key, window_ends).await?;
+    }
     s.delete(&crate::store::keys::magic_link_latest(entry.user_id)).await?;
     s.delete(&crate::store::keys::magic_link_waiting(&entry.binding_hash))
         .await?;
@@ -286,14 +307,24 @@ async fn spend(
         return Ok(Used::Expired);
     };
     let grace = ctx.config.accounts.deletion_grace_days;
-    if !crate::accounts::lifecycle::may_begin(&user, grace) || !crate::accounts::magic_links(ctx.db, user.id).await? {
+    if !crate::accounts::lifecycle::may_begin(&user, grace)
+        || !crate::accounts::magic_links(ctx.db, user.id).await?
+        || !crate::accounts::links::still_bound_or_deleted(ctx.hasher, BINDING, &user, &entry.bound_to)
+    {
         return Ok(Used::Expired);
     }
+    // Where to go on was chosen by whoever asked: honoured in that browser only, so a
+    // stranger's request cannot lead the owner into the stranger's authorization request.
+    let then = if bound || asking_browser {
+        entry.then
+    } else {
+        "/account".to_string()
+    };
     let first = FirstFactor {
         user,
         amr: vec!["email".to_string()],
     };
-    Ok(Used::SignedIn(first, entry.then))
+    Ok(Used::SignedIn(first, then))
 }
 
 /// Ends the user's outstanding link (the preference was turned off).

@@ -99,7 +99,7 @@ pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Opti
     };
     let method = if totp::verify(ctx.db, ctx.hasher, user_id, code).await?.is_some() {
         Some("otp")
-    } else if email_code::redeem(ctx, token, user_id, code).await? {
+    } else if email_code::allowed_after(&p.amr) && email_code::redeem(ctx, token, user_id, code).await? {
         Some("email")
     } else if backup_codes::redeem(ctx.db, ctx.hasher, user_id, code).await? {
         Some("backup")

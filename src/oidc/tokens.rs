@@ -365,7 +365,9 @@ pub async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
 /// disabled account), for as long as such a token could live.
 pub async fn revoke_user_tokens(ctx: &Ctx<'_>, user_id: uuid::Uuid) -> Result<(), crate::store::StoreError> {
     let now = chrono::Utc::now().timestamp();
-    let ttl = std::time::Duration::from_secs(ctx.config.tokens.access_token_secs + 60);
+    // Per-client lifetimes go up to a day (the configuration's bound), so the mark
+    // outlives every token it covers.
+    let ttl = std::time::Duration::from_secs(86_400 + 60);
     ctx.store
         .put(
             &crate::store::keys::user_tokens_revoked(user_id),

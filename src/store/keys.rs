@@ -164,6 +164,11 @@ pub fn magic_link(token_hash: &str) -> String {
     format!("magic-link:{token_hash}")
 }
 
+/// Wrong sign-in-link codes of a user in the current day, across links.
+pub fn magic_link_wrong_codes(user: Uuid) -> String {
+    format!("magic-wrong:{user}")
+}
+
 /// The newest sign-in link of a user (only it works).
 pub fn magic_link_latest(user: Uuid) -> String {
     format!("magic-latest:{user}")
@@ -222,6 +227,7 @@ mod tests {
             magic_link("x"),
             user_tokens_revoked(u),
             magic_link_latest(u),
+            magic_link_wrong_codes(u),
             magic_link_waiting("x"),
         ];
         let mut namespaces: Vec<&str> = keys.iter().filter_map(|k| k.split(':').next()).collect();

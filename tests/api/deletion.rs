@@ -356,7 +356,11 @@ async fn accounts_cleanup_on_a_terminal_erases_only_after_yes() {
     // `script` gives the command a terminal; the answer is typed into it.
     let on_terminal = |answer: &str| {
         let mut child = std::process::Command::new("script")
-            .args(["-qec", &format!("{} accounts cleanup", env!("CARGO_BIN_EXE_gatehouse")), "/dev/null"])
+            .args([
+                "-qec",
+                &format!("{} accounts cleanup", env!("CARGO_BIN_EXE_gatehouse")),
+                "/dev/null",
+            ])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GATEHOUSE_DATABASE_URL", app.db_url())

@@ -223,7 +223,7 @@ async fn another_browser_signs_in_with_the_code_and_so_does_the_waiting_page() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 410);
+    assert_eq!(r.status(), 422, "the same answer as a wrong code: nothing told");
 }
 
 #[tokio::test]
@@ -443,4 +443,121 @@ async fn a_link_to_a_deleted_account_offers_to_restore_it() {
     let r = flow::submit(&app, &b, "/login/restore", "/login/restore", &[]).await;
     assert_eq!(location(&r), "/account");
     assert!(signed_in(&app, &b).await);
+}
+
+#[tokio::test]
+async fn the_waiting_page_says_nothing_about_the_address() {
+    let (app, _sink) = app_with_mail().await;
+    opted_in(&app, "ada@example.com").await;
+    let mut answers = Vec::new();
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let b = browser();
+        let (_, page) = ask(&app, &b, "/login/magic-link", email).await;
+        let csrf = input(&page, "csrf").unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for code in ["", "123456"] {
+            let r = b
+                .post(app.url("/login/magic-link/code"))
+                .form(&[("csrf", csrf.as_str()), ("code", code)])
+                .send()
+                .await
+                .unwrap();
+            answers.push((r.status().as_u16(), r.text().await.unwrap().replace(&csrf, "")));
+        }
+    }
+    assert!(
+        answers.iter().all(|a| a.0 == 422),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert_eq!(answers[0].1, answers[2].1, "an empty code: alike");
+    assert_eq!(answers[1].1, answers[3].1, "a wrong code: alike");
+}
+
+#[tokio::test]
+async fn codes_are_guessed_ten_times_a_day_at_most_and_the_asking_browser_still_signs_in() {
+    let (app, sink) = app_with_mail().await;
+    opted_in(&app, "bea@example.com").await;
+    let guesser = browser();
+    for (n, wrong) in [4, 4, 2].into_iter().enumerate() {
+        ask(&app, &guesser, "/login/magic-link", "bea@example.com").await;
+        let (link, _) = link_mail(&sink, "bea@example.com", n).await;
+        for _ in 0..wrong {
+            assert_eq!(confirm(&app, &browser(), &link, Some("000000")).await.status(), 422);
+        }
+    }
+    // Ten wrong codes today: even the right one is refused now…
+    let owner = browser();
+    ask(
+        &app,
+        &owner,
+        "/login/magic-link?next=%2Faccount%2Fedit",
+        "bea@example.com",
+    )
+    .await;
+    let (link, code) = link_mail(&sink, "bea@example.com", 3).await;
+    assert_eq!(confirm(&app, &browser(), &link, Some(&code)).await.status(), 422);
+    // …but the browser that asked needs none.
+    let r = confirm(&app, &owner, &link, None).await;
+    assert_eq!(location(&r), "/account/edit");
+}
+
+#[tokio::test]
+async fn elsewhere_a_link_leads_to_the_account_and_a_password_change_ends_it() {
+    let (app, sink) = app_with_mail().await;
+    let account = opted_in(&app, "cal@example.com").await;
+    ask(
+        &app,
+        &browser(),
+        "/login/magic-link?next=%2Faccount%2Fedit",
+        "cal@example.com",
+    )
+    .await;
+    let (link, code) = link_mail(&sink, "cal@example.com", 0).await;
+    let r = confirm(&app, &browser(), &link, Some(&code)).await;
+    assert_eq!(
+        location(&r),
+        "/account",
+        "the asker's choice is followed in the asking browser only"
+    );
+
+    ask(&app, &browser(), "/login/magic-link", "cal@example.com").await;
+    let (link, code) = link_mail(&sink, "cal@example.com", 1).await;
+    let fields = [
+        ("current", flow::PASSWORD),
+        ("password", "a different passphrase now"),
+        ("password_confirm", "a different passphrase now"),
+    ];
+    let r = flow::submit(&app, &account, "/account/password", "/account/password", &fields).await;
+    assert_eq!(r.status(), 200);
+    let r = confirm(&app, &browser(), &link, Some(&code)).await;
+    assert_eq!(r.status(), 410, "a password change ends the link");
+}
+
+#[tokio::test]
+async fn after_a_link_the_mailed_code_is_no_second_factor() {
+    let (app, sink) = app_with_mail().await;
+    let account = opted_in(&app, "dov@example.com").await;
+    let s = crate::two_factor::fresh_step().await;
+    crate::two_factor::enrol(&app, &account, s).await;
+    let r = flow::submit(&app, &account, "/account/two-factor", "/account/two-factor/email", &[]).await;
+    assert!(r.text().await.unwrap().contains("Codes by email are on"));
+    // A password sign-in may use a mailed code…
+    let p = browser();
+    flow::login(&app, &p, "/login", "dov@example.com", flow::PASSWORD).await;
+    assert!(
+        flow::text(&app, &p, "/login/second-factor")
+            .await
+            .contains("Email me a code")
+    );
+    // …a sign-in link, which proved the same mailbox, may not.
+    let b = browser();
+    ask(&app, &b, "/login/magic-link", "dov@example.com").await;
+    let (link, _) = link_mail(&sink, "dov@example.com", 0).await;
+    let r = confirm(&app, &b, &link, None).await;
+    assert_eq!(location(&r), "/login/second-factor");
+    let page = flow::text(&app, &b, "/login/second-factor").await;
+    assert!(!page.contains("Email me a code"), "{page}");
+    let r = flow::submit(&app, &b, "/login/second-factor", "/login/second-factor/email", &[]).await;
+    assert!(!r.text().await.unwrap().contains("We mailed you a code"));
 }

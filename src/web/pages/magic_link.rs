@@ -117,6 +117,13 @@ pub async fn code_submit(
     let binding = cookies::magic_link(state.config(), &jar).unwrap_or_default();
     let code: String = f.code.chars().take(32).collect();
     let used = magic_links::use_code_here(&auth_ctx(&state), &binding, &code, ip).await?;
+    // Whatever went wrong, one answer: the waiting page is shown for every address, so
+    // its refusals must not tell whether a link was mailed at all.
+    if !matches!(used, magic_links::Used::SignedIn(..)) {
+        let error =
+            "That code is not right, or its link no longer works. Check the newest mail, or ask for a new link.";
+        return Ok(waiting_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, Some(error)));
+    }
     let origin = auth::Origin::new(ip, user_agent(&headers), state.geoip().locate(ip), false);
     finish(&state, jar, origin, used, |state, jar, status, error| {
         waiting_page(state, jar, status, Some(error))

@@ -35,7 +35,7 @@ async fn code_page(
 ) -> Result<Response, PageError> {
     let days = state.config().mfa.trusted_browser_days;
     let ctx = auth_ctx(state);
-    let email = auth::email_code::enabled(&ctx, p.user_id).await?;
+    let email = auth::email_code::allowed_after(&p.amr) && auth::email_code::enabled(&ctx, p.user_id).await?;
     let passkey = auth::passkeys::start_second_factor(&ctx, p.user_id, token)
         .await?
         .map(|c| json!({ "options": c.options, "state": c.state }));
@@ -73,6 +73,9 @@ pub async fn email_submit(
     let Some(user) = crate::accounts::find(state.db(), p.user_id).await? else {
         return Ok(to_login(&state, jar));
     };
+    if !auth::email_code::allowed_after(&p.amr) {
+        return code_page(&state, jar, &token, &p, StatusCode::OK, None, None).await;
+    }
     match auth::email_code::send(&ctx, &token, &user).await? {
         auth::email_code::Sent::Sent => {
             let notice = "We mailed you a code. It works once, for this sign-in.";

@@ -59,12 +59,13 @@ pub async fn delete_submit(
     let user = me_user(&state, &me).await?;
     let grace = state.config().accounts.deletion_grace_days;
     let actor = format!("user:{}", user.id);
-    let purge = crate::accounts::lifecycle::schedule(state.db(), &mail_ctx(&state), &user, grace, &actor).await?;
-    // Every session ends, this browser's too: by time first (certain), then one by one
-    // (to tell their relying parties); access tokens stop counting.
+    // Every session ends, this browser's too: by time first and before the deletion
+    // commits (so a store failure leaves nothing half done), then one by one after it (to
+    // tell their relying parties); access tokens stop counting.
     let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
     crate::accounts::sessions::revoke_all_before_now(state.store(), user.id, ttl).await?;
     crate::oidc::tokens::revoke_user_tokens(&crate::web::oidc::ctx(&state), user.id).await?;
+    let purge = crate::accounts::lifecycle::schedule(state.db(), &mail_ctx(&state), &user, grace, &actor).await?;
     match crate::accounts::sessions::destroy_all(state.store(), user.id).await {
         Ok(ended) => crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await,
         Err(e) => tracing::warn!(error = %e, "sessions could not be ended after a deletion"),

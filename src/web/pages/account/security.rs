@@ -98,6 +98,10 @@ pub async fn magic_links_submit(
     PageForm(f): PageForm<MagicLinksForm>,
 ) -> Result<Response, PageError> {
     let on = f.magic_links.is_some();
+    // A new way in: only a fresh sign-in with the strongest factor turns it on.
+    if on && !me.fresh(&state).await? {
+        return Ok(SignedIn::reauthenticate("/account/security"));
+    }
     let user = me.session.user_id;
     crate::accounts::set_magic_links(state.db(), user, on).await?;
     let saved = if on {
