@@ -6,10 +6,7 @@
 use crate::accounts::{app_with_mail, signup, wait_subject};
 use crate::helpers::TestApp;
 use crate::helpers::flow::{self, browser, location};
-
-async fn signed_in(app: &TestApp, b: &reqwest::Client) -> bool {
-    b.get(app.url("/account")).send().await.unwrap().status() == 200
-}
+use crate::two_factor::signed_in;
 
 /// Deletes the account signed in in `b` from the account pages.
 async fn delete(app: &TestApp, b: &reqwest::Client) -> reqwest::Response {

@@ -11,6 +11,7 @@ use crate::accounts::{app_with_mail, link_in, wait_subject};
 use crate::helpers::flow::{self, authorize_url, browser, input, location};
 use crate::helpers::smtp::{Received, SmtpSink};
 use crate::helpers::{Options, TestApp};
+use crate::two_factor::signed_in;
 
 const SUBJECT: &str = "Your Gatehouse sign-in link";
 
@@ -87,10 +88,6 @@ async fn confirm(app: &TestApp, b: &reqwest::Client, link: &str, code: Option<&s
         .send()
         .await
         .unwrap()
-}
-
-async fn signed_in(app: &TestApp, b: &reqwest::Client) -> bool {
-    b.get(app.url("/account")).send().await.unwrap().status() == 200
 }
 
 #[tokio::test]

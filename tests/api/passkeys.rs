@@ -14,6 +14,7 @@ use crate::accounts::{link_of, reset_with, wait_subject};
 use crate::helpers::flow::{self, authorize_url, browser, input, location};
 use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{Options, TestApp};
+use crate::two_factor::{claims, signed_in};
 
 pub(crate) async fn app_on_localhost() -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
@@ -136,21 +137,6 @@ async fn passwordless(
         b.post(app.url("/login/passkey")).form(&form).send().await.unwrap(),
         json,
     )
-}
-
-fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-async fn signed_in(app: &TestApp, b: &reqwest::Client) -> bool {
-    b.get(app.url("/account")).send().await.unwrap().status() == 200
 }
 
 #[tokio::test]

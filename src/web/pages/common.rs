@@ -228,6 +228,35 @@ pub fn auth_ctx(state: &AppState) -> crate::auth::Ctx<'_> {
     }
 }
 
+/// How a first factor's browser is judged: whether its trusted-browser cookie may spare
+/// the second factor (never for a re-authentication or a passkey, which needs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    Honour,
+    Ignore,
+}
+
+/// Takes a first factor into the sign-in pipeline with what this browser holds (its
+/// session, its trusted-browser cookie for the user), and answers where it leads.
+pub async fn begin_sign_in(
+    state: &AppState,
+    jar: CookieJar,
+    first: crate::auth::FirstFactor,
+    origin: crate::auth::Origin,
+    then: String,
+    trust: Trust,
+) -> Result<Response, crate::web::error::PageError> {
+    let current = cookies::session(state.config(), &jar);
+    let suffix = crate::accounts::throttle::device_cookie_suffix(state.token_hasher(), first.user.id);
+    let trusted = cookies::trusted(state.config(), &jar, &suffix).filter(|_| trust == Trust::Honour);
+    let browser = crate::auth::Browser {
+        session: current.as_deref(),
+        trusted: trusted.as_deref(),
+    };
+    let next = crate::auth::begin(&auth_ctx(state), first, origin, then, browser).await?;
+    Ok(continue_sign_in(state, jar, next))
+}
+
 /// Where a sign-in goes after a factor: signed in (the session cookie set, the pending
 /// sign-in's cookie gone) and on to where it was headed, or to the second-factor step.
 pub fn continue_sign_in(state: &AppState, jar: CookieJar, next: crate::auth::Next) -> Response {

@@ -230,14 +230,12 @@ pub async fn submit(
         user,
         amr: vec!["pwd".to_string()],
     };
-    let current = cookies::session(state.config(), &jar);
-    let trusted = cookies::trusted(state.config(), &jar, &suffix).filter(|_| f.reauth.is_none());
-    let browser = auth::Browser {
-        session: current.as_deref(),
-        trusted: trusted.as_deref(),
+    let trust = if f.reauth.is_some() {
+        Trust::Ignore
+    } else {
+        Trust::Honour
     };
-    let next = auth::begin(&auth_ctx(&state), first, origin, then, browser).await?;
-    Ok(continue_sign_in(&state, jar, next))
+    begin_sign_in(&state, jar, first, origin, then, trust).await
 }
 
 /// Where a sign-in continues: the authorization request it interrupted, the local page
@@ -289,11 +287,5 @@ pub async fn passkey_submit(
     };
     let then = then_of(authreq, next);
     let origin = auth::Origin::new(ip, user_agent(&headers), state.geoip().locate(ip), false);
-    let current = cookies::session(state.config(), &jar);
-    let browser = auth::Browser {
-        session: current.as_deref(),
-        trusted: None,
-    };
-    let next = auth::begin(&ctx, first, origin, then, browser).await?;
-    Ok(continue_sign_in(&state, jar, next))
+    begin_sign_in(&state, jar, first, origin, then, Trust::Ignore).await
 }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::common::{
-    EmailForm, LocalPath, auth_ctx, continue_sign_in, mail_request, message, page, resume_url, safe_next, user_agent,
+    EmailForm, LocalPath, Trust, auth_ctx, begin_sign_in, mail_request, message, page, resume_url, safe_next,
+    user_agent,
 };
 use crate::auth::{self, magic_links};
 use crate::web::AppState;
@@ -217,17 +218,7 @@ async fn finish(
     use magic_links::Used;
     let bad = StatusCode::UNPROCESSABLE_ENTITY;
     match used {
-        Used::SignedIn(first, then) => {
-            let current = cookies::session(state.config(), &jar);
-            let suffix = crate::accounts::throttle::device_cookie_suffix(state.token_hasher(), first.user.id);
-            let trusted = cookies::trusted(state.config(), &jar, &suffix);
-            let browser = auth::Browser {
-                session: current.as_deref(),
-                trusted: trusted.as_deref(),
-            };
-            let next = auth::begin(&auth_ctx(state), first, origin, then, browser).await?;
-            Ok(continue_sign_in(state, jar, next))
-        }
+        Used::SignedIn(first, then) => begin_sign_in(state, jar, first, origin, then, Trust::Honour).await,
         Used::NeedCode => Ok(again(state, jar, bad, "Enter the code from the mail to sign in here.")),
         Used::WrongCode => Ok(again(
             state,

@@ -9,7 +9,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::two_factor::{codes_page, first_backup_codes, me_user, utc};
+use super::two_factor::{codes_page, factor_json, first_backup_codes, me_user};
 use crate::auth::{self, passkeys};
 use crate::web::AppState;
 use crate::web::error::PageError;
@@ -34,14 +34,7 @@ async fn passkeys_page(
         .await?
         .iter()
         .filter(|f| f.kind == passkeys::KIND)
-        .map(|f| {
-            let (created, created_iso) = utc(&f.created_at);
-            let used = f.last_used_at.as_ref().map(utc);
-            json!({
-                "id": f.id, "name": f.name, "created": created, "created_iso": created_iso,
-                "last_used": used.as_ref().map(|u| u.0.clone()), "last_used_iso": used.map(|u| u.1),
-            })
-        })
+        .map(factor_json)
         .collect();
     let fresh = me.fresh(state).await?;
     let (register, full) = if fresh {

@@ -16,6 +16,16 @@ use crate::web::extract::session::SignedIn;
 use crate::web::pages::common::{auth_ctx, mail_ctx, page};
 use crate::web::pages::second_factor::{SetupForm, SetupPage, issuer_label, new_setup};
 
+/// A factor as the account pages list it: name, added and last used.
+pub(super) fn factor_json(f: &entity::second_factor::Model) -> serde_json::Value {
+    let (created, created_iso) = utc(&f.created_at);
+    let used = f.last_used_at.as_ref().map(utc);
+    json!({
+        "id": f.id, "name": f.name, "created": created, "created_iso": created_iso,
+        "last_used": used.as_ref().map(|u| u.0.clone()), "last_used_iso": used.map(|u| u.1),
+    })
+}
+
 pub(super) fn utc(t: &chrono::DateTime<chrono::Utc>) -> (String, String) {
     (
         t.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -52,14 +62,7 @@ pub async fn two_factor_page(
     let factors: Vec<_> = factors
         .iter()
         .filter(|f| f.kind != auth::passkeys::KIND)
-        .map(|f| {
-            let (created, created_iso) = utc(&f.created_at);
-            let used = f.last_used_at.as_ref().map(utc);
-            json!({
-                "id": f.id, "name": f.name, "created": created, "created_iso": created_iso,
-                "last_used": used.as_ref().map(|u| u.0.clone()), "last_used_iso": used.map(|u| u.1),
-            })
-        })
+        .map(factor_json)
         .collect();
     Ok(page(
         state,
