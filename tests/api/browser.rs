@@ -256,8 +256,11 @@ async fn a_passkey_is_registered_and_signs_in_without_a_password_in_a_real_brows
         .await;
     assert_eq!(autofill, "undefined", "this page has no autofill");
     browser.screenshot("passkey-login").await;
+    browser.click("#remember").await;
     browser.click("#passkey-sign-in button[type=submit]").await;
     wait_for_url(&browser, &app.url("/account")).await;
+    let session = browser.cookie("gh_session").await;
+    assert!(session["expiry"].is_number(), "kept signed in: {session}");
 }
 
 #[tokio::test]

@@ -539,3 +539,34 @@ async fn a_passkey_sign_in_to_a_deleted_account_offers_to_restore_it() {
     assert_eq!(location(&r), "/account");
     assert!(signed_in(&app, &c).await);
 }
+
+#[tokio::test]
+async fn keep_me_signed_in_works_for_passkeys_too() {
+    let (app, _sink) = app_on_localhost().await;
+    flow::user(&app, "zoe@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "zoe@example.com", flow::PASSWORD).await;
+    let mut key = SoftPasskey::new(true);
+    let (_, reg) = register(&app, &b, &mut key, "Key").await;
+    for (remember, persistent) in [("", false), ("yes", true)] {
+        let c = browser();
+        let html = flow::text(&app, &c, "/login").await;
+        let answer = assert_with(&app, &mut key, &html, "passkey-sign-in", &reg, true);
+        let form = [
+            ("csrf", input(&html, "csrf").unwrap()),
+            ("state", state_of(&html, "passkey-sign-in")),
+            ("credential", serde_json::to_string(&answer).unwrap()),
+            ("remember", remember.to_string()),
+        ];
+        let r = c.post(app.url("/login/passkey")).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|v| v.starts_with("gh_session="))
+            .expect("a session cookie");
+        assert_eq!(cookie.contains("Max-Age"), persistent, "{cookie}");
+    }
+}

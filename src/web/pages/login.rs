@@ -256,6 +256,8 @@ pub struct PasskeyForm {
     credential: String,
     authreq: Option<String>,
     next: Option<String>,
+    /// "Keep me signed in", carried over from the password form by the page's script.
+    remember: Option<String>,
 }
 
 /// A passwordless sign-in with a passkey: multi-factor by itself, so it finishes at once.
@@ -286,6 +288,7 @@ pub async fn passkey_submit(
         return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view).await);
     };
     let then = then_of(authreq, next);
-    let origin = auth::Origin::new(ip, user_agent(&headers), state.geoip().locate(ip), false);
+    let remember = f.remember.as_deref().is_some_and(|r| !r.is_empty());
+    let origin = auth::Origin::new(ip, user_agent(&headers), state.geoip().locate(ip), remember);
     begin_sign_in(&state, jar, first, origin, then, Trust::Ignore).await
 }

@@ -240,6 +240,11 @@ impl Browser {
         assert!(v.get("error").is_none(), "CDP: {v}");
     }
 
+    /// The cookie `name` as the browser holds it (W3C WebDriver "Get Named Cookie").
+    pub async fn cookie(&self, name: &str) -> Value {
+        self.cmd(reqwest::Method::GET, &format!("/cookie/{name}"), None).await
+    }
+
     /// The credentials the virtual authenticator `id` holds.
     pub async fn credentials(&self, id: &str) -> Vec<Value> {
         let v = self

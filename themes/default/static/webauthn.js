@@ -83,6 +83,12 @@
 
   function post(form, cred) {
     form.querySelector("input[name=credential]").value = serialise(cred);
+    // "Keep me signed in" sits in the password form; the passkey form carries it along.
+    var keep = document.getElementById("remember");
+    var carried = form.querySelector("input[type=hidden][name=remember]");
+    if (keep && carried) {
+      carried.value = keep.checked ? "yes" : "";
+    }
     form.submit();
   }
 
