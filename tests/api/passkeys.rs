@@ -570,3 +570,49 @@ async fn keep_me_signed_in_works_for_passkeys_too() {
         assert_eq!(cookie.contains("Max-Age"), persistent, "{cookie}");
     }
 }
+
+#[tokio::test]
+async fn a_passkey_can_be_the_factor_a_policy_requires_at_sign_in() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_on_localhost(
+        Options::default()
+            .set("GATEHOUSE_SMTP_URL", sink.url())
+            .set("GATEHOUSE_MFA__REQUIRED", "everyone"),
+    )
+    .await;
+    flow::user(&app, "ari@example.com").await;
+    let b = browser();
+    let r = flow::login(&app, &b, "/login", "ari@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/login/second-factor/setup");
+    let html = flow::text(&app, &b, "/login/second-factor/setup").await;
+    let ccr: CreationChallengeResponse = serde_json::from_str(&options(&html, "passkey-register")).unwrap();
+    let user_handle = ccr.public_key.user.id.clone();
+    let mut key = SoftPasskey::new(true);
+    let answer = key.do_registration(origin(&app), ccr).unwrap();
+    assert!(!signed_in(&app, &b).await, "no session before the factor");
+    let form = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("state", state_of(&html, "passkey-register")),
+        ("name", "Laptop".to_string()),
+        ("credential", serde_json::to_string(&answer).unwrap()),
+    ];
+    let r = b
+        .post(app.url("/login/second-factor/setup/passkey"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap().matches("class=\"backup-code").count(), 10);
+    assert!(signed_in(&app, &b).await);
+    // It is the account's factor from now on.
+    let reg = Registered {
+        id: answer.raw_id.clone(),
+        user_handle,
+        form: Vec::new(),
+    };
+    let (r, _) = passwordless(&app, &browser(), &mut key, &reg).await;
+    assert_eq!(r.status(), 303);
+    let r = flow::login(&app, &browser(), "/login", "ari@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/login/second-factor", "now asked for it, not to enrol");
+}

@@ -44,6 +44,10 @@ pub fn router() -> Router<AppState> {
             "/login/second-factor/setup",
             get(second_factor::setup_show).post(second_factor::setup_submit),
         )
+        .route(
+            "/login/second-factor/setup/passkey",
+            post(second_factor::setup_passkey_submit),
+        )
         .route("/login/step-up", get(second_factor::step_up))
         .route("/login/restore", get(restore::show).post(restore::submit))
         .route("/account/export", get(account::export))

@@ -221,16 +221,94 @@ pub async fn setup_show(State(state): State<AppState>, jar: CookieJar) -> Result
     let Some((_, user)) = enrolling(&state, &jar).await? else {
         return Ok(to_login(&state, jar));
     };
-    let setup = new_setup(&state, &user).await?;
+    enrol_page(&state, jar, &user, StatusCode::OK, "", None).await
+}
+
+/// The enrolment page of a sign-in: a new authenticator setup, and a passkey ceremony
+/// where the issuer can have passkeys.
+async fn enrol_page(
+    state: &AppState,
+    jar: CookieJar,
+    user: &entity::user::Model,
+    status: StatusCode,
+    name: &str,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    let setup = new_setup(state, user).await?;
+    enrol_page_with(state, jar, user, &setup, status, name, error).await
+}
+
+async fn enrol_page_with(
+    state: &AppState,
+    jar: CookieJar,
+    user: &entity::user::Model,
+    setup: &auth::totp::Setup,
+    status: StatusCode,
+    name: &str,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    let passkey = match auth::passkeys::start_registration(&auth_ctx(state), user).await? {
+        auth::passkeys::Start::Ready(c) => Some(json!({ "options": c.options, "state": c.state })),
+        auth::passkeys::Start::TooMany | auth::passkeys::Start::Unavailable => None,
+    };
     Ok(super::account::totp_page(
-        &state,
+        state,
         jar,
-        StatusCode::OK,
-        &setup,
-        SetupPage::SignIn,
-        "",
-        None,
+        status,
+        setup,
+        SetupPage::SignIn(passkey),
+        name,
+        error,
     ))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EnrolPasskeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    credential: String,
+}
+
+/// A passkey as the factor a policy requires: enrolled, then the sign-in finishes.
+pub async fn setup_passkey_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageForm(f): PageForm<EnrolPasskeyForm>,
+) -> Result<Response, PageError> {
+    let ctx = auth_ctx(&state);
+    let Some((token, user)) = enrolling(&state, &jar).await? else {
+        return Ok(to_login(&state, jar));
+    };
+    let error = match auth::passkeys::finish_registration(&ctx, &user, &f.state, &f.credential, &f.name, false).await? {
+        auth::passkeys::Registered::Added(..) => None,
+        auth::passkeys::Registered::Duplicate => Some("This passkey is registered already."),
+        auth::passkeys::Registered::Refused => {
+            Some("The passkey was not accepted (it must verify you, by PIN or biometrics). Try again.")
+        }
+        auth::passkeys::Registered::Expired => Some("That took too long. Try again."),
+    };
+    if let Some(error) = error {
+        return enrol_page(
+            &state,
+            jar,
+            &user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &f.name,
+            Some(error),
+        )
+        .await;
+    }
+    let codes = super::account::first_backup_codes(&state, user.id).await?;
+    let current = cookies::session(state.config(), &jar);
+    let Some(done) = auth::finish_enrolment(&ctx, &token, current.as_deref()).await? else {
+        return Ok(to_login(&state, jar));
+    };
+    let jar = cookies::set_session(state.config(), jar, done.token.clone(), done.session.remember);
+    let jar = cookies::clear_pending_sign_in(state.config(), jar);
+    Ok(super::account::codes_page(&state, jar, &codes, &done.then))
 }
 
 pub(super) async fn new_setup(state: &AppState, user: &entity::user::Model) -> Result<auth::totp::Setup, PageError> {
@@ -251,12 +329,13 @@ pub(super) fn issuer_label(state: &AppState) -> String {
 }
 
 /// Where the setup form is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SetupPage {
     /// In the account pages.
     Account,
-    /// During a sign-in that requires enrolment.
-    SignIn,
+    /// During a sign-in that requires enrolment, with a passkey ceremony offered beside
+    /// (its options and sealed state) where the issuer can have passkeys.
+    SignIn(Option<serde_json::Value>),
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -288,15 +367,10 @@ pub async fn setup_submit(
             let jar = cookies::clear_pending_sign_in(state.config(), jar);
             Ok(super::account::codes_page(&state, jar, &codes, &done.then))
         }
-        super::account::Enrolled::No(setup, error) => Ok(super::account::totp_page(
-            &state,
-            jar,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &setup,
-            SetupPage::SignIn,
-            &f.name,
-            Some(error),
-        )),
+        super::account::Enrolled::No(setup, error) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            enrol_page_with(&state, jar, &user, &setup, status, &f.name, Some(error)).await
+        }
         super::account::Enrolled::Expired => Ok(to_login(&state, jar)),
     }
 }

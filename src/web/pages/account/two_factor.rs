@@ -94,9 +94,9 @@ pub fn totp_page(
     name: &str,
     error: Option<&str>,
 ) -> Response {
-    let (action, account) = match place {
-        SetupPage::Account => ("/account/two-factor/totp", true),
-        SetupPage::SignIn => ("/login/second-factor/setup", false),
+    let (action, account, passkey) = match place {
+        SetupPage::Account => ("/account/two-factor/totp", true, None),
+        SetupPage::SignIn(passkey) => ("/login/second-factor/setup", false, passkey),
     };
     let setup =
         json!({ "id": setup.id, "secret": setup.secret, "url": setup.url, "qr_png_base64": setup.qr_png_base64 });
@@ -105,7 +105,10 @@ pub fn totp_page(
         jar,
         status,
         "templates/totp_setup.html",
-        json!({ "setup": setup, "action": action, "account": account, "required": !account, "name": name, "error": error }),
+        json!({
+            "setup": setup, "action": action, "account": account, "required": !account, "name": name, "error": error,
+            "passkey": passkey,
+        }),
     )
 }
 
@@ -124,7 +127,7 @@ pub fn codes_page(state: &AppState, jar: CookieJar, codes: &[String], then: &str
 
 /// The first set of backup codes of a user who just enrolled a factor and has none
 /// (empty when they have some).
-pub(super) async fn first_backup_codes(state: &AppState, user_id: uuid::Uuid) -> Result<Vec<String>, PageError> {
+pub async fn first_backup_codes(state: &AppState, user_id: uuid::Uuid) -> Result<Vec<String>, PageError> {
     let (_, total) = backup_codes::counts(state.db(), user_id).await?;
     if total > 0 {
         return Ok(Vec::new());
