@@ -23,6 +23,7 @@ mod migrations;
 mod oidc;
 mod oidc_more;
 mod pages;
+mod passkey_lifecycle;
 mod passkeys;
 mod readiness;
 mod rp_hardening;

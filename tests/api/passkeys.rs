@@ -10,7 +10,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs_proto::{AllowCredentials, CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse};
 
-use crate::accounts::{link_of, reset_with, wait_subject};
+use crate::accounts::wait_subject;
 use crate::helpers::flow::{self, authorize_url, browser, input, location};
 use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{Options, TestApp};
@@ -22,13 +22,13 @@ pub(crate) async fn app_on_localhost() -> (TestApp, SmtpSink) {
     (app, sink)
 }
 
-fn origin(app: &TestApp) -> Url {
+pub(crate) fn origin(app: &TestApp) -> Url {
     Url::parse(&app.base).unwrap()
 }
 
 /// The value of the `data-options` attribute of the form with `id`, as the browser's
 /// script reads it.
-fn options(html: &str, id: &str) -> String {
+pub(crate) fn options(html: &str, id: &str) -> String {
     let form = html
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no form #{id} in {html}"));
@@ -45,23 +45,23 @@ fn options(html: &str, id: &str) -> String {
 }
 
 /// The sealed state of the form with `id`.
-fn state_of(html: &str, id: &str) -> String {
+pub(crate) fn state_of(html: &str, id: &str) -> String {
     let form = html.find(&format!("id=\"{id}\"")).unwrap();
     input(&html[form..], "state").expect("a state field")
 }
 
-struct Registered {
+pub(crate) struct Registered {
     /// The credential id.
-    id: Vec<u8>,
+    pub id: Vec<u8>,
     /// The user handle the authenticator keeps with it.
-    user_handle: Vec<u8>,
+    pub user_handle: Vec<u8>,
     /// The form the browser posted, to post again.
-    form: Vec<(String, String)>,
+    pub form: Vec<(String, String)>,
 }
 
 /// Registers a passkey named `name` in signed-in browser `b` with `key`; returns the
 /// response to the registration and what the authenticator keeps.
-async fn register(
+pub(crate) async fn register(
     app: &TestApp,
     b: &reqwest::Client,
     key: &mut SoftPasskey,
@@ -87,7 +87,7 @@ async fn register(
 
 /// Answers the ceremony of form `id` on `html` with `key` (for a discoverable ceremony,
 /// pointing it at `reg` and returning the user handle as a resident credential would).
-fn assert_with(
+pub(crate) fn assert_with(
     app: &TestApp,
     key: &mut SoftPasskey,
     html: &str,
@@ -118,7 +118,7 @@ fn assert_with(
 }
 
 /// Signs in without a password in browser `b`; returns the response to the POST.
-async fn passwordless(
+pub(crate) async fn passwordless(
     app: &TestApp,
     b: &reqwest::Client,
     key: &mut SoftPasskey,
@@ -407,43 +407,6 @@ async fn an_issuer_on_an_ip_address_offers_no_passkeys() {
 }
 
 #[tokio::test]
-async fn a_password_reset_removes_the_passkeys_the_password_alone_added() {
-    let (app, sink) = app_on_localhost().await;
-    flow::user(&app, "val@example.com").await;
-    // Added with the password only (say, by someone who had just that).
-    let b = browser();
-    flow::login(&app, &b, "/login", "val@example.com", flow::PASSWORD).await;
-    let mut weak_key = SoftPasskey::new(true);
-    let (r, weak) = register(&app, &b, &mut weak_key, "Unknown").await;
-    assert_eq!(r.status(), 200);
-    // Added by a multi-factor sign-in (the first passkey's).
-    let owner = browser();
-    let (r, _) = passwordless(&app, &owner, &mut weak_key, &weak).await;
-    assert_eq!(r.status(), 303);
-    let mut strong_key = SoftPasskey::new(true);
-    let (r, strong) = register(&app, &owner, &mut strong_key, "Mine").await;
-    assert_eq!(r.status(), 200);
-
-    let asker = browser();
-    let html = flow::text(&app, &asker, "/password/reset").await;
-    let form = [
-        ("email", "val@example.com".to_string()),
-        ("csrf", input(&html, "csrf").unwrap()),
-    ];
-    asker.post(app.url("/password/reset")).form(&form).send().await.unwrap();
-    let mail = wait_subject(&sink, "Reset your Gatehouse password").await;
-    let link = link_of(&mail, &app.base, "/password/reset/confirm?token=");
-    assert_eq!(reset_with(&app, &link, "a brand new passphrase for val").await, 303);
-    let removed = wait_subject(&sink, "Two-step verification: a second factor was removed").await;
-    assert!(removed.decoded().contains("Unknown"));
-
-    let (r, _) = passwordless(&app, &browser(), &mut weak_key, &weak).await;
-    assert_eq!(r.status(), 401, "the passkey the password alone added is gone");
-    let (r, _) = passwordless(&app, &browser(), &mut strong_key, &strong).await;
-    assert_eq!(r.status(), 303, "the one a multi-factor sign-in added stays");
-}
-
-#[tokio::test]
 async fn refused_passkey_answers_are_bounded_and_a_counter_that_goes_back_is_refused() {
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -504,115 +467,4 @@ async fn refused_passkey_answers_are_bounded_and_a_counter_that_goes_back_is_ref
         .unwrap();
     assert_eq!(r.status(), 422, "a counter that went back");
     assert!(!signed_in(&app, &d).await);
-}
-
-#[tokio::test]
-async fn a_passkey_sign_in_to_a_deleted_account_offers_to_restore_it() {
-    let (app, _sink) = app_on_localhost().await;
-    flow::user(&app, "yve@example.com").await;
-    let b = browser();
-    flow::login(&app, &b, "/login", "yve@example.com", flow::PASSWORD).await;
-    let mut key = SoftPasskey::new(true);
-    let (r, reg) = register(&app, &b, &mut key, "Key").await;
-    assert_eq!(r.status(), 200);
-    // Deleting needs a multi-factor sign-in now: the passkey's.
-    let owner = browser();
-    let (r, _) = passwordless(&app, &owner, &mut key, &reg).await;
-    assert_eq!(r.status(), 303);
-    let r = flow::submit(
-        &app,
-        &owner,
-        "/account/delete",
-        "/account/delete",
-        &[("confirm", "yes")],
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-    let c = browser();
-    let (r, _) = passwordless(&app, &c, &mut key, &reg).await;
-    assert_eq!(
-        location(&r),
-        "/login/restore",
-        "multi-factor already: straight to the offer"
-    );
-    let r = flow::submit(&app, &c, "/login/restore", "/login/restore", &[]).await;
-    assert_eq!(location(&r), "/account");
-    assert!(signed_in(&app, &c).await);
-}
-
-#[tokio::test]
-async fn keep_me_signed_in_works_for_passkeys_too() {
-    let (app, _sink) = app_on_localhost().await;
-    flow::user(&app, "zoe@example.com").await;
-    let b = browser();
-    flow::login(&app, &b, "/login", "zoe@example.com", flow::PASSWORD).await;
-    let mut key = SoftPasskey::new(true);
-    let (_, reg) = register(&app, &b, &mut key, "Key").await;
-    for (remember, persistent) in [("", false), ("yes", true)] {
-        let c = browser();
-        let html = flow::text(&app, &c, "/login").await;
-        let answer = assert_with(&app, &mut key, &html, "passkey-sign-in", &reg, true);
-        let form = [
-            ("csrf", input(&html, "csrf").unwrap()),
-            ("state", state_of(&html, "passkey-sign-in")),
-            ("credential", serde_json::to_string(&answer).unwrap()),
-            ("remember", remember.to_string()),
-        ];
-        let r = c.post(app.url("/login/passkey")).form(&form).send().await.unwrap();
-        assert_eq!(r.status(), 303);
-        let cookie = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .find(|v| v.starts_with("gh_session="))
-            .expect("a session cookie");
-        assert_eq!(cookie.contains("Max-Age"), persistent, "{cookie}");
-    }
-}
-
-#[tokio::test]
-async fn a_passkey_can_be_the_factor_a_policy_requires_at_sign_in() {
-    let sink = SmtpSink::start().await;
-    let app = TestApp::spawn_on_localhost(
-        Options::default()
-            .set("GATEHOUSE_SMTP_URL", sink.url())
-            .set("GATEHOUSE_MFA__REQUIRED", "everyone"),
-    )
-    .await;
-    flow::user(&app, "ari@example.com").await;
-    let b = browser();
-    let r = flow::login(&app, &b, "/login", "ari@example.com", flow::PASSWORD).await;
-    assert_eq!(location(&r), "/login/second-factor/setup");
-    let html = flow::text(&app, &b, "/login/second-factor/setup").await;
-    let ccr: CreationChallengeResponse = serde_json::from_str(&options(&html, "passkey-register")).unwrap();
-    let user_handle = ccr.public_key.user.id.clone();
-    let mut key = SoftPasskey::new(true);
-    let answer = key.do_registration(origin(&app), ccr).unwrap();
-    assert!(!signed_in(&app, &b).await, "no session before the factor");
-    let form = [
-        ("csrf", input(&html, "csrf").unwrap()),
-        ("state", state_of(&html, "passkey-register")),
-        ("name", "Laptop".to_string()),
-        ("credential", serde_json::to_string(&answer).unwrap()),
-    ];
-    let r = b
-        .post(app.url("/login/second-factor/setup/passkey"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap().matches("class=\"backup-code").count(), 10);
-    assert!(signed_in(&app, &b).await);
-    // It is the account's factor from now on.
-    let reg = Registered {
-        id: answer.raw_id.clone(),
-        user_handle,
-        form: Vec::new(),
-    };
-    let (r, _) = passwordless(&app, &browser(), &mut key, &reg).await;
-    assert_eq!(r.status(), 303);
-    let r = flow::login(&app, &browser(), "/login", "ari@example.com", flow::PASSWORD).await;
-    assert_eq!(location(&r), "/login/second-factor", "now asked for it, not to enrol");
 }
