@@ -293,6 +293,7 @@ async fn background(
         retry_initial: c.mail_retry_initial,
         retry_max: c.mail_retry_max,
         poll_interval: c.mail_poll_interval,
+        sealer: crate::mail::body_sealer(state.token_hasher()),
     };
     let mail = tokio::spawn(outbox::run_worker(
         state.db().clone(),

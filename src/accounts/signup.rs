@@ -22,6 +22,8 @@ pub struct MailCtx<'a> {
     pub theme: &'a Theme,
     pub issuer: &'a url::Url,
     pub issuer_id: &'a str,
+    /// Seals the queued bodies (`mail::body_sealer`).
+    pub sealer: &'a crate::crypto::Sealer,
 }
 
 impl MailCtx<'_> {
@@ -36,7 +38,7 @@ impl MailCtx<'_> {
     ) -> Result<(), Error> {
         let rendered =
             mail::render(self.theme, self.issuer, to, template, ctx).map_err(|e| Error::Mail(e.to_string()))?;
-        mail::enqueue(db, &rendered)
+        mail::enqueue(db, self.sealer, &rendered)
             .await
             .map_err(|e| Error::Mail(e.to_string()))?;
         Ok(())

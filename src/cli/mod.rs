@@ -323,10 +323,12 @@ async fn mfa_reset(email: &str) -> Result<(), CliError> {
         .map_err(accounts::Error::from)?
         .ok_or_else(|| CliError::Input(format!("no user with the address {}", email.as_str())))?;
     let theme = Theme::new(config.theme_dir.clone());
+    let sealer = crate::mail::body_sealer(&key.token_hasher());
     let mail = accounts::signup::MailCtx {
         theme: &theme,
         issuer: &config.issuer,
         issuer_id: &config.issuer_id,
+        sealer: &sealer,
     };
     let n = crate::auth::reset(&db, &mail, &user, "cli").await?;
     println!(

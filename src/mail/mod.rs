@@ -68,6 +68,16 @@ pub fn render(
 
 /// Writes a rendered mail to the outbox using `db`, which should be the transaction
 /// of the change that causes the mail.
-pub async fn enqueue(db: &impl ConnectionTrait, mail: &RenderedMail) -> Result<Uuid, MailError> {
-    Ok(outbox::insert(db, mail).await?)
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    sealer: &crate::crypto::Sealer,
+    mail: &RenderedMail,
+) -> Result<Uuid, MailError> {
+    Ok(outbox::insert(db, sealer, mail).await?)
+}
+
+/// The sealer of queued mail bodies (they hold one-time links and codes), derived from
+/// the master key.
+pub fn body_sealer(hasher: &crate::crypto::TokenHasher) -> crate::crypto::Sealer {
+    hasher.sealer_for("mail bodies v1")
 }

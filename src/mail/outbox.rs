@@ -33,22 +33,52 @@ pub struct WorkerConfig {
     pub retry_initial: Duration,
     pub retry_max: Duration,
     pub poll_interval: Duration,
+    /// Opens the bodies sealed by [`insert`].
+    pub sealer: crate::crypto::Sealer,
+}
+
+/// Marks a sealed body (rows queued before sealing carry plain text).
+const SEALED: &str = "sealed:v1:";
+
+fn seal_body(sealer: &crate::crypto::Sealer, body: &str, context: &str) -> String {
+    use base64::Engine as _;
+    let sealed = sealer.seal(body.as_bytes(), context);
+    format!(
+        "{SEALED}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+    )
+}
+
+/// The body as queued: opened when sealed; None when it does not open (another master
+/// key).
+fn open_body(sealer: &crate::crypto::Sealer, stored: &str, context: &str) -> Option<String> {
+    use base64::Engine as _;
+    let Some(rest) = stored.strip_prefix(SEALED) else {
+        return Some(stored.to_string());
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(rest).ok()?;
+    String::from_utf8(sealer.open(&raw, context).ok()?).ok()
 }
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Inserts a mail, due now.
-pub async fn insert(db: &impl ConnectionTrait, mail: &RenderedMail) -> Result<Uuid, DbErr> {
+/// Inserts a mail, due now. Its bodies are sealed (they carry links and codes), bound to
+/// the row, and cleared once it is sent or given up on.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    sealer: &crate::crypto::Sealer,
+    mail: &RenderedMail,
+) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
     outbox::ActiveModel {
         id: Set(id),
         recipient: Set(mail.to.clone()),
         template: Set(mail.template.clone()),
         subject: Set(mail.subject.clone()),
-        body_text: Set(mail.text.clone()),
-        body_html: Set(mail.html.clone()),
+        body_text: Set(seal_body(sealer, &mail.text, &format!("mail-text:{id}"))),
+        body_html: Set(seal_body(sealer, &mail.html, &format!("mail-html:{id}"))),
         created_at: Set(chrono::Utc::now()),
         attempts: Set(0),
         next_attempt_at: Set(now_ms()),
@@ -168,12 +198,27 @@ pub async fn run_once(db: &DatabaseConnection, transport: &Transport, cfg: &Work
             tracing::warn!(mail_id = %row.id, "outbox lease expired before sending; left to its new owner");
             continue;
         };
+        let text = open_body(&cfg.sealer, &row.body_text, &format!("mail-text:{}", row.id));
+        let html = open_body(&cfg.sealer, &row.body_html, &format!("mail-html:{}", row.id));
+        let (Some(text), Some(html)) = (text, html) else {
+            tracing::error!(mail_id = %row.id, "a queued mail does not open under this master key; given up");
+            mark_failed_attempt(
+                db,
+                &row,
+                lease,
+                "the mail does not open under this master key",
+                true,
+                cfg,
+            )
+            .await?;
+            continue;
+        };
         let mail = RenderedMail {
             to: row.recipient.clone(),
             template: row.template.clone(),
             subject: row.subject.clone(),
-            text: row.body_text.clone(),
-            html: row.body_html.clone(),
+            text,
+            html,
         };
         match transport.send(&cfg.from, &mail).await {
             Ok(()) => {
@@ -208,5 +253,23 @@ pub async fn run_worker(db: DatabaseConnection, transport: Transport, cfg: Worke
             () = stop.cancelled() => return,
             () = tokio::time::sleep(cfg.poll_interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{open_body, seal_body};
+
+    #[test]
+    fn bodies_are_sealed_to_their_row_and_old_plain_ones_still_open() {
+        let key = crate::crypto::MasterKey::generate();
+        let sealer = crate::mail::body_sealer(&key.token_hasher());
+        let sealed = seal_body(&sealer, "your code is 123456", "mail-text:a");
+        assert!(!sealed.contains("123456"));
+        assert_eq!(open_body(&sealer, &sealed, "mail-text:a").as_deref(), Some("your code is 123456"));
+        assert_eq!(open_body(&sealer, &sealed, "mail-text:b"), None, "bound to its row");
+        let other = crate::mail::body_sealer(&crate::crypto::MasterKey::generate().token_hasher());
+        assert_eq!(open_body(&other, &sealed, "mail-text:a"), None, "and to the master key");
+        assert_eq!(open_body(&sealer, "queued before sealing", "x").as_deref(), Some("queued before sealing"));
     }
 }

@@ -47,6 +47,7 @@ struct Inner {
     images: crate::accounts::images::Workers,
     /// The WebAuthn relying party of the issuer (None on an IP address).
     webauthn: Option<webauthn_rs::Webauthn>,
+    mail_sealer: crate::crypto::Sealer,
 }
 
 impl AppState {
@@ -63,6 +64,7 @@ impl AppState {
         geoip: crate::geoip::GeoIp,
     ) -> Self {
         let csp = crate::web::middleware::security_headers::csp(&config);
+        let mail_sealer = crate::mail::body_sealer(&token_hasher);
         let webauthn = crate::auth::passkeys::relying_party(&config.issuer);
         if webauthn.is_none() {
             tracing::info!(issuer = %config.issuer, "passkeys are off: WebAuthn needs a host name, not an IP address, in the issuer");
@@ -89,6 +91,7 @@ impl AppState {
                 seen: crate::accounts::sessions::SeenThrottle::default(),
                 images: crate::accounts::images::Workers::default(),
                 webauthn,
+                mail_sealer,
             }),
         }
     }
@@ -111,6 +114,11 @@ impl AppState {
         {
             tracing::debug!(error = %e, "session last-seen time not recorded");
         }
+    }
+
+    /// Seals queued mail bodies.
+    pub fn mail_sealer(&self) -> &crate::crypto::Sealer {
+        &self.inner.mail_sealer
     }
 
     /// The WebAuthn relying party, when the issuer can have passkeys.

@@ -13,7 +13,7 @@ async fn enqueue_test_mail(app: &TestApp, to: &str) -> uuid::Uuid {
     let state = &app.state;
     let rendered = mail::render(state.theme(), &state.config().issuer, to, "test", serde_json::json!({})).unwrap();
     let txn = state.db().begin().await.unwrap();
-    let id = mail::enqueue(&txn, &rendered).await.unwrap();
+    let id = mail::enqueue(&txn, app.state.mail_sealer(), &rendered).await.unwrap();
     txn.commit().await.unwrap();
     id
 }
@@ -78,7 +78,7 @@ async fn mail_of_a_rolled_back_change_is_never_sent() {
     )
     .unwrap();
     let txn = state.db().begin().await.unwrap();
-    mail::enqueue(&txn, &rendered).await.unwrap();
+    mail::enqueue(&txn, app.state.mail_sealer(), &rendered).await.unwrap();
     txn.rollback().await.unwrap();
     // A committed one afterwards proves the worker is running.
     enqueue_test_mail(&app, "carol@example.com").await;
@@ -109,6 +109,8 @@ async fn smtp_down_then_up_delivers_exactly_once() {
         waiting.last_error
     );
     assert!(!waiting.body_text.is_empty(), "the mail is kept while it waits");
+    // Sealed while it waits: whoever reads the table learns no link or code from it.
+    assert!(!waiting.body_text.contains("test mail") && !waiting.body_html.contains('<'));
     let pending = app.get("/metrics").await.text().await.unwrap();
     assert!(pending.contains("gatehouse_mail_outbox_pending 1"), "{pending}");
 
@@ -121,6 +123,10 @@ async fn smtp_down_then_up_delivers_exactly_once() {
     .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(sink.messages().await.len(), 1, "delivered exactly once");
+    assert!(
+        sink.messages().await[0].decoded().contains("test mail"),
+        "and opened to send"
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("gatehouse_mail_outbox_pending 0"), "{metrics}");
 }

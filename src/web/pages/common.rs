@@ -122,6 +122,7 @@ pub fn mail_ctx(state: &AppState) -> MailCtx<'_> {
         theme: state.theme(),
         issuer: &state.config().issuer,
         issuer_id: &state.config().issuer_id,
+        sealer: state.mail_sealer(),
     }
 }
 
