@@ -266,10 +266,16 @@ mod tests {
         let sealer = crate::mail::body_sealer(&key.token_hasher());
         let sealed = seal_body(&sealer, "your code is 123456", "mail-text:a");
         assert!(!sealed.contains("123456"));
-        assert_eq!(open_body(&sealer, &sealed, "mail-text:a").as_deref(), Some("your code is 123456"));
+        assert_eq!(
+            open_body(&sealer, &sealed, "mail-text:a").as_deref(),
+            Some("your code is 123456")
+        );
         assert_eq!(open_body(&sealer, &sealed, "mail-text:b"), None, "bound to its row");
         let other = crate::mail::body_sealer(&crate::crypto::MasterKey::generate().token_hasher());
         assert_eq!(open_body(&other, &sealed, "mail-text:a"), None, "and to the master key");
-        assert_eq!(open_body(&sealer, "queued before sealing", "x").as_deref(), Some("queued before sealing"));
+        assert_eq!(
+            open_body(&sealer, "queued before sealing", "x").as_deref(),
+            Some("queued before sealing")
+        );
     }
 }
