@@ -40,8 +40,7 @@ pub fn binding(hasher: &TokenHasher, label: &str, user: &entity::user::Model) ->
 
 /// Whether `bound` (from a link) is the binding of `user` as it is now.
 pub fn still_bound(hasher: &TokenHasher, label: &str, user: &entity::user::Model, bound: &str) -> bool {
-    super::state::of(user) != super::state::AccountState::Deleted
-        && crate::crypto::constant_time_eq(bound.as_bytes(), binding(hasher, label, user).as_bytes())
+    super::state::of(user) != super::state::AccountState::Deleted && still_bound_or_deleted(hasher, label, user, bound)
 }
 
 /// [`still_bound`], except that a deleted account (within its grace period, whose sign-in

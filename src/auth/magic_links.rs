@@ -56,6 +56,11 @@ fn binding_hash(ctx: &Ctx<'_>, binding: &str) -> String {
     ctx.hasher.hash(&format!("magic-binding\0{binding}"))
 }
 
+/// Whether the browser's binding cookie is the one of the browser that asked for `e`.
+fn holds_binding(ctx: &Ctx<'_>, binding: Option<&str>, e: &Entry) -> bool {
+    binding.is_some_and(|b| crate::crypto::constant_time_eq(binding_hash(ctx, b).as_bytes(), e.binding_hash.as_bytes()))
+}
+
 /// A new binding-cookie value for a browser asking for a link.
 pub fn new_binding() -> String {
     crate::crypto::random_token::<32>()
@@ -171,9 +176,7 @@ pub async fn peek(ctx: &Ctx<'_>, token: &str, binding: Option<&str>) -> Result<O
         return Ok(None);
     }
     Ok(live(ctx, &ctx.hasher.hash(token)).await?.map(|e| {
-        let here = binding.is_some_and(|b| {
-            crate::crypto::constant_time_eq(binding_hash(ctx, b).as_bytes(), e.binding_hash.as_bytes())
-        });
+        let here = holds_binding(ctx, binding, &e);
         if here { Seen::Here } else { Seen::Elsewhere }
     }))
 }
@@ -260,9 +263,7 @@ async fn spend(
         put_back(&entry).await?;
         return Ok(Used::OtherNetwork);
     }
-    let bound = binding.is_some_and(|b| {
-        crate::crypto::constant_time_eq(binding_hash(ctx, b).as_bytes(), entry.binding_hash.as_bytes())
-    });
+    let bound = holds_binding(ctx, binding, &entry);
     // Spaces and dashes as typed are fine; anything but exactly six digits is wrong.
     let code: Option<String> = code
         .map(|c| {

@@ -123,27 +123,30 @@ fn context(id: Uuid) -> String {
 /// The user's passkeys with their credentials (those that open under this master key).
 async fn load(ctx: &Ctx<'_>, user_id: Uuid) -> Result<Vec<(entity::second_factor::Model, Passkey)>, Error> {
     let sealer = super::totp::sealer(ctx.hasher);
-    let mut out = Vec::new();
-    for f in repo::factors(ctx.db, user_id)
+    Ok(repo::factors(ctx.db, user_id)
         .await?
         .into_iter()
         .filter(|f| f.kind == KIND)
-    {
-        let opened = sealer
-            .open(&f.secret, &context(f.id))
-            .ok()
-            .and_then(|j| serde_json::from_slice::<Passkey>(&j).ok());
-        match opened {
-            Some(p) => out.push((f, p)),
-            None => tracing::error!(factor = %f.id, "a passkey does not open under this master key"),
-        }
-    }
-    Ok(out)
+        .filter_map(|f| open_row(&sealer, f))
+        .collect())
 }
 
-/// Whether the user has a passkey.
-pub async fn has_any(ctx: &Ctx<'_>, user_id: Uuid) -> Result<bool, Error> {
-    Ok(repo::factors(ctx.db, user_id).await?.iter().any(|f| f.kind == KIND))
+/// The credential of a passkey row, if it opens under this master key.
+fn open_row(
+    sealer: &crate::crypto::Sealer,
+    f: entity::second_factor::Model,
+) -> Option<(entity::second_factor::Model, Passkey)> {
+    let opened = sealer
+        .open(&f.secret, &context(f.id))
+        .ok()
+        .and_then(|j| serde_json::from_slice::<Passkey>(&j).ok());
+    match opened {
+        Some(p) => Some((f, p)),
+        None => {
+            tracing::error!(factor = %f.id, "a passkey does not open under this master key");
+            None
+        }
+    }
 }
 
 /// What starting a registration gives.
@@ -395,7 +398,7 @@ pub async fn sign_in(ctx: &Ctx<'_>, state: &str, credential: &str) -> Result<Opt
     if row.user_id != user_id || row.kind != KIND {
         return Ok(None);
     }
-    let Some((row, passkey)) = load(ctx, user_id).await?.into_iter().find(|(f, _)| f.id == row.id) else {
+    let Some((row, passkey)) = open_row(&super::totp::sealer(ctx.hasher), row) else {
         return Ok(None);
     };
     let result = match wa.finish_discoverable_authentication_v2(&answer, auth, &passkey) {

@@ -234,8 +234,9 @@ pub async fn restore(ctx: &Ctx<'_>, token: &str, current: Option<&str>) -> Resul
     if !crate::accounts::lifecycle::restore(ctx.db, &ctx.mail, &user, grace).await? {
         return Ok(None);
     }
-    let Some(user) = crate::accounts::find(ctx.db, user.id).await? else {
-        return Ok(None);
+    let user = entity::user::Model {
+        deleted_at: None,
+        ..user
     };
     let has = has_second_factor(ctx.db, user.id).await?;
     if !is_multi_factor(&p.amr) && need(ctx.config, &user, has) == Need::Enrol {

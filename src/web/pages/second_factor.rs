@@ -282,15 +282,8 @@ pub async fn setup_passkey_submit(
     let Some((token, user)) = enrolling(&state, &jar).await? else {
         return Ok(to_login(&state, jar));
     };
-    let error = match auth::passkeys::finish_registration(&ctx, &user, &f.state, &f.credential, &f.name, false).await? {
-        auth::passkeys::Registered::Added(..) => None,
-        auth::passkeys::Registered::Duplicate => Some("This passkey is registered already."),
-        auth::passkeys::Registered::Refused => {
-            Some("The passkey was not accepted (it must verify you, by PIN or biometrics). Try again.")
-        }
-        auth::passkeys::Registered::Expired => Some("That took too long. Try again."),
-    };
-    if let Some(error) = error {
+    let registered = auth::passkeys::finish_registration(&ctx, &user, &f.state, &f.credential, &f.name, false).await?;
+    if let Some(error) = super::account::registration_problem(&registered) {
         return enrol_page(
             &state,
             jar,
@@ -302,13 +295,19 @@ pub async fn setup_passkey_submit(
         .await;
     }
     let codes = super::account::first_backup_codes(&state, user.id).await?;
+    enrolled(&state, jar, &token, &codes).await
+}
+
+/// The sign-in that waited for an enrolment, finished: signed in, shown its first backup
+/// codes, then on to where it was headed.
+async fn enrolled(state: &AppState, jar: CookieJar, token: &str, codes: &[String]) -> Result<Response, PageError> {
     let current = cookies::session(state.config(), &jar);
-    let Some(done) = auth::finish_enrolment(&ctx, &token, current.as_deref()).await? else {
-        return Ok(to_login(&state, jar));
+    let Some(done) = auth::finish_enrolment(&auth_ctx(state), token, current.as_deref()).await? else {
+        return Ok(to_login(state, jar));
     };
     let jar = cookies::set_session(state.config(), jar, done.token.clone(), done.session.remember);
     let jar = cookies::clear_pending_sign_in(state.config(), jar);
-    Ok(super::account::codes_page(&state, jar, &codes, &done.then))
+    Ok(super::account::codes_page(state, jar, codes, &done.then))
 }
 
 pub(super) async fn new_setup(state: &AppState, user: &entity::user::Model) -> Result<auth::totp::Setup, PageError> {
@@ -353,20 +352,11 @@ pub async fn setup_submit(
     jar: CookieJar,
     PageForm(f): PageForm<SetupForm>,
 ) -> Result<Response, PageError> {
-    let ctx = auth_ctx(&state);
     let Some((token, user)) = enrolling(&state, &jar).await? else {
         return Ok(to_login(&state, jar));
     };
     match super::account::enrol(&state, &user, &f).await? {
-        super::account::Enrolled::Yes(codes) => {
-            let current = cookies::session(state.config(), &jar);
-            let Some(done) = auth::finish_enrolment(&ctx, &token, current.as_deref()).await? else {
-                return Ok(to_login(&state, jar));
-            };
-            let jar = cookies::set_session(state.config(), jar, done.token.clone(), done.session.remember);
-            let jar = cookies::clear_pending_sign_in(state.config(), jar);
-            Ok(super::account::codes_page(&state, jar, &codes, &done.then))
-        }
+        super::account::Enrolled::Yes(codes) => enrolled(&state, jar, &token, &codes).await,
         super::account::Enrolled::No(setup, error) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             enrol_page_with(&state, jar, &user, &setup, status, &f.name, Some(error)).await

@@ -84,29 +84,34 @@ pub async fn passkeys_register(
         return Ok(SignedIn::reauthenticate(HERE));
     }
     let user = me_user(&state, &me).await?;
-    let bad = StatusCode::UNPROCESSABLE_ENTITY;
     let mfa = auth::is_multi_factor(&me.session.amr);
-    match passkeys::finish_registration(&auth_ctx(&state), &user, &f.state, &f.credential, &f.name, mfa).await? {
-        passkeys::Registered::Added(_, name) => {
-            let codes = first_backup_codes(&state, user.id).await?;
-            if !codes.is_empty() {
-                return Ok(codes_page(&state, jar, &codes, HERE));
-            }
-            let saved = format!("The passkey “{name}” was added.");
-            passkeys_page(&state, jar, &me, StatusCode::OK, Some(&saved), None).await
+    let registered =
+        passkeys::finish_registration(&auth_ctx(&state), &user, &f.state, &f.credential, &f.name, mfa).await?;
+    if let passkeys::Registered::Added(_, name) = &registered {
+        let codes = first_backup_codes(&state, user.id).await?;
+        if !codes.is_empty() {
+            return Ok(codes_page(&state, jar, &codes, HERE));
         }
-        passkeys::Registered::Duplicate => {
-            let error = "This passkey is registered already.";
-            passkeys_page(&state, jar, &me, StatusCode::CONFLICT, None, Some(error)).await
-        }
+        let saved = format!("The passkey “{name}” was added.");
+        return passkeys_page(&state, jar, &me, StatusCode::OK, Some(&saved), None).await;
+    }
+    let status = if matches!(registered, passkeys::Registered::Duplicate) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    passkeys_page(&state, jar, &me, status, None, registration_problem(&registered)).await
+}
+
+/// What the page says of a registration that added nothing (None when it added one).
+pub fn registration_problem(r: &passkeys::Registered) -> Option<&'static str> {
+    match r {
+        passkeys::Registered::Added(..) => None,
+        passkeys::Registered::Duplicate => Some("This passkey is registered already."),
         passkeys::Registered::Refused => {
-            let error = "The passkey was not accepted (it must verify you, by PIN or biometrics). Try again.";
-            passkeys_page(&state, jar, &me, bad, None, Some(error)).await
+            Some("The passkey was not accepted (it must verify you, by PIN or biometrics). Try again.")
         }
-        passkeys::Registered::Expired => {
-            let error = "That took too long. Try again.";
-            passkeys_page(&state, jar, &me, bad, None, Some(error)).await
-        }
+        passkeys::Registered::Expired => Some("That took too long. Try again."),
     }
 }
 
