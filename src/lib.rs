@@ -25,6 +25,7 @@ pub mod standard_claims;
 pub mod store;
 pub mod telemetry;
 pub mod theme;
+pub mod upstream;
 pub mod web;
 
 pub use app::App;

@@ -15,6 +15,7 @@ pub mod refresh_token;
 pub mod second_factor;
 pub mod signing_key;
 pub mod system_setting;
+pub mod upstream_identity;
 pub mod user;
 pub mod user_image;
 pub mod user_preference;

@@ -11,6 +11,7 @@ pub use super::mail_outbox::Entity as MailOutbox;
 pub use super::refresh_token::Entity as RefreshToken;
 pub use super::signing_key::Entity as SigningKey;
 pub use super::system_setting::Entity as SystemSetting;
+pub use super::upstream_identity::Entity as UpstreamIdentity;
 pub use super::user::Entity as User;
 pub use super::user_image::Entity as UserImage;
 pub use super::user_preference::Entity as UserPreference;

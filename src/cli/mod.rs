@@ -258,6 +258,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config(ConfigCommand::Check) => {
             let config = load_config()?;
             print!("{}", config.redacted_toml());
+            for u in &config.upstream {
+                println!(
+                    "# upstream {:?}: register the redirect URI {}",
+                    u.id,
+                    u.callback_url(&config.issuer_id)
+                );
+            }
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => user_create(args).await,

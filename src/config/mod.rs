@@ -15,11 +15,13 @@ mod raw;
 mod sources;
 #[cfg(test)]
 mod tests;
+mod upstream;
 mod validate;
 
 pub use raw::*;
 use sources::*;
 pub use sources::{env_name, unknown_env_vars};
+pub use upstream::{Upstream, UpstreamKind};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -135,6 +137,8 @@ pub struct Config {
     /// The robot check, with its secret resolved (None when disabled).
     pub captcha: Option<Captcha>,
     pub profile_fields: Vec<ProfileField>,
+    /// Upstream identity providers, in the order the pages show them.
+    pub upstream: Vec<Upstream>,
     /// The layered values this configuration was validated from (for `config check`).
     pub raw: RawConfig,
 }
@@ -236,6 +240,11 @@ impl DatabaseKind {
             Some(Self::Sqlite(Some(PathBuf::from(path))))
         }
     }
+}
+
+/// Whether a URL's host is loopback (`localhost`, 127.0.0.0/8, ::1).
+pub fn is_loopback(url: &Url) -> bool {
+    validate::is_loopback_url(url)
 }
 
 /// A URL with its password (in the userinfo or a `password=` query parameter) replaced

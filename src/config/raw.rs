@@ -54,6 +54,43 @@ pub struct RawConfig {
     pub captcha: CaptchaConfig,
     /// Operator-defined profile fields (`[[profile_fields]]` in the file).
     pub profile_fields: Vec<ProfileField>,
+    /// Upstream identity providers (`[[upstream]]` in the file).
+    pub upstream: Vec<RawUpstream>,
+}
+
+/// An upstream identity provider, as written; validated into [`Upstream`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// The URL segment: `/login/upstream/{id}`.
+    pub id: String,
+    /// `google`, `github`, `discord`, `facebook` or `oidc`.
+    pub kind: String,
+    /// Shown on the button ("Continue with {name}"); the kind's name by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// The scopes asked for; each kind has defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// `google` and `oidc`: the provider's issuer (discovery and keys come from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// `github`, `discord`, `facebook`: overrides of the real endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// Hosts a profile picture may be fetched from (a host, or `.suffix` for its
+    /// subdomains); each kind has defaults, `oidc` none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_hosts: Option<Vec<String>>,
 }
 
 /// An operator-defined profile field, edited on the profile page and released as a claim
@@ -150,6 +187,9 @@ pub struct AccountsConfig {
     /// How often `serve` erases accounts whose grace period is over (0: never; then run
     /// `gatehouse accounts cleanup` yourself).
     pub purge_interval_secs: u64,
+    /// Whether a new identity at an upstream provider may create an account (false:
+    /// only identities linked from an existing account sign in).
+    pub upstream_signup: bool,
 }
 
 impl Default for AccountsConfig {
@@ -163,6 +203,7 @@ impl Default for AccountsConfig {
             mail_requests_per_hour: 5,
             deletion_grace_days: 30,
             purge_interval_secs: 86_400,
+            upstream_signup: true,
         }
     }
 }
@@ -290,6 +331,11 @@ impl RawConfig {
         if raw.captcha.secret.is_some() {
             raw.captcha.secret = Some("[redacted]".into());
         }
+        for u in &mut raw.upstream {
+            if u.client_secret.is_some() {
+                u.client_secret = Some("[redacted]".into());
+            }
+        }
         raw
     }
 }
@@ -336,6 +382,7 @@ impl Default for RawConfig {
             magic_links: MagicLinksConfig::default(),
             captcha: CaptchaConfig::default(),
             profile_fields: Vec::new(),
+            upstream: Vec::new(),
         }
     }
 }

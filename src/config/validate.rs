@@ -408,6 +408,7 @@ impl Config {
         }
         // After the rules above, whose messages say more for the values they catch.
         check_bounds(&raw, o)?;
+        let upstream = super::upstream::validate(&raw, o)?;
         let issuer_id = issuer.as_str().trim_end_matches('/').to_string();
         Ok(Config {
             issuer,
@@ -445,6 +446,7 @@ impl Config {
             magic_links: raw.magic_links.clone(),
             captcha,
             profile_fields: raw.profile_fields.clone(),
+            upstream,
             raw,
         })
     }

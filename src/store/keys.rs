@@ -185,6 +185,24 @@ pub fn webauthn_spent(state_hash: &str) -> String {
     format!("webauthn-spent:{state_hash}")
 }
 
+/// An upstream sign-in under way (state, nonce, PKCE verifier), by the keyed hash of its
+/// `state`: taken once by the callback.
+pub fn upstream_flow(state_hash: &str) -> String {
+    format!("upstream-flow:{state_hash}")
+}
+
+/// An upstream identity waiting for this browser's answer (create an account, link it
+/// after signing in), by the keyed hash of the browser's binding cookie.
+pub fn upstream_pending(binding_hash: &str) -> String {
+    format!("upstream-pending:{binding_hash}")
+}
+
+/// An address confirmation for an account made through an upstream provider, by the
+/// keyed hash of the mailed token.
+pub fn upstream_verify(token_hash: &str) -> String {
+    format!("upstream-verify:{token_hash}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +247,9 @@ mod tests {
             magic_link_latest(u),
             magic_link_wrong_codes(u),
             magic_link_waiting("x"),
+            upstream_flow("x"),
+            upstream_pending("x"),
+            upstream_verify("x"),
         ];
         let mut namespaces: Vec<&str> = keys.iter().filter_map(|k| k.split(':').next()).collect();
         let n = namespaces.len();

@@ -116,6 +116,22 @@ pub fn set_magic_link(config: &Config, jar: CookieJar, value: String) -> CookieJ
     jar.add(build(config, "gh_magic", value, ttl))
 }
 
+/// The upstream-sign-in binding cookie: ties a provider's answer, a waiting identity and
+/// an address confirmation to the browser that started them.
+pub fn upstream(config: &Config, jar: &CookieJar) -> Option<String> {
+    jar.get(&name(config, "gh_upstream"))
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// This browser's binding cookie, made if it has none; set (again) for as long as an
+/// address confirmation may take.
+pub fn ensure_upstream(config: &Config, jar: CookieJar) -> (CookieJar, String) {
+    let value = upstream(config, &jar).unwrap_or_else(crate::crypto::random_token::<32>);
+    let ttl = i64::try_from(config.accounts.activation_ttl_secs).unwrap_or(86_400);
+    (jar.add(build(config, "gh_upstream", value.clone(), ttl)), value)
+}
+
 /// The trusted-browser cookie of the user named by `suffix` (see `auth::trusted`).
 pub fn trusted(config: &Config, jar: &CookieJar, suffix: &str) -> Option<String> {
     jar.get(&trusted_name(config, suffix)).map(|c| c.value().to_string())

@@ -48,6 +48,8 @@ struct Inner {
     /// The WebAuthn relying party of the issuer (None on an IP address).
     webauthn: Option<webauthn_rs::Webauthn>,
     mail_sealer: crate::crypto::Sealer,
+    /// The upstream identity providers, with their cached discovery documents.
+    upstream: crate::upstream::Providers,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
         let csp = crate::web::middleware::security_headers::csp(&config);
         let mail_sealer = crate::mail::body_sealer(&token_hasher);
         let webauthn = crate::auth::passkeys::relying_party(&config.issuer);
+        let upstream = crate::upstream::Providers::new(&config.upstream);
         if webauthn.is_none() {
             tracing::info!(issuer = %config.issuer, "passkeys are off: WebAuthn needs a host name, not an IP address, in the issuer");
         }
@@ -80,9 +83,13 @@ impl AppState {
                 token_hasher,
                 passwords,
                 dummy_hash: tokio::sync::OnceCell::new(),
+                // Every outbound call (back-channel logouts, the robot check, upstream
+                // providers): no redirects followed, bounded in time, named.
                 http: reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(std::time::Duration::from_secs(5))
                     .timeout(std::time::Duration::from_secs(10))
+                    .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .unwrap_or_default(),
                 csp,
@@ -92,6 +99,7 @@ impl AppState {
                 images: crate::accounts::images::Workers::default(),
                 webauthn,
                 mail_sealer,
+                upstream,
             }),
         }
     }
@@ -122,6 +130,20 @@ impl AppState {
     }
 
     /// The WebAuthn relying party, when the issuer can have passkeys.
+    pub fn upstream(&self) -> &crate::upstream::Providers {
+        &self.inner.upstream
+    }
+
+    /// What the upstream flows use of the app.
+    pub fn upstream_ctx(&self) -> crate::upstream::Ctx<'_> {
+        crate::upstream::Ctx {
+            store: self.store(),
+            hasher: self.token_hasher(),
+            http: self.http(),
+            issuer_id: &self.inner.config.issuer_id,
+        }
+    }
+
     pub fn webauthn(&self) -> Option<&webauthn_rs::Webauthn> {
         self.inner.webauthn.as_ref()
     }

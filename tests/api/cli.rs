@@ -411,7 +411,7 @@ async fn client_create_refuses_bad_input_with_one_line() {
         let mut full = vec!["client", "create"];
         full.extend_from_slice(args);
         let o = cli.run(&full, None);
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}{}", stdout(&o), stderr(&o));
         let err = stderr(&o);
         assert!(
             err.starts_with("error: ") && err.contains(expected) && err.lines().count() == 1,
@@ -672,7 +672,7 @@ async fn client_create_takes_per_client_settings() {
         ];
         full.extend(args.iter());
         let o = cli.run(&full, None);
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}{}", stdout(&o), stderr(&o));
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
     }
 }

@@ -37,6 +37,7 @@ async fn entities_match_schema(conn: &DatabaseConnection) {
     Consent::find().all(conn).await.expect("consent");
     BackchannelLogout::find().all(conn).await.expect("backchannel_logout");
     UserImage::find().all(conn).await.expect("user_image");
+    UpstreamIdentity::find().all(conn).await.expect("upstream_identity");
 }
 
 async fn migrate_fresh_rerun_down_up(test_db: TestDb) {

@@ -76,6 +76,7 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, v: View<'_
         "authreq": v.authreq,
         "next": v.next,
         "client_name": v.client_name,
+        "upstream": state.upstream().buttons(),
     });
     match state.theme().render("templates/login.html", ctx) {
         Ok(html) => (
@@ -103,6 +104,22 @@ async fn client_name(state: &AppState, authreq: Option<&str>) -> (Option<String>
         }
     };
     (name, req.login_hint)
+}
+
+/// The sign-in page with an error from elsewhere (an upstream provider's answer), going
+/// on to `next` afterwards.
+pub(super) async fn with_error(state: &AppState, jar: CookieJar, status: StatusCode, error: &str, next: Option<&str>) -> Response {
+    let view = View {
+        email: "",
+        error: Some(error),
+        notice: None,
+        unverified: false,
+        authreq: None,
+        next: next.and_then(safe_next),
+        client_name: None,
+        reauth: false,
+    };
+    render(state, jar, status, view).await
 }
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LoginQuery>) -> Response {
@@ -240,7 +257,7 @@ pub async fn submit(
 
 /// Where a sign-in continues: the authorization request it interrupted, the local page
 /// it was asked from, or the account.
-fn then_of(authreq: Option<&str>, next: Option<LocalPath<'_>>) -> String {
+pub(super) fn then_of(authreq: Option<&str>, next: Option<LocalPath<'_>>) -> String {
     match (authreq, next) {
         (Some(id), _) => resume_url(id),
         (None, Some(n)) => n.to_string(),

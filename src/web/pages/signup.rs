@@ -57,7 +57,7 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query
         jar,
         StatusCode::OK,
         "templates/signup.html",
-        json!({ "email": "", "errors": {}, "next": next, "authreq": q.authreq }),
+        json!({ "email": "", "errors": {}, "next": next, "authreq": q.authreq, "upstream": state.upstream().buttons() }),
     )
 }
 
@@ -88,7 +88,7 @@ pub async fn submit(
             jar,
             status,
             "templates/signup.html",
-            json!({ "email": f.email, "errors": errors, "error": error, "next": next, "authreq": f.authreq }),
+            json!({ "email": f.email, "errors": errors, "error": error, "next": next, "authreq": f.authreq, "upstream": state.upstream().buttons() }),
         ))
     };
     if let Err(msg) = robot_check(&state, &f.extra, ip).await {

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod browser;
+pub mod fake_upstream;
 pub mod flow;
 pub mod mmdb;
 pub mod proxy;

@@ -1,0 +1,383 @@
+//! What an upstream identity may do. Identities are keyed by (provider id, subject):
+//!
+//! - a linked identity signs in as its user (whatever address the provider states now);
+//!   the user's own second factor is still asked;
+//! - a new identity with a **verified** address no account uses creates an account
+//!   (unless `accounts.upstream_signup` is off), after the user agreed on a page;
+//! - a new identity whose verified address an account uses never signs in to it: the
+//!   user signs in to that account first, then confirms the link;
+//! - a new identity with an **unverified** address (or none) creates an account only
+//!   after the address is confirmed by mail, in the same browser, and is never linked by
+//!   that address (the mail tells an existing account's owner how to link instead).
+//!
+//! Links and unlinks are audited and mailed; the last way to sign in cannot be unlinked.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Identity, PENDING_TTL, repo};
+use crate::accounts::{Email, Error, NewUser};
+use crate::audit;
+use crate::auth::Ctx;
+
+/// What a new sign-in with an identity leads to.
+#[derive(Debug)]
+pub enum Decision {
+    /// A linked identity: sign in as this user.
+    SignIn(Box<entity::user::Model>),
+    /// Ask the user whether to create an account with the verified address.
+    Create,
+    /// An account uses the verified address: sign in to it first, then link.
+    ProveAccount,
+    /// The address is unverified or missing: confirm one by mail first.
+    ConfirmAddress,
+    /// New identities may not create accounts here.
+    SignupClosed,
+}
+
+/// Decides what `identity` may do, and records a sign-in of a linked one.
+pub async fn decide(ctx: &Ctx<'_>, identity: &Identity) -> Result<Decision, Error> {
+    if let Some(row) = repo::find(ctx.db, &identity.provider, &identity.subject).await? {
+        repo::touch(ctx.db, row.id, identity).await?;
+        return match crate::accounts::find(ctx.db, row.user_id).await? {
+            Some(u) => Ok(Decision::SignIn(Box::new(u))),
+            // Gone between the two reads (a purge): like a new identity.
+            None => Ok(Decision::SignupClosed),
+        };
+    }
+    // An unverified address says nothing about an account, not even that one exists.
+    let verified = identity
+        .email
+        .as_deref()
+        .filter(|_| identity.email_verified)
+        .and_then(|e| Email::parse(e).ok());
+    let Some(email) = verified else {
+        return Ok(if ctx.config.accounts.upstream_signup {
+            Decision::ConfirmAddress
+        } else {
+            Decision::SignupClosed
+        });
+    };
+    if crate::accounts::find_by_email(ctx.db, &email).await?.is_some() {
+        return Ok(Decision::ProveAccount);
+    }
+    Ok(if ctx.config.accounts.upstream_signup {
+        Decision::Create
+    } else {
+        Decision::SignupClosed
+    })
+}
+
+/// Which answer a waiting identity needs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// "Create an account?" (a verified address no account uses).
+    Create,
+    /// Sign in to the account that uses the address, then confirm the link.
+    ProveAccount,
+    /// Type an address to confirm by mail.
+    ConfirmAddress,
+}
+
+/// An identity waiting for this browser's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub stage: Stage,
+    pub identity: Identity,
+    /// Where to continue once signed in.
+    pub then: String,
+    pub remember: bool,
+}
+
+fn pending_key(ctx: &Ctx<'_>, binding: &str) -> String {
+    crate::store::keys::upstream_pending(&super::binding_hash(ctx.hasher, binding))
+}
+
+/// Keeps `p` for the browser holding `binding` (replacing what it waited with before).
+pub async fn keep_pending(ctx: &Ctx<'_>, binding: &str, p: &Pending) -> Result<(), Error> {
+    let value = serde_json::to_vec(p).map_err(|e| Error::Mail(format!("pending identity: {e}")))?;
+    ctx.store.put(&pending_key(ctx, binding), &value, PENDING_TTL).await?;
+    Ok(())
+}
+
+/// The identity this browser waits with, if any.
+pub async fn pending(ctx: &Ctx<'_>, binding: Option<&str>) -> Result<Option<Pending>, Error> {
+    let Some(b) = binding.filter(|b| !b.is_empty() && b.len() <= 128) else {
+        return Ok(None);
+    };
+    let raw = ctx.store.get(&pending_key(ctx, b)).await?;
+    Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
+}
+
+/// Takes the identity this browser waits with (once).
+pub async fn take_pending(ctx: &Ctx<'_>, binding: Option<&str>) -> Result<Option<Pending>, Error> {
+    let Some(b) = binding.filter(|b| !b.is_empty() && b.len() <= 128) else {
+        return Ok(None);
+    };
+    let raw = ctx.store.take(&pending_key(ctx, b)).await?;
+    Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
+}
+
+/// Creates an account for a new identity with an address known to be the user's
+/// (verified by the provider, or confirmed by mail): verified, without a password, the
+/// profile prefilled, the identity linked; one transaction with its audit events.
+pub async fn create_account(ctx: &Ctx<'_>, identity: &Identity, email: &Email, ip: Option<String>) -> Result<entity::user::Model, Error> {
+    if crate::accounts::find_by_email(ctx.db, email).await?.is_some() {
+        return Err(Error::DuplicateEmail(email.as_str().to_string()));
+    }
+    let actor = format!("upstream:{}", identity.provider);
+    let txn = crate::db::begin(ctx.db).await?;
+    let new = NewUser {
+        email: email.clone(),
+        password: None,
+        verified: true,
+        superuser: false,
+    };
+    let user = match crate::accounts::repo::insert_user(&txn, &new, None).await {
+        Ok(u) => u,
+        Err(e) if crate::accounts::repo::is_unique_violation(&e) => {
+            return Err(Error::DuplicateEmail(email.as_str().to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    repo::prefill_profile(&txn, user.id, identity).await?;
+    repo::insert(&txn, user.id, identity).await?;
+    for (kind, detail) in [
+        ("user.created", serde_json::json!({ "verified": true, "through": identity.provider })),
+        ("upstream.linked", serde_json::json!({ "provider": identity.provider })),
+    ] {
+        audit::record(
+            &txn,
+            audit::Event {
+                actor: &actor,
+                user_id: Some(user.id),
+                kind,
+                ip: ip.clone(),
+                detail: Some(detail),
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// What linking an identity to a user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    Linked,
+    /// It was linked to this user already.
+    AlreadyYours,
+    /// Another account has it: nothing changed.
+    OtherAccount,
+}
+
+/// Links `identity` to `user` (who proved the account): audited and mailed.
+pub async fn link(
+    ctx: &Ctx<'_>,
+    user: &entity::user::Model,
+    identity: &Identity,
+    provider_name: &str,
+    ip: Option<String>,
+) -> Result<Linked, Error> {
+    if let Some(row) = repo::find(ctx.db, &identity.provider, &identity.subject).await? {
+        return Ok(if row.user_id == user.id {
+            repo::touch(ctx.db, row.id, identity).await?;
+            Linked::AlreadyYours
+        } else {
+            Linked::OtherAccount
+        });
+    }
+    let txn = crate::db::begin(ctx.db).await?;
+    match repo::insert(&txn, user.id, identity).await {
+        Ok(_) => {}
+        // Lost a race with another link of the same identity.
+        Err(e) if crate::accounts::repo::is_unique_violation(&e) => return Ok(Linked::OtherAccount),
+        Err(e) => return Err(e.into()),
+    }
+    audit::record(
+        &txn,
+        audit::Event {
+            actor: &format!("user:{}", user.id),
+            user_id: Some(user.id),
+            kind: "upstream.linked",
+            ip,
+            detail: Some(serde_json::json!({ "provider": identity.provider })),
+        },
+    )
+    .await?;
+    ctx.mail
+        .queue(
+            &txn,
+            &user.email,
+            "upstream_linked",
+            serde_json::json!({
+                "provider": provider_name,
+                "upstream_email": identity.email,
+                "linked": format!("{}/account/linked", ctx.mail.issuer_id),
+            }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(Linked::Linked)
+}
+
+/// The identities linked to the user.
+pub async fn linked(ctx: &Ctx<'_>, user_id: Uuid) -> Result<Vec<entity::upstream_identity::Model>, Error> {
+    Ok(repo::of_user(ctx.db, user_id).await?)
+}
+
+/// What unlinking did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlinked {
+    /// Unlinked the identity at this provider id.
+    Done(String),
+    /// It is the last way to sign in (no password, no passkey, no other provider).
+    LastWay,
+    NotFound,
+}
+
+/// Unlinks the user's identity `id`, unless nothing else could sign in to the account.
+pub async fn unlink(
+    ctx: &Ctx<'_>,
+    user: &entity::user::Model,
+    id: Uuid,
+    provider_name: impl Fn(&str) -> String,
+    ip: Option<String>,
+) -> Result<Unlinked, Error> {
+    let txn = crate::db::begin(ctx.db).await?;
+    let rows = repo::of_user(&txn, user.id).await?;
+    let Some(row) = rows.iter().find(|r| r.id == id) else {
+        return Ok(Unlinked::NotFound);
+    };
+    let other_ways =
+        user.password_hash.is_some() || rows.len() > 1 || repo::passkey_count(&txn, user.id).await? > 0;
+    if !other_ways {
+        return Ok(Unlinked::LastWay);
+    }
+    if !repo::delete(&txn, user.id, id).await? {
+        return Ok(Unlinked::NotFound);
+    }
+    audit::record(
+        &txn,
+        audit::Event {
+            actor: &format!("user:{}", user.id),
+            user_id: Some(user.id),
+            kind: "upstream.unlinked",
+            ip,
+            detail: Some(serde_json::json!({ "provider": row.provider })),
+        },
+    )
+    .await?;
+    ctx.mail
+        .queue(
+            &txn,
+            &user.email,
+            "upstream_unlinked",
+            serde_json::json!({
+                "provider": provider_name(&row.provider),
+                "upstream_email": row.email,
+                "linked": format!("{}/account/linked", ctx.mail.issuer_id),
+            }),
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(Unlinked::Done(row.provider.clone()))
+}
+
+/// An address confirmation waiting for its mailed link.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub pending: Pending,
+    /// The address typed (or stated by the provider), confirmed by the link.
+    pub email: String,
+    /// The keyed hash of the binding cookie of the browser that asked.
+    binding: String,
+}
+
+/// How long a confirmation link works.
+pub fn confirmation_ttl(ctx: &Ctx<'_>) -> Duration {
+    Duration::from_secs(ctx.config.accounts.activation_ttl_secs)
+}
+
+/// Mails the confirmation for an account with `email` made from this browser's
+/// pending identity, or, when an account uses the address, a note to its owner on how to
+/// link the provider instead: the page answers the same either way.
+pub async fn request_confirmation(
+    ctx: &Ctx<'_>,
+    binding: &str,
+    pending: Pending,
+    email: &Email,
+    provider_name: &str,
+) -> Result<(), Error> {
+    if crate::accounts::find_by_email(ctx.db, email).await?.is_some() {
+        return ctx
+            .mail
+            .queue(
+                ctx.db,
+                email.as_str(),
+                "upstream_exists",
+                serde_json::json!({
+                    "provider": provider_name,
+                    "linked": format!("{}/account/linked", ctx.mail.issuer_id),
+                    "reset": format!("{}/password/reset", ctx.mail.issuer_id),
+                }),
+            )
+            .await;
+    }
+    let token = crate::crypto::random_token::<32>();
+    let c = Confirmation {
+        pending,
+        email: email.as_str().to_string(),
+        binding: super::binding_hash(ctx.hasher, binding),
+    };
+    let value = serde_json::to_vec(&c).map_err(|e| Error::Mail(format!("confirmation: {e}")))?;
+    let key = crate::store::keys::upstream_verify(&ctx.hasher.hash(&token));
+    ctx.store.put(&key, &value, confirmation_ttl(ctx)).await?;
+    let link = format!("{}/login/upstream/confirm?token={token}", ctx.mail.issuer_id);
+    ctx.mail
+        .queue(
+            ctx.db,
+            email.as_str(),
+            "upstream_confirm",
+            serde_json::json!({ "provider": provider_name, "link": link, "hours": confirmation_ttl(ctx).as_secs() / 3600 }),
+        )
+        .await
+}
+
+/// What a confirmation link opened in a browser finds.
+#[derive(Debug)]
+pub enum Confirmed {
+    /// The asking browser: the confirmation is spent and the account may be made.
+    Yes(Box<Confirmation>),
+    /// Another browser (a mail scanner, another person): nothing is spent.
+    OtherBrowser,
+    /// Unknown, used or expired.
+    Gone,
+}
+
+/// Opens a confirmation link; it is spent only in the browser that asked for it, so
+/// neither a scanner nor someone forwarded the mail can finish a sign-up started by
+/// someone else.
+pub async fn confirm(ctx: &Ctx<'_>, token: &str, binding: Option<&str>) -> Result<Confirmed, Error> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(Confirmed::Gone);
+    }
+    let key = crate::store::keys::upstream_verify(&ctx.hasher.hash(token));
+    let Some(c) = ctx.store.get(&key).await?.and_then(|v| serde_json::from_slice::<Confirmation>(&v).ok()) else {
+        return Ok(Confirmed::Gone);
+    };
+    let same = binding.is_some_and(|b| {
+        crate::crypto::constant_time_eq(super::binding_hash(ctx.hasher, b).as_bytes(), c.binding.as_bytes())
+    });
+    if !same {
+        return Ok(Confirmed::OtherBrowser);
+    }
+    match ctx.store.take(&key).await? {
+        Some(_) => Ok(Confirmed::Yes(Box::new(c))),
+        None => Ok(Confirmed::Gone),
+    }
+}
