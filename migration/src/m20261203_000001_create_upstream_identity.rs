@@ -76,6 +76,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(UpstreamIdentity::Table).to_owned()).await
+        m.drop_table(Table::drop().table(UpstreamIdentity::Table).to_owned())
+            .await
     }
 }

@@ -163,7 +163,16 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
     let mut out = Vec::with_capacity(raw.upstream.len());
     for (i, u) in raw.upstream.iter().enumerate() {
         // Entries are named by position and id: `upstream[1] (github).client_secret`.
-        let at = |key: &str| format!("upstream[{i}]{}.{key}", if u.id.is_empty() { String::new() } else { format!(" ({})", u.id) });
+        let at = |key: &str| {
+            format!(
+                "upstream[{i}]{}.{key}",
+                if u.id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", u.id)
+                }
+            )
+        };
         let bad = |key: &str, value: &str, expected: &str| ConfigError::Invalid {
             key: format!("{} (in {})", at(key), o.name("upstream")),
             value: format!("\"{}\"", value.escape_debug()),
@@ -171,33 +180,56 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
         };
         let id_ok = (1..=32).contains(&u.id.len())
             && u.id.starts_with(|c: char| c.is_ascii_lowercase())
-            && u.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && u.id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !id_ok {
-            return Err(bad("id", &u.id, "must be 1 to 32 lower-case letters, digits and -, starting with a letter"));
+            return Err(bad(
+                "id",
+                &u.id,
+                "must be 1 to 32 lower-case letters, digits and -, starting with a letter",
+            ));
         }
         if !seen.insert(u.id.clone()) {
             return Err(bad("id", &u.id, "is used by another provider"));
         }
-        let kind = UpstreamKind::parse(&u.kind)
-            .ok_or_else(|| bad("kind", &u.kind, "is not one of: google, github, discord, facebook, oidc"))?;
+        let kind = UpstreamKind::parse(&u.kind).ok_or_else(|| {
+            bad(
+                "kind",
+                &u.kind,
+                "is not one of: google, github, discord, facebook, oidc",
+            )
+        })?;
         if u.client_id.trim().is_empty() || u.client_id.len() > 512 {
             return Err(bad("client_id", &u.client_id, "must be given (at most 512 bytes)"));
         }
         let secret = match (&u.client_secret, &u.client_secret_file) {
             (Some(_), Some(_)) => {
-                return Err(bad("client_secret", "[redacted]", "and client_secret_file: set one of them, not both"));
+                return Err(bad(
+                    "client_secret",
+                    "[redacted]",
+                    "and client_secret_file: set one of them, not both",
+                ));
             }
             (Some(s), None) => s.clone(),
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    bad("client_secret_file", &path.display().to_string(), &format!("cannot be read: {e}"))
+                    bad(
+                        "client_secret_file",
+                        &path.display().to_string(),
+                        &format!("cannot be read: {e}"),
+                    )
                 })?;
                 text.trim().to_string()
             }
             (None, None) => String::new(),
         };
         if secret.is_empty() || secret.len() > 1024 {
-            return Err(bad("client_secret", "", "must be given (or client_secret_file), at most 1024 bytes"));
+            return Err(bad(
+                "client_secret",
+                "",
+                "must be given (or client_secret_file), at most 1024 bytes",
+            ));
         }
         let name = match &u.name {
             Some(n) if n.trim().is_empty() || n.chars().count() > 40 => {
@@ -205,7 +237,11 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
             }
             Some(n) => n.trim().to_string(),
             None if kind == UpstreamKind::Oidc => {
-                return Err(bad("name", "", "must be given for an oidc provider (it is shown on the button)"));
+                return Err(bad(
+                    "name",
+                    "",
+                    "must be given for an oidc provider (it is shown on the button)",
+                ));
             }
             None => kind.default_name().to_string(),
         };
@@ -214,14 +250,18 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
             None => kind.default_scopes().iter().map(|s| s.to_string()).collect(),
         };
         if scopes.len() > 20
-            || scopes
-                .iter()
-                .any(|s| s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+            || scopes.iter().any(|s| {
+                s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            })
         {
             return Err(bad("scopes", &scopes.join(" "), "must be at most 20 scope tokens"));
         }
         if kind.is_oidc() && !scopes.iter().any(|s| s == "openid") {
-            return Err(bad("scopes", &scopes.join(" "), "must include openid for an OpenID Connect provider"));
+            return Err(bad(
+                "scopes",
+                &scopes.join(" "),
+                "must include openid for an OpenID Connect provider",
+            ));
         }
         let url = |key: &str, v: &str| -> Result<Url, ConfigError> {
             outbound_url(o, "upstream", v).map_err(|e| match e {
@@ -230,9 +270,17 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
             })
         };
         let (issuer, authorize_url, token_url, api_url) = if kind.is_oidc() {
-            for (k, v) in [("authorize_url", &u.authorize_url), ("token_url", &u.token_url), ("api_url", &u.api_url)] {
+            for (k, v) in [
+                ("authorize_url", &u.authorize_url),
+                ("token_url", &u.token_url),
+                ("api_url", &u.api_url),
+            ] {
                 if let Some(v) = v {
-                    return Err(bad(k, v, "is read from the issuer's discovery document for this kind: set issuer"));
+                    return Err(bad(
+                        k,
+                        v,
+                        "is read from the issuer's discovery document for this kind: set issuer",
+                    ));
                 }
             }
             let issuer = match (&u.issuer, kind) {
@@ -261,8 +309,16 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
             Some(h) => h.clone(),
             None => kind.default_picture_hosts().iter().map(|s| s.to_string()).collect(),
         };
-        if picture_hosts.len() > 10 || picture_hosts.iter().any(|h| h.is_empty() || h == "." || h.contains(['/', ':', ' '])) {
-            return Err(bad("picture_hosts", &picture_hosts.join(" "), "must be at most 10 host names (.suffix for subdomains)"));
+        if picture_hosts.len() > 10
+            || picture_hosts
+                .iter()
+                .any(|h| h.is_empty() || h == "." || h.contains(['/', ':', ' ']))
+        {
+            return Err(bad(
+                "picture_hosts",
+                &picture_hosts.join(" "),
+                "must be at most 10 host names (.suffix for subdomains)",
+            ));
         }
         out.push(Upstream {
             id: u.id.clone(),

@@ -124,7 +124,12 @@ pub async fn take_pending(ctx: &Ctx<'_>, binding: Option<&str>) -> Result<Option
 /// Creates an account for a new identity with an address known to be the user's
 /// (verified by the provider, or confirmed by mail): verified, without a password, the
 /// profile prefilled, the identity linked; one transaction with its audit events.
-pub async fn create_account(ctx: &Ctx<'_>, identity: &Identity, email: &Email, ip: Option<String>) -> Result<entity::user::Model, Error> {
+pub async fn create_account(
+    ctx: &Ctx<'_>,
+    identity: &Identity,
+    email: &Email,
+    ip: Option<String>,
+) -> Result<entity::user::Model, Error> {
     if crate::accounts::find_by_email(ctx.db, email).await?.is_some() {
         return Err(Error::DuplicateEmail(email.as_str().to_string()));
     }
@@ -146,7 +151,10 @@ pub async fn create_account(ctx: &Ctx<'_>, identity: &Identity, email: &Email, i
     repo::prefill_profile(&txn, user.id, identity).await?;
     repo::insert(&txn, user.id, identity).await?;
     for (kind, detail) in [
-        ("user.created", serde_json::json!({ "verified": true, "through": identity.provider })),
+        (
+            "user.created",
+            serde_json::json!({ "verified": true, "through": identity.provider }),
+        ),
         ("upstream.linked", serde_json::json!({ "provider": identity.provider })),
     ] {
         audit::record(
@@ -253,8 +261,7 @@ pub async fn unlink(
     let Some(row) = rows.iter().find(|r| r.id == id) else {
         return Ok(Unlinked::NotFound);
     };
-    let other_ways =
-        user.password_hash.is_some() || rows.len() > 1 || repo::passkey_count(&txn, user.id).await? > 0;
+    let other_ways = user.password_hash.is_some() || rows.len() > 1 || repo::passkey_count(&txn, user.id).await? > 0;
     if !other_ways {
         return Ok(Unlinked::LastWay);
     }
@@ -367,7 +374,12 @@ pub async fn confirm(ctx: &Ctx<'_>, token: &str, binding: Option<&str>) -> Resul
         return Ok(Confirmed::Gone);
     }
     let key = crate::store::keys::upstream_verify(&ctx.hasher.hash(token));
-    let Some(c) = ctx.store.get(&key).await?.and_then(|v| serde_json::from_slice::<Confirmation>(&v).ok()) else {
+    let Some(c) = ctx
+        .store
+        .get(&key)
+        .await?
+        .and_then(|v| serde_json::from_slice::<Confirmation>(&v).ok())
+    else {
         return Ok(Confirmed::Gone);
     };
     let same = binding.is_some_and(|b| {

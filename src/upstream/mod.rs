@@ -225,7 +225,11 @@ fn expected_iss(cfg: &Upstream) -> Option<String> {
 /// Takes the flow an answer at provider `p`'s callback belongs to, in the browser holding
 /// `binding`: once, and only this provider's and this browser's.
 pub async fn take_flow(ctx: &Ctx<'_>, p: &Provider, binding: Option<&str>, q: &Params) -> Result<Flow, Failure> {
-    let state = q.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 256).ok_or(Failure::Expired)?;
+    let state = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .ok_or(Failure::Expired)?;
     // Taken, not read: every answer spends its state, whatever follows.
     let key = crate::store::keys::upstream_flow(&ctx.hasher.hash(state));
     let flow: Flow = match ctx.store.take(&key).await? {
@@ -262,7 +266,16 @@ pub async fn identity(ctx: &Ctx<'_>, p: &Provider, flow: &Flow, q: &Params) -> R
         .ok_or_else(|| Failure::Provider("the answer has no code".into()))?;
     let redirect = p.cfg.callback_url(ctx.issuer_id);
     let identity = if p.cfg.kind.is_oidc() {
-        oidc::identity(&p.discovery, ctx.http, &p.cfg, &redirect, code, &flow.verifier, &flow.nonce).await?
+        oidc::identity(
+            &p.discovery,
+            ctx.http,
+            &p.cfg,
+            &redirect,
+            code,
+            &flow.verifier,
+            &flow.nonce,
+        )
+        .await?
     } else {
         social::identity(ctx.http, &p.cfg, &redirect, code, &flow.verifier).await?
     };
@@ -275,8 +288,14 @@ fn tidy(mut i: Identity) -> Result<Identity, Failure> {
         return Err(Failure::Provider("the provider named no usable subject".into()));
     }
     let cut = |s: Option<String>| {
-        s.map(|s| s.trim().chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>())
-            .filter(|s| !s.is_empty())
+        s.map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_NAME_CHARS)
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
     };
     i.name = cut(i.name);
     i.given_name = cut(i.given_name);

@@ -11,8 +11,8 @@ use openidconnect::core::{
     CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    OAuth2TokenResponse, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use secrecy::ExposeSecret;
 use url::Url;
@@ -56,7 +56,12 @@ fn outbound_ok(u: &Url) -> bool {
 impl Discovery {
     /// The provider's metadata: cached, or read again when older than the TTL or when
     /// `refresh` asks for newer keys (rate limited). One read at a time per provider.
-    async fn metadata(&self, http_client: &reqwest::Client, cfg: &Upstream, refresh: bool) -> Result<Arc<CoreProviderMetadata>, Failure> {
+    async fn metadata(
+        &self,
+        http_client: &reqwest::Client,
+        cfg: &Upstream,
+        refresh: bool,
+    ) -> Result<Arc<CoreProviderMetadata>, Failure> {
         let mut cached = self.cached.lock().await;
         if let Some((at, m)) = cached.as_ref() {
             let fresh = at.elapsed() < DISCOVERY_TTL;
@@ -87,7 +92,8 @@ impl Discovery {
 }
 
 fn client(m: &CoreProviderMetadata, cfg: &Upstream, redirect: &str) -> Result<OidcClient, Failure> {
-    let redirect = RedirectUrl::new(redirect.to_string()).map_err(|e| Failure::Provider(format!("redirect URI: {e}")))?;
+    let redirect =
+        RedirectUrl::new(redirect.to_string()).map_err(|e| Failure::Provider(format!("redirect URI: {e}")))?;
     let mut c = CoreClient::from_provider_metadata(
         m.clone(),
         ClientId::new(cfg.client_id.clone()),
@@ -261,10 +267,7 @@ fn from_claims(provider: &str, c: &CoreIdTokenClaims) -> Identity {
         email_verified: email.is_some() && c.email_verified() == Some(true),
         email,
         name: text(c.name()),
-        given_name: c
-            .given_name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_string()),
+        given_name: c.given_name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()),
         family_name: c
             .family_name()
             .and_then(|n| n.get(None))

@@ -1,13 +1,19 @@
 //! Queries on linked upstream identities.
 
 use entity::upstream_identity;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
 use uuid::Uuid;
 
 use super::Identity;
 
 /// The linked identity (provider, subject), if any.
-pub async fn find(db: &impl ConnectionTrait, provider: &str, subject: &str) -> Result<Option<upstream_identity::Model>, DbErr> {
+pub async fn find(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<upstream_identity::Model>, DbErr> {
     upstream_identity::Entity::find()
         .filter(upstream_identity::Column::Provider.eq(provider))
         .filter(upstream_identity::Column::Subject.eq(subject))
@@ -25,7 +31,11 @@ pub async fn of_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<ups
 }
 
 /// Links `identity` to the user.
-pub async fn insert(db: &impl ConnectionTrait, user_id: Uuid, identity: &Identity) -> Result<upstream_identity::Model, DbErr> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    identity: &Identity,
+) -> Result<upstream_identity::Model, DbErr> {
     let now = chrono::Utc::now();
     upstream_identity::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -76,15 +86,22 @@ pub async fn passkey_count(db: &impl ConnectionTrait, user_id: Uuid) -> Result<u
 
 /// Fills the empty profile of a new account from the provider's names.
 pub async fn prefill_profile(db: &impl ConnectionTrait, user_id: Uuid, identity: &Identity) -> Result<(), DbErr> {
-    let (given, family, nickname) = match (&identity.given_name, &identity.family_name) {
-        (None, None) => (None, None, identity.name.clone()),
-        (g, f) => (g.clone(), f.clone(), None),
+    // A provider that sends only a display name (GitHub, Discord, Facebook): its first
+    // word is the given name, the rest the family name (as Keycloak splits it).
+    let (given, family) = match (&identity.given_name, &identity.family_name) {
+        (None, None) => match identity.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => match n.split_once(char::is_whitespace) {
+                Some((g, f)) => (Some(g.to_string()), Some(f.trim().to_string())),
+                None => (Some(n.to_string()), None),
+            },
+            None => (None, None),
+        },
+        (g, f) => (g.clone(), f.clone()),
     };
     entity::user_profile::ActiveModel {
         user_id: Set(user_id),
         given_name: Set(given),
         family_name: Set(family),
-        nickname: Set(nickname),
         preferred_username: Set(identity.username.clone()),
         updated_at: Set(chrono::Utc::now()),
         ..Default::default()

@@ -33,7 +33,8 @@ type Client = BasicClient<
 
 fn client(cfg: &Upstream, redirect: &str) -> Result<Client, Failure> {
     let (a, t, _) = urls(cfg)?;
-    let redirect = RedirectUrl::new(redirect.to_string()).map_err(|e| Failure::Provider(format!("redirect URI: {e}")))?;
+    let redirect =
+        RedirectUrl::new(redirect.to_string()).map_err(|e| Failure::Provider(format!("redirect URI: {e}")))?;
     Ok(BasicClient::new(ClientId::new(cfg.client_id.clone()))
         .set_client_secret(ClientSecret::new(cfg.client_secret.expose_secret().to_string()))
         .set_auth_uri(AuthUrl::from_url(a.clone()))
@@ -44,10 +45,17 @@ fn client(cfg: &Upstream, redirect: &str) -> Result<Client, Failure> {
 }
 
 /// The authorization URL for this flow.
-pub fn authorize_url(cfg: &Upstream, redirect: &str, state: &str, challenge: PkceCodeChallenge) -> Result<Url, Failure> {
+pub fn authorize_url(
+    cfg: &Upstream,
+    redirect: &str,
+    state: &str,
+    challenge: PkceCodeChallenge,
+) -> Result<Url, Failure> {
     let c = client(cfg, redirect)?;
     let state = state.to_string();
-    let mut req = c.authorize_url(move || CsrfToken::new(state)).set_pkce_challenge(challenge);
+    let mut req = c
+        .authorize_url(move || CsrfToken::new(state))
+        .set_pkce_challenge(challenge);
     for s in &cfg.scopes {
         req = req.add_scope(Scope::new(s.clone()));
     }
@@ -155,12 +163,23 @@ async fn discord(http_client: &reqwest::Client, cfg: &Upstream, api: &Url, acces
         avatar: Option<String>,
     }
     let bearer = format!("Bearer {access}");
-    let me: Me = get_json(http_client, &at(api, "/users/@me")?, &[("Authorization", bearer.as_str())]).await?;
+    let me: Me = get_json(
+        http_client,
+        &at(api, "/users/@me")?,
+        &[("Authorization", bearer.as_str())],
+    )
+    .await?;
     let avatar = me
         .avatar
         .as_deref()
         .filter(|a| a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .and_then(|a| Url::parse(&format!("https://cdn.discordapp.com/avatars/{}/{a}.png?size=512", me.id)).ok());
+        .and_then(|a| {
+            Url::parse(&format!(
+                "https://cdn.discordapp.com/avatars/{}/{a}.png?size=512",
+                me.id
+            ))
+            .ok()
+        });
     let email = some(me.email);
     Ok(Identity {
         provider: cfg.id.clone(),
@@ -203,7 +222,10 @@ async fn facebook(http_client: &reqwest::Client, cfg: &Upstream, api: &Url, acce
     let mut url = at(api, "/me")?;
     url.query_pairs_mut()
         .append_pair("fields", "id,name,email,picture.type(large)")
-        .append_pair("appsecret_proof", &appsecret_proof(cfg.client_secret.expose_secret(), access));
+        .append_pair(
+            "appsecret_proof",
+            &appsecret_proof(cfg.client_secret.expose_secret(), access),
+        );
     let bearer = format!("Bearer {access}");
     let me: Me = get_json(http_client, &url, &[("Authorization", bearer.as_str())]).await?;
     let picture = me

@@ -31,3 +31,5 @@ mod sessions;
 mod store;
 mod trusted_browsers;
 mod two_factor;
+mod upstream;
+mod upstream_linking;

@@ -108,7 +108,13 @@ async fn client_name(state: &AppState, authreq: Option<&str>) -> (Option<String>
 
 /// The sign-in page with an error from elsewhere (an upstream provider's answer), going
 /// on to `next` afterwards.
-pub(super) async fn with_error(state: &AppState, jar: CookieJar, status: StatusCode, error: &str, next: Option<&str>) -> Response {
+pub(super) async fn with_error(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    error: &str,
+    next: Option<&str>,
+) -> Response {
     let view = View {
         email: "",
         error: Some(error),

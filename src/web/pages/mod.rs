@@ -26,11 +26,20 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(asset))
         .route("/login", get(login::show).post(login::submit))
         .route("/login/passkey", post(login::passkey_submit))
-        .route("/login/upstream/new", get(upstream::new_show).post(upstream::new_submit))
+        .route(
+            "/login/upstream/new",
+            get(upstream::new_show).post(upstream::new_submit),
+        )
         .route("/login/upstream/existing", get(upstream::existing_show))
-        .route("/login/upstream/email", get(upstream::email_show).post(upstream::email_submit))
+        .route(
+            "/login/upstream/email",
+            get(upstream::email_show).post(upstream::email_submit),
+        )
         .route("/login/upstream/confirm", get(upstream::confirm))
-        .route("/login/upstream/{id}", get(upstream::start_get).post(upstream::start_post))
+        .route(
+            "/login/upstream/{id}",
+            get(upstream::start_get).post(upstream::start_post),
+        )
         .route("/login/upstream/{id}/callback", get(upstream::callback))
         .route("/account/linked", get(account::linked_show))
         .route("/account/linked/link", post(account::linked_link))

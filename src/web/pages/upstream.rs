@@ -47,7 +47,10 @@ pub async fn start_get(
     Path(id): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Result<Response, PageError> {
-    let then = then_of(q.authreq.as_deref().filter(|a| !a.is_empty()), q.next.as_deref().and_then(safe_next));
+    let then = then_of(
+        q.authreq.as_deref().filter(|a| !a.is_empty()),
+        q.next.as_deref().and_then(safe_next),
+    );
     start(&state, jar, provider(&state, &id)?, Intent::SignIn, then, false).await
 }
 
@@ -58,7 +61,10 @@ pub async fn start_post(
     Path(id): Path<String>,
     PageForm(f): PageForm<StartForm>,
 ) -> Result<Response, PageError> {
-    let then = then_of(f.authreq.as_deref().filter(|a| !a.is_empty()), f.next.as_deref().and_then(safe_next));
+    let then = then_of(
+        f.authreq.as_deref().filter(|a| !a.is_empty()),
+        f.next.as_deref().and_then(safe_next),
+    );
     let remember = f.remember.as_deref().is_some_and(|r| !r.is_empty());
     start(&state, jar, provider(&state, &id)?, Intent::SignIn, then, remember).await
 }
@@ -78,20 +84,32 @@ pub(super) async fn start(
         Err(Failure::Store(e)) => Err(e.into()),
         Err(e) => {
             tracing::warn!(provider = %p.cfg.id, error = %e, "upstream sign-in not started");
-            let text = format!("{} cannot be reached just now. Try again later, or sign in another way.", p.cfg.name);
+            let text = format!(
+                "{} cannot be reached just now. Try again later, or sign in another way.",
+                p.cfg.name
+            );
             Ok(with_error(state, jar, StatusCode::BAD_GATEWAY, &text, Some(&then)).await)
         }
     }
 }
 
 /// The sign-in page after an answer that signs nobody in.
-async fn failed(state: &AppState, jar: CookieJar, p: &Provider, f: Failure, then: Option<&str>) -> Result<Response, PageError> {
+async fn failed(
+    state: &AppState,
+    jar: CookieJar,
+    p: &Provider,
+    f: Failure,
+    then: Option<&str>,
+) -> Result<Response, PageError> {
     let name = &p.cfg.name;
     let (status, text) = match f {
         Failure::Store(e) => return Err(e.into()),
         Failure::Denied(code) => {
             tracing::info!(provider = %p.cfg.id, %code, "upstream sign-in refused by the provider");
-            (StatusCode::FORBIDDEN, format!("Signing in with {name} was cancelled or refused. Try again, or sign in another way."))
+            (
+                StatusCode::FORBIDDEN,
+                format!("Signing in with {name} was cancelled or refused. Try again, or sign in another way."),
+            )
         }
         Failure::Expired => (
             StatusCode::BAD_REQUEST,
@@ -205,7 +223,11 @@ pub(super) async fn linked_answer(
 }
 
 /// This browser's waiting identity at `stage`, with its provider.
-async fn waiting<'a>(state: &'a AppState, jar: &CookieJar, stage: Stage) -> Result<Option<(Pending, &'a Provider)>, PageError> {
+async fn waiting<'a>(
+    state: &'a AppState,
+    jar: &CookieJar,
+    stage: Stage,
+) -> Result<Option<(Pending, &'a Provider)>, PageError> {
     let binding = cookies::upstream(state.config(), jar);
     let p = linking::pending(&auth_ctx(state), binding.as_deref()).await?;
     Ok(p.filter(|p| p.stage == stage)
@@ -304,7 +326,15 @@ async fn save_picture(state: &AppState, p: &Provider, identity: &upstream::Ident
     };
     match state.images().process(bytes, images::Kind::Avatar).await {
         Ok(processed) => {
-            if let Err(e) = images::save(state.db(), &state.config().issuer_id, user, images::Kind::Avatar, processed).await {
+            if let Err(e) = images::save(
+                state.db(),
+                &state.config().issuer_id,
+                user,
+                images::Kind::Avatar,
+                processed,
+            )
+            .await
+            {
                 tracing::warn!(error = %e, "upstream picture not saved");
             }
         }
@@ -318,10 +348,23 @@ pub async fn existing_show(State(state): State<AppState>, jar: CookieJar) -> Res
         return Ok(expired(&state, jar));
     };
     let ctx = json!({ "provider": p.cfg.name, "email": pending.identity.email });
-    Ok(page(&state, jar, StatusCode::OK, "templates/upstream_existing.html", ctx))
+    Ok(page(
+        &state,
+        jar,
+        StatusCode::OK,
+        "templates/upstream_existing.html",
+        ctx,
+    ))
 }
 
-fn email_page(state: &AppState, jar: CookieJar, status: StatusCode, p: &Provider, email: &str, error: Option<&str>) -> Response {
+fn email_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    p: &Provider,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
     let ctx = json!({ "provider": p.cfg.name, "email": email, "error": error, "sent": false });
     page(state, jar, status, "templates/upstream_email.html", ctx)
 }
@@ -352,11 +395,25 @@ pub async fn email_submit(
     };
     let Ok(email) = Email::parse(&f.email) else {
         let text = "Enter a valid email address.";
-        return Ok(email_page(&state, jar, StatusCode::UNPROCESSABLE_ENTITY, p, &f.email, Some(text)));
+        return Ok(email_page(
+            &state,
+            jar,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            p,
+            &f.email,
+            Some(text),
+        ));
     };
     if over_mail_limit(&state, "upstream-confirm", ip, email.as_str()).await? {
         let text = "Too many mails were asked for. Try again in an hour.";
-        return Ok(email_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, p, email.as_str(), Some(text)));
+        return Ok(email_page(
+            &state,
+            jar,
+            StatusCode::TOO_MANY_REQUESTS,
+            p,
+            email.as_str(),
+            Some(text),
+        ));
     }
     let binding = cookies::upstream(state.config(), &jar).unwrap_or_default();
     linking::request_confirmation(&auth_ctx(&state), &binding, pending, &email, &p.cfg.name).await?;
@@ -412,10 +469,16 @@ pub async fn confirm(
         Ok(u) => u,
         Err(crate::accounts::Error::DuplicateEmail(_)) => {
             let name = state.upstream().name_of(&pending.identity.provider).to_string();
-            let text = format!(
-                "An account uses this address. Sign in to it, then link {name} from the Linked accounts page."
-            );
-            return Ok(message(&state, jar, StatusCode::CONFLICT, "Account exists", &text, Some(("/login?next=%2Faccount%2Flinked", "Sign in"))));
+            let text =
+                format!("An account uses this address. Sign in to it, then link {name} from the Linked accounts page.");
+            return Ok(message(
+                &state,
+                jar,
+                StatusCode::CONFLICT,
+                "Account exists",
+                &text,
+                Some(("/login?next=%2Faccount%2Flinked", "Sign in")),
+            ));
         }
         Err(e) => return Err(e.into()),
     };

@@ -126,7 +126,11 @@ impl FakeUpstream {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { base, fake, _task: task }
+        Self {
+            base,
+            fake,
+            _task: task,
+        }
     }
 
     pub fn set_persona(&self, p: Persona) {
@@ -152,7 +156,9 @@ impl FakeUpstream {
     /// `[[upstream]]` entries for each kind, all pointing here.
     pub fn toml(&self) -> String {
         let b = &self.base;
-        let common = format!("client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\npicture_hosts = [\"127.0.0.1\"]\n");
+        let common = format!(
+            "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\npicture_hosts = [\"127.0.0.1\"]\n"
+        );
         let social = format!("authorize_url = \"{b}/authorize\"\ntoken_url = \"{b}/token\"\napi_url = \"{b}\"\n");
         format!(
             "[[upstream]]\nid = \"corp\"\nkind = \"oidc\"\nname = \"Corp\"\nissuer = \"{b}\"\n{common}\n\
@@ -188,7 +194,9 @@ async fn authorize(State(f): State<Arc<Fake>>, Query(q): Query<HashMap<String, S
     let (Some(redirect), Some(state)) = (q.get("redirect_uri"), q.get("state")) else {
         return (StatusCode::BAD_REQUEST, "redirect_uri and state required").into_response();
     };
-    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) || q.get("code_challenge_method").map(String::as_str) != Some("S256") {
+    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+        || q.get("code_challenge_method").map(String::as_str) != Some("S256")
+    {
         return (StatusCode::BAD_REQUEST, "unknown client or no PKCE").into_response();
     }
     let trick = *f.trick.lock().unwrap();
@@ -210,7 +218,11 @@ async fn authorize(State(f): State<Arc<Fake>>, Query(q): Query<HashMap<String, S
     );
     back.query_pairs_mut().append_pair("code", &code);
     if q.get("scope").is_some_and(|s| s.split(' ').any(|s| s == "openid")) {
-        let iss = if trick == Trick::WrongIss { "https://evil.example" } else { &f.base };
+        let iss = if trick == Trick::WrongIss {
+            "https://evil.example"
+        } else {
+            &f.base
+        };
         back.query_pairs_mut().append_pair("iss", iss);
     }
     Redirect::to(back.as_str()).into_response()
@@ -241,7 +253,9 @@ async fn token(State(f): State<Arc<Fake>>, headers: HeaderMap, Form(form): Form<
         return invalid("invalid_grant");
     };
     let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-    if gatehouse::oidc::pkce::s256(&verifier) != grant.challenge || form.get("redirect_uri") != Some(&grant.redirect_uri) {
+    if gatehouse::oidc::pkce::s256(&verifier) != grant.challenge
+        || form.get("redirect_uri") != Some(&grant.redirect_uri)
+    {
         return invalid("invalid_grant");
     }
     let access = gatehouse::crypto::random_token::<16>();
@@ -285,12 +299,19 @@ fn id_token(f: &Fake, p: &Persona, nonce: &str) -> String {
 
 fn bearer(f: &Fake, path: &str, headers: &HeaderMap) -> Option<Persona> {
     f.seen.lock().unwrap().push((path.to_string(), headers.clone()));
-    let token = headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?.to_string();
+    let token = headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .to_string();
     f.tokens.lock().unwrap().get(&token).cloned()
 }
 
 async fn userinfo(State(f): State<Arc<Fake>>, headers: HeaderMap) -> Response {
-    let Some(p) = bearer(&f, "/userinfo", &headers) else { return StatusCode::UNAUTHORIZED.into_response() };
+    let Some(p) = bearer(&f, "/userinfo", &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
     Json(json!({ "sub": p.sub, "email": p.email, "email_verified": p.verified })).into_response()
 }
 
@@ -302,7 +323,9 @@ fn github_headers_ok(h: &HeaderMap) -> bool {
 }
 
 async fn github_user(State(f): State<Arc<Fake>>, headers: HeaderMap) -> Response {
-    let Some(p) = bearer(&f, "/user", &headers) else { return StatusCode::UNAUTHORIZED.into_response() };
+    let Some(p) = bearer(&f, "/user", &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
     if !github_headers_ok(&headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
@@ -317,12 +340,15 @@ async fn github_user(State(f): State<Arc<Fake>>, headers: HeaderMap) -> Response
 }
 
 async fn github_emails(State(f): State<Arc<Fake>>, headers: HeaderMap) -> Response {
-    let Some(p) = bearer(&f, "/user/emails", &headers) else { return StatusCode::UNAUTHORIZED.into_response() };
+    let Some(p) = bearer(&f, "/user/emails", &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
     if !github_headers_ok(&headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
     // A verified secondary address never counts: only the primary one.
-    let mut list = vec![json!({ "email": "secondary@example.org", "primary": false, "verified": true, "visibility": null })];
+    let mut list =
+        vec![json!({ "email": "secondary@example.org", "primary": false, "verified": true, "visibility": null })];
     if let Some(e) = p.email {
         list.push(json!({ "email": e, "primary": true, "verified": p.verified, "visibility": "private" }));
     }
@@ -330,19 +356,35 @@ async fn github_emails(State(f): State<Arc<Fake>>, headers: HeaderMap) -> Respon
 }
 
 async fn discord_me(State(f): State<Arc<Fake>>, headers: HeaderMap) -> Response {
-    let Some(p) = bearer(&f, "/users/@me", &headers) else { return StatusCode::UNAUTHORIZED.into_response() };
+    let Some(p) = bearer(&f, "/users/@me", &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
     Json(json!({
         "id": p.sub, "username": "ada", "global_name": p.name, "email": p.email, "verified": p.verified, "avatar": null,
     }))
     .into_response()
 }
 
-async fn facebook_me(State(f): State<Arc<Fake>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    let Some(p) = bearer(&f, "/me", &headers) else { return StatusCode::UNAUTHORIZED.into_response() };
-    let token = headers["authorization"].to_str().unwrap().trim_start_matches("Bearer ").to_string();
+async fn facebook_me(
+    State(f): State<Arc<Fake>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(p) = bearer(&f, "/me", &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let token = headers["authorization"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_string();
     let proof = gatehouse::upstream::appsecret_proof(CLIENT_SECRET, &token);
     if q.get("appsecret_proof") != Some(&proof) {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": { "message": "invalid appsecret_proof" } }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": { "message": "invalid appsecret_proof" } })),
+        )
+            .into_response();
     }
     Json(json!({
         "id": p.sub, "name": p.name, "email": p.email,
@@ -354,6 +396,8 @@ async fn facebook_me(State(f): State<Arc<Fake>>, headers: HeaderMap, Query(q): Q
 async fn picture() -> Response {
     let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 128]));
     let mut out = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
     ([("content-type", "image/png")], out.into_inner()).into_response()
 }

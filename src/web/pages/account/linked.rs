@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::two_factor::me_user;
-use crate::upstream::linking::{self, Stage, Unlinked};
 use crate::upstream::Intent;
+use crate::upstream::linking::{self, Stage, Unlinked};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
@@ -96,7 +96,9 @@ pub async fn linked_show(
         Some("unlinked") => (Some(format!("{name} is unlinked.")), None),
         Some("other") => (
             None,
-            Some(format!("That {name} account is linked to another account here. Unlink it there first.")),
+            Some(format!(
+                "That {name} account is linked to another account here. Unlink it there first."
+            )),
         ),
         _ => (None, None),
     };
@@ -120,7 +122,15 @@ pub async fn linked_link(
         return Ok(SignedIn::reauthenticate(HERE));
     }
     let Some(p) = state.upstream().get(&f.provider) else {
-        return linked_page(&state, jar, &me, StatusCode::BAD_REQUEST, None, Some("Choose one of the providers listed.")).await;
+        return linked_page(
+            &state,
+            jar,
+            &me,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("Choose one of the providers listed."),
+        )
+        .await;
     };
     let intent = Intent::Link {
         user_id: me.session.user_id,
@@ -148,7 +158,15 @@ pub async fn linked_confirm(
         .filter(|p| p.stage == Stage::ProveAccount)
         .and_then(|pend| state.upstream().get(&pend.identity.provider).map(|p| (pend, p)))
     else {
-        return linked_page(&state, jar, &me, StatusCode::BAD_REQUEST, None, Some("Nothing waits to be linked any more. Start again from the sign-in page.")).await;
+        return linked_page(
+            &state,
+            jar,
+            &me,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("Nothing waits to be linked any more. Start again from the sign-in page."),
+        )
+        .await;
     };
     let res = crate::web::pages::upstream::linked_answer(&state, &me, p, &pending.identity, ip).await?;
     // A link made on the way to an application continues there.
@@ -193,18 +211,44 @@ pub async fn linked_unlink(
         return Ok(SignedIn::reauthenticate(HERE));
     }
     let Ok(id) = uuid::Uuid::parse_str(&f.id) else {
-        return linked_page(&state, jar, &me, StatusCode::BAD_REQUEST, None, Some("That link is not on this account.")).await;
+        return linked_page(
+            &state,
+            jar,
+            &me,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("That link is not on this account."),
+        )
+        .await;
     };
     let user = me_user(&state, &me).await?;
     let providers = state.upstream();
-    match linking::unlink(&auth_ctx(&state), &user, id, |p| providers.name_of(p).to_string(), Some(ip.to_string())).await? {
-        Unlinked::Done(provider) => Ok(Redirect::to(&format!("{HERE}?done=unlinked&provider={provider}")).into_response()),
+    match linking::unlink(
+        &auth_ctx(&state),
+        &user,
+        id,
+        |p| providers.name_of(p).to_string(),
+        Some(ip.to_string()),
+    )
+    .await?
+    {
+        Unlinked::Done(provider) => {
+            Ok(Redirect::to(&format!("{HERE}?done=unlinked&provider={provider}")).into_response())
+        }
         Unlinked::LastWay => {
             let text = "This is the only way to sign in to this account: set a password (through \"Forgot your password?\" on the sign-in page) or add a passkey before unlinking it.";
             linked_page(&state, jar, &me, StatusCode::CONFLICT, None, Some(text)).await
         }
         Unlinked::NotFound => {
-            linked_page(&state, jar, &me, StatusCode::NOT_FOUND, None, Some("That link is not on this account.")).await
+            linked_page(
+                &state,
+                jar,
+                &me,
+                StatusCode::NOT_FOUND,
+                None,
+                Some("That link is not on this account."),
+            )
+            .await
         }
     }
 }
