@@ -316,3 +316,83 @@ fn redaction_hides_every_secret() {
     );
     assert!(out.contains("postgres://u:***@127.0.0.1/db"));
 }
+
+fn with_file(toml: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, toml).unwrap();
+    Config::load_from(Some(&path), env(&[]))
+}
+
+fn upstream_err(toml: &str) -> String {
+    with_file(toml).err().map(|e| e.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn upstream_providers_get_their_kinds_defaults() {
+    let c = with_file(
+        "[[upstream]]\nid = \"google\"\nkind = \"google\"\nclient_id = \"cid\"\nclient_secret = \"shh-google\"\n\
+         [[upstream]]\nid = \"gh\"\nkind = \"github\"\nclient_id = \"cid\"\nclient_secret = \"shh-github\"\n",
+    )
+    .expect("valid providers");
+    let [google, gh] = &c.upstream[..] else {
+        panic!("two providers")
+    };
+    assert_eq!(google.name, "Google");
+    assert_eq!(
+        google.issuer.as_ref().map(|u| u.as_str()),
+        Some("https://accounts.google.com/")
+    );
+    assert_eq!(google.scopes, ["openid", "email", "profile"]);
+    assert_eq!(
+        google.callback_url(&c.issuer_id),
+        "http://localhost:8080/login/upstream/google/callback"
+    );
+    assert_eq!(gh.name, "GitHub");
+    assert_eq!(gh.api_url.as_ref().map(|u| u.as_str()), Some("https://api.github.com/"));
+    assert_eq!(
+        gh.token_url.as_ref().map(|u| u.as_str()),
+        Some("https://github.com/login/oauth/access_token")
+    );
+    let shown = c.redacted_toml();
+    assert!(!shown.contains("shh-"), "secrets redacted:\n{shown}");
+    assert!(shown.contains("id = \"gh\""), "{shown}");
+}
+
+#[test]
+fn upstream_mistakes_name_the_key() {
+    let base = "[[upstream]]\nid = \"corp\"\nclient_id = \"cid\"\nclient_secret = \"s\"\nname = \"Corp\"\n";
+    let e = upstream_err(&format!("{base}kind = \"saml\"\n"));
+    assert!(
+        e.contains("upstream[0] (corp).kind")
+            && e.contains("\"saml\" is not one of: google, github, discord, facebook, oidc"),
+        "{e}"
+    );
+    let e = upstream_err("[[upstream]]\nid = \"gh\"\nkind = \"github\"\nclient_id = \"cid\"\n");
+    assert!(
+        e.contains("upstream[0] (gh).client_secret") && e.contains("must be given"),
+        "{e}"
+    );
+    let e = upstream_err(&format!("{base}kind = \"oidc\"\nissuer = \"http://idp.example.com\"\n"));
+    assert!(
+        e.contains("upstream[0] (corp).issuer") && e.contains("http://idp.example.com"),
+        "{e}"
+    );
+    let e = upstream_err(&format!("{base}kind = \"oidc\"\n"));
+    assert!(e.contains("upstream[0] (corp).issuer"), "{e}");
+    let e = upstream_err(&format!(
+        "{base}kind = \"oidc\"\nissuer = \"https://idp.example.com\"\n{base}kind = \"oidc\"\nissuer = \"https://idp.example.com\"\n"
+    ));
+    assert!(
+        e.contains("upstream[1] (corp).id") && e.contains("is used by another provider"),
+        "{e}"
+    );
+    let e = upstream_err(&format!(
+        "{base}kind = \"github\"\napi_url = \"http://api.example.com\"\n"
+    ));
+    assert!(e.contains("upstream[0] (corp).api_url"), "{e}");
+    let e = upstream_err(&format!("{base}kind = \"github\"\nclient_secrte = \"typo\"\n"));
+    assert!(e.contains("client_secrte"), "{e}");
+    // Loopback is the one place plain http is fine (tests, a provider on the same host).
+    assert!(with_file(&format!("{base}kind = \"oidc\"\nissuer = \"http://127.0.0.1:9000\"\n")).is_ok());
+}

@@ -419,3 +419,36 @@ async fn two_step_verification_is_set_up_and_used_in_a_real_browser() {
     browser.find("a[href='/account/edit']").await;
     assert!(browser.url().await.ends_with("/account"), "{}", browser.url().await);
 }
+
+#[tokio::test]
+async fn continue_with_a_provider_signs_in_a_real_browser() {
+    let Some(browser) = Browser::start("upstream").await else {
+        return;
+    };
+    let fake = crate::helpers::fake_upstream::FakeUpstream::start().await;
+    fake.set_persona(crate::helpers::fake_upstream::Persona::new(
+        "1234",
+        "fed-browser@example.com",
+        true,
+    ));
+    let dir = crate::helpers::temp_dir();
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(&file, fake.toml()).unwrap();
+    // The provider sends the browser back to the issuer: it must be the app's address.
+    let app = TestApp::spawn_with_real_issuer(crate::helpers::Options {
+        file: Some(file),
+        ..Default::default()
+    })
+    .await;
+    browser.goto(&app.url("/login")).await;
+    browser.screenshot("upstream-login").await;
+    browser.click("button[formaction='/login/upstream/corp']").await;
+    wait_for_url(&browser, &app.url("/login/upstream/new")).await;
+    browser.find("#new-email").await;
+    assert!(browser.source().await.contains("fed-browser@example.com"));
+    browser.screenshot("upstream-new").await;
+    browser.click("#upstream-new button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/account")).await;
+    browser.goto(&app.url("/account/linked")).await;
+    assert!(browser.source().await.contains("Corp · fed-browser@example.com"));
+}

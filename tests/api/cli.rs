@@ -144,6 +144,28 @@ async fn config_check_reads_a_toml_file_and_names_its_bad_keys() {
 }
 
 #[tokio::test]
+async fn config_check_lists_providers_with_their_callback_and_no_secret() {
+    let dir = temp_dir();
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &file,
+        "issuer = \"https://id.example.com\"\nmail_file_dir = \"/tmp/gatehouse-mail\"\n\
+         [[upstream]]\nid = \"gh\"\nkind = \"github\"\nclient_id = \"Iv1.abc\"\nclient_secret = \"gh-very-secret\"\n",
+    )
+    .unwrap();
+    let cli = Cli::new().await.with("GATEHOUSE_CONFIG", file.to_str().unwrap());
+    let o = cli.run(&["config", "check"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("client_id = \"Iv1.abc\""), "{out}");
+    assert!(!out.contains("gh-very-secret"), "secret leaked:\n{out}");
+    assert!(
+        out.contains("# upstream \"gh\": register the redirect URI https://id.example.com/login/upstream/gh/callback"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn usage_errors_exit_with_2() {
     let cli = Cli::new().await;
     for args in [
