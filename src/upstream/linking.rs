@@ -254,14 +254,21 @@ pub async fn unlink(
     user: &entity::user::Model,
     id: Uuid,
     provider_name: impl Fn(&str) -> String,
+    configured: impl Fn(&str) -> bool,
     ip: Option<String>,
 ) -> Result<Unlinked, Error> {
     let txn = crate::db::begin(ctx.db).await?;
+    // Locked first: concurrent unlinks (or a password change) are judged one at a time.
+    let Some(current) = repo::lock_user(&txn, user.id).await? else {
+        return Ok(Unlinked::NotFound);
+    };
     let rows = repo::of_user(&txn, user.id).await?;
     let Some(row) = rows.iter().find(|r| r.id == id) else {
         return Ok(Unlinked::NotFound);
     };
-    let other_ways = user.password_hash.is_some() || rows.len() > 1 || repo::passkey_count(&txn, user.id).await? > 0;
+    // Another link counts only if its provider is still configured (it can sign in).
+    let other_links = rows.iter().any(|r| r.id != id && configured(&r.provider));
+    let other_ways = current.password_hash.is_some() || other_links || repo::passkey_count(&txn, user.id).await? > 0;
     if !other_ways {
         return Ok(Unlinked::LastWay);
     }

@@ -110,3 +110,17 @@ pub async fn prefill_profile(db: &impl ConnectionTrait, user_id: Uuid, identity:
     .await
     .map(|_| ())
 }
+
+/// Takes the user's row lock for the rest of the transaction and reads the row: a no-op
+/// write (`UPDATE … SET id = id`), which makes SQLite take its write lock at once and
+/// PostgreSQL lock the row, so two unlinks of one user run one after the other and the
+/// second sees what the first left.
+pub async fn lock_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<entity::user::Model>, DbErr> {
+    use sea_orm::sea_query::Expr;
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::Id, Expr::col(entity::user::Column::Id).into())
+        .filter(entity::user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    entity::user::Entity::find_by_id(user_id).one(db).await
+}

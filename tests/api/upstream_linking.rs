@@ -128,3 +128,43 @@ async fn the_users_second_factor_is_asked_after_an_upstream_sign_in() {
     assert_eq!(location(&r), "/account");
     assert!(signed_in(app, &b).await);
 }
+
+#[tokio::test]
+async fn two_unlinks_at_once_cannot_remove_every_way_in() {
+    let u = with_providers(Options::default()).await;
+    let app = &u.app;
+    let b = upstream_user(&u, "github", Persona::new("7007", "twice@example.com", true)).await;
+    u.fake.set_persona(Persona::new("7008", "twice@example.com", true));
+    let r = flow::submit(
+        app,
+        &b,
+        "/account/linked",
+        "/account/linked/link",
+        &[("provider", "discord")],
+    )
+    .await;
+    assert_eq!(
+        location(&through_provider(app, &b, r).await),
+        "/account/linked?done=linked&provider=discord"
+    );
+
+    let html = flow::text(app, &b, "/account/linked").await;
+    let ids: Vec<String> = html
+        .split("name=\"id\" value=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{html}");
+    let csrf = flow::input(&html, "csrf").unwrap();
+    let unlink = |id: String| {
+        let form = [("csrf", csrf.clone()), ("id", id)];
+        let req = b.post(app.url("/account/linked/unlink")).form(&form);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let (a, c) = tokio::join!(unlink(ids[0].clone()), unlink(ids[1].clone()));
+    let mut got = [a, c];
+    got.sort();
+    assert_eq!(got, [303, 409], "one goes, the last way in stays");
+    let left = flow::text(app, &b, "/account/linked").await;
+    assert_eq!(left.matches("name=\"id\" value=\"").count(), 1, "{left}");
+}

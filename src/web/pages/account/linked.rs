@@ -228,6 +228,7 @@ pub async fn linked_unlink(
         &user,
         id,
         |p| providers.name_of(p).to_string(),
+        |p| providers.get(p).is_some(),
         Some(ip.to_string()),
     )
     .await?
