@@ -435,3 +435,51 @@ async fn signup_through_providers_can_be_turned_off() {
     let r = flow::submit(&u.app, &b, "/login", "/login/upstream/new", &[]).await;
     assert!(r.text().await.unwrap().contains("Start again"));
 }
+
+#[tokio::test]
+async fn another_gatehouse_is_an_openid_connect_provider_like_any_other() {
+    // The upstream: a real Gatehouse at its own address, with a user and a client
+    // registered for the broker's callback.
+    let idp = TestApp::spawn_with_real_issuer(Options::default()).await;
+    flow::user(&idp, "remote@example.com").await;
+    let rp = flow::client_with(&idp, false, &["authorization_code"], |c| {
+        gatehouse::clients::NewClient {
+            redirect_uris: vec![format!("{ISSUER}/login/upstream/partner/callback")],
+            first_party: true,
+            ..c
+        }
+    })
+    .await;
+    let dir = temp_dir();
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[upstream]]\nid = \"partner\"\nkind = \"oidc\"\nname = \"Partner\"\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n",
+            idp.base,
+            rp.id,
+            rp.secret.as_deref().unwrap()
+        ),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(Options {
+        file: Some(file),
+        ..Default::default()
+    })
+    .await;
+
+    let b = browser();
+    let r = b.get(app.url("/login/upstream/partner")).send().await.unwrap();
+    let at = location(&r);
+    assert!(at.starts_with(&format!("{}/oauth2/authorize?", idp.base)), "{at}");
+    assert_eq!(query(&at)["code_challenge_method"], "S256");
+    // The upstream signs its user in (its own pages) and answers with `iss` (RFC 9207).
+    let back = flow::authorize(&idp, &b, &at, "remote@example.com").await;
+    assert_eq!(query(&back)["iss"], idp.base);
+    let r = b.get(app.url(back.strip_prefix(ISSUER).unwrap())).send().await.unwrap();
+    assert_eq!(location(&r), "/login/upstream/new", "{}", r.text().await.unwrap());
+    let html = flow::text(&app, &b, "/login/upstream/new").await;
+    assert_eq!(element(&html, "new-email"), "remote@example.com");
+    assert_eq!(location(&create_account(&app, &b, false).await), "/account");
+    assert!(signed_in(&app, &b).await);
+}
