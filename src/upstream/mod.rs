@@ -253,11 +253,18 @@ pub async fn identity(ctx: &Ctx<'_>, p: &Provider, flow: &Flow, q: &Params) -> R
         let e: String = e.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
         return Err(Failure::Denied(e));
     }
-    if p.cfg.kind.is_oidc()
-        && let Some(iss) = q.iss.as_deref()
-        && Some(iss) != expected_iss(&p.cfg).as_deref()
-    {
-        return Err(Failure::Provider(format!("iss {iss:?} is not the provider's issuer")));
+    if p.cfg.kind.is_oidc() {
+        match q.iss.as_deref() {
+            Some(iss) if Some(iss) != expected_iss(&p.cfg).as_deref() => {
+                return Err(Failure::Provider(format!("iss {iss:?} is not the provider's issuer")));
+            }
+            None if oidc::promises_iss(&p.discovery, ctx.http, &p.cfg).await? => {
+                return Err(Failure::Provider(
+                    "no iss, although the provider promises one (RFC 9207)".into(),
+                ));
+            }
+            _ => {}
+        }
     }
     let code = q
         .code

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
+    CoreGenderClaim, CoreGrantType, CoreIdTokenClaims, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
@@ -29,10 +31,36 @@ const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 /// Google's ID tokens name their issuer with or without the scheme.
 const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
 
+/// Discovery fields the crate does not model: RFC 9207's promise to send `iss` with
+/// every authorization response.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+pub struct Extra {
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl openidconnect::AdditionalProviderMetadata for Extra {}
+
+/// A provider's discovery document.
+type Metadata = openidconnect::ProviderMetadata<
+    Extra,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 /// The cached discovery document of one provider.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    cached: tokio::sync::Mutex<Option<(Instant, Arc<CoreProviderMetadata>)>>,
+    cached: tokio::sync::Mutex<Option<(Instant, Arc<Metadata>)>>,
 }
 
 fn issuer_url(cfg: &Upstream) -> Result<IssuerUrl, Failure> {
@@ -61,7 +89,7 @@ impl Discovery {
         http_client: &reqwest::Client,
         cfg: &Upstream,
         refresh: bool,
-    ) -> Result<Arc<CoreProviderMetadata>, Failure> {
+    ) -> Result<Arc<Metadata>, Failure> {
         let mut cached = self.cached.lock().await;
         if let Some((at, m)) = cached.as_ref() {
             let fresh = at.elapsed() < DISCOVERY_TTL;
@@ -70,7 +98,7 @@ impl Discovery {
             }
         }
         let client = http::Client(http_client);
-        let m = CoreProviderMetadata::discover_async(issuer_url(cfg)?, &client)
+        let m = Metadata::discover_async(issuer_url(cfg)?, &client)
             .await
             .map_err(|e| Failure::Provider(format!("discovery: {}", error_chain(&e))))?;
         let endpoints = [
@@ -91,7 +119,14 @@ impl Discovery {
     }
 }
 
-fn client(m: &CoreProviderMetadata, cfg: &Upstream, redirect: &str) -> Result<OidcClient, Failure> {
+/// Whether the provider promised `iss` in its authorization responses (RFC 9207 §3):
+/// then an answer without one is refused, as the RFC requires (a mix-up defence).
+pub async fn promises_iss(d: &Discovery, http_client: &reqwest::Client, cfg: &Upstream) -> Result<bool, Failure> {
+    let m = d.metadata(http_client, cfg, false).await?;
+    Ok(m.additional_metadata().authorization_response_iss_parameter_supported)
+}
+
+fn client(m: &Metadata, cfg: &Upstream, redirect: &str) -> Result<OidcClient, Failure> {
     let redirect =
         RedirectUrl::new(redirect.to_string()).map_err(|e| Failure::Provider(format!("redirect URI: {e}")))?;
     let mut c = CoreClient::from_provider_metadata(
@@ -149,7 +184,7 @@ pub async fn authorize_url(
 
 /// Signing algorithms accepted for ID tokens: the asymmetric ones the provider lists
 /// (a shared-secret signature would prove only that someone knows the client secret).
-fn accepted_algs(m: &CoreProviderMetadata) -> Vec<CoreJwsSigningAlgorithm> {
+fn accepted_algs(m: &Metadata) -> Vec<CoreJwsSigningAlgorithm> {
     use CoreJwsSigningAlgorithm as A;
     m.id_token_signing_alg_values_supported()
         .iter()
@@ -206,7 +241,7 @@ pub async fn identity(
         .id_token()
         .ok_or_else(|| Failure::Provider("the token response has no ID token".into()))?;
     let nonce = Nonce::new(nonce.to_string());
-    let verify = |m: &CoreProviderMetadata| -> Result<CoreIdTokenClaims, openidconnect::ClaimsVerificationError> {
+    let verify = |m: &Metadata| -> Result<CoreIdTokenClaims, openidconnect::ClaimsVerificationError> {
         let c = CoreClient::from_provider_metadata(
             m.clone(),
             ClientId::new(cfg.client_id.clone()),

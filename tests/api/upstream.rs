@@ -374,6 +374,7 @@ async fn hostile_or_broken_answers_sign_nobody_in() {
         (Trick::Expired, 502),
         (Trick::WrongIss, 502),
         (Trick::TokenFails, 502),
+        (Trick::NoIss, 502),
     ] {
         u.fake.set_trick(trick);
         let b = browser();

@@ -59,6 +59,8 @@ pub enum Trick {
     WrongIss,
     /// The token endpoint fails.
     TokenFails,
+    /// The answer carries no `iss`, although discovery promises it (RFC 9207).
+    NoIss,
 }
 
 struct Grant {
@@ -217,7 +219,7 @@ async fn authorize(State(f): State<Arc<Fake>>, Query(q): Query<HashMap<String, S
         },
     );
     back.query_pairs_mut().append_pair("code", &code);
-    if q.get("scope").is_some_and(|s| s.split(' ').any(|s| s == "openid")) {
+    if trick != Trick::NoIss && q.get("scope").is_some_and(|s| s.split(' ').any(|s| s == "openid")) {
         let iss = if trick == Trick::WrongIss {
             "https://evil.example"
         } else {
