@@ -44,6 +44,9 @@ pub enum Error {
     Store(#[from] crate::store::StoreError),
     #[error("mail could not be queued: {0}")]
     Mail(String),
+    /// Another request changed the same thing first (a link made twice at once).
+    #[error("changed meanwhile by another request")]
+    Conflict,
 }
 
 /// The user with this id.

@@ -63,7 +63,7 @@ pub struct Attempt {
 }
 
 /// The counter key of an address: IPv6 by its /64.
-fn ip_key(ip: std::net::IpAddr) -> String {
+pub fn ip_key(ip: std::net::IpAddr) -> String {
     match ip {
         std::net::IpAddr::V4(v4) => v4.to_string(),
         std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -191,6 +191,11 @@ pub fn upstream_flow(state_hash: &str) -> String {
     format!("upstream-flow:{state_hash}")
 }
 
+/// Upstream sign-ins started from one network (an IPv4 address or an IPv6 /64).
+pub fn upstream_starts(ip_key: &str) -> String {
+    format!("upstream-starts:{ip_key}")
+}
+
 /// An upstream identity waiting for this browser's answer (create an account, link it
 /// after signing in), by the keyed hash of the browser's binding cookie.
 pub fn upstream_pending(binding_hash: &str) -> String {
@@ -248,6 +253,7 @@ mod tests {
             magic_link_wrong_codes(u),
             magic_link_waiting("x"),
             upstream_flow("x"),
+            upstream_starts("x"),
             upstream_pending("x"),
             upstream_verify("x"),
         ];

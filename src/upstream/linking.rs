@@ -29,8 +29,9 @@ pub enum Decision {
     SignIn(Box<entity::user::Model>),
     /// Ask the user whether to create an account with the verified address.
     Create,
-    /// An account uses the verified address: sign in to it first, then link.
-    ProveAccount,
+    /// An account (verified) uses the verified address: sign in to that account first,
+    /// then link.
+    ProveAccount(Uuid),
     /// The address is unverified or missing: confirm one by mail first.
     ConfirmAddress,
     /// New identities may not create accounts here.
@@ -60,8 +61,13 @@ pub async fn decide(ctx: &Ctx<'_>, identity: &Identity) -> Result<Decision, Erro
             Decision::SignupClosed
         });
     };
-    if crate::accounts::find_by_email(ctx.db, &email).await?.is_some() {
-        return Ok(Decision::ProveAccount);
+    // An account that never confirmed its address does not own it: whoever proves the
+    // address (here, the provider) may claim it (see `create_account`), so nobody can
+    // squat an address with a signup they never finish ("pre-hijacking").
+    if let Some(u) = crate::accounts::find_by_email(ctx.db, &email).await?
+        && !crate::accounts::state::of(&u).awaits_activation()
+    {
+        return Ok(Decision::ProveAccount(u.id));
     }
     Ok(if ctx.config.accounts.upstream_signup {
         Decision::Create
@@ -87,6 +93,9 @@ pub enum Stage {
 pub struct Pending {
     pub stage: Stage,
     pub identity: Identity,
+    /// `ProveAccount`: the account that must be signed in to make the link.
+    #[serde(default)]
+    pub for_user: Option<Uuid>,
     /// Where to continue once signed in.
     pub then: String,
     pub remember: bool,
@@ -130,10 +139,14 @@ pub async fn create_account(
     email: &Email,
     ip: Option<String>,
 ) -> Result<entity::user::Model, Error> {
-    if crate::accounts::find_by_email(ctx.db, email).await?.is_some() {
-        return Err(Error::DuplicateEmail(email.as_str().to_string()));
-    }
+    let existing = crate::accounts::find_by_email(ctx.db, email).await?;
     let actor = format!("upstream:{}", identity.provider);
+    if let Some(u) = existing {
+        if !crate::accounts::state::of(&u).awaits_activation() {
+            return Err(Error::DuplicateEmail(email.as_str().to_string()));
+        }
+        return claim(ctx, u, identity, &actor, ip).await;
+    }
     let txn = crate::db::begin(ctx.db).await?;
     let new = NewUser {
         email: email.clone(),
@@ -149,7 +162,7 @@ pub async fn create_account(
         Err(e) => return Err(e.into()),
     };
     repo::prefill_profile(&txn, user.id, identity).await?;
-    repo::insert(&txn, user.id, identity).await?;
+    insert_identity(&txn, user.id, identity).await?;
     for (kind, detail) in [
         (
             "user.created",
@@ -170,6 +183,65 @@ pub async fn create_account(
         .await?;
     }
     txn.commit().await?;
+    Ok(user)
+}
+
+/// Links a new identity; one that another browser linked meanwhile is refused.
+async fn insert_identity(txn: &impl sea_orm::ConnectionTrait, user_id: Uuid, identity: &Identity) -> Result<(), Error> {
+    match repo::insert(txn, user_id, identity).await {
+        Ok(_) => Ok(()),
+        Err(e) if crate::accounts::repo::is_unique_violation(&e) => Err(Error::Conflict),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives the account that waits for activation with `identity`'s proven address to
+/// the identity: the password set by whoever signed up without finishing is removed
+/// (an account made before its owner arrives keeps nothing of its maker's), the
+/// activation link dies, the address counts as verified and the identity is linked.
+async fn claim(
+    ctx: &Ctx<'_>,
+    u: entity::user::Model,
+    identity: &Identity,
+    actor: &str,
+    ip: Option<String>,
+) -> Result<entity::user::Model, Error> {
+    let txn = crate::db::begin(ctx.db).await?;
+    let Some(locked) = repo::lock_user(&txn, u.id).await? else {
+        return Err(Error::Conflict);
+    };
+    if !crate::accounts::state::of(&locked).awaits_activation() {
+        return Err(Error::DuplicateEmail(locked.email));
+    }
+    crate::accounts::repo::set_password(&txn, u.id, None).await?;
+    let Some(user) = crate::accounts::repo::mark_verified(&txn, u.id).await? else {
+        return Err(Error::Conflict);
+    };
+    repo::prefill_profile(&txn, user.id, identity).await?;
+    insert_identity(&txn, user.id, identity).await?;
+    for (kind, detail) in [
+        (
+            "user.claimed",
+            serde_json::json!({ "through": identity.provider, "password_removed": locked.password_hash.is_some() }),
+        ),
+        ("upstream.linked", serde_json::json!({ "provider": identity.provider })),
+    ] {
+        audit::record(
+            &txn,
+            audit::Event {
+                actor,
+                user_id: Some(user.id),
+                kind,
+                ip: ip.clone(),
+                detail: Some(detail),
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    if let Err(e) = crate::accounts::links::end_unbound(ctx.store, user.id).await {
+        tracing::warn!(error = %e, "pending activation link not ended");
+    }
     Ok(user)
 }
 
@@ -327,7 +399,10 @@ pub async fn request_confirmation(
     email: &Email,
     provider_name: &str,
 ) -> Result<(), Error> {
-    if crate::accounts::find_by_email(ctx.db, email).await?.is_some() {
+    let owned = crate::accounts::find_by_email(ctx.db, email)
+        .await?
+        .is_some_and(|u| !crate::accounts::state::of(&u).awaits_activation());
+    if owned {
         return ctx
             .mail
             .queue(

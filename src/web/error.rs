@@ -110,6 +110,7 @@ impl From<crate::accounts::Error> for PageError {
             E::Db(e) => Self::Internal(format!("database: {e}")),
             E::Store(e) => Self::Internal(e.to_string()),
             E::Mail(cause) => Self::Internal(format!("mail: {cause}")),
+            E::Conflict => Self::BadRequest("This was done meanwhile in another window. Start again.".into()),
         }
     }
 }

@@ -442,7 +442,7 @@ async fn continue_with_a_provider_signs_in_a_real_browser() {
     .await;
     browser.goto(&app.url("/login")).await;
     browser.screenshot("upstream-login").await;
-    browser.click("button[formaction='/login/upstream/corp']").await;
+    browser.click("form[action='/login/upstream/corp'] button").await;
     wait_for_url(&browser, &app.url("/login/upstream/new")).await;
     browser.find("#new-email").await;
     assert!(browser.source().await.contains("fed-browser@example.com"));

@@ -64,14 +64,19 @@ pub(crate) async fn through_provider(
 /// Starts signing in with provider `id` from the start link in `b`; returns the
 /// callback's response.
 pub(crate) async fn sign_in_with(app: &TestApp, b: &reqwest::Client, id: &str) -> reqwest::Response {
-    let r = b.get(app.url(&format!("/login/upstream/{id}"))).send().await.unwrap();
-    through_provider(app, b, r).await
+    through_provider(app, b, start(app, b, id).await).await
+}
+
+/// Presses "Continue with …" on the start page of provider `id` in `b`.
+async fn start(app: &TestApp, b: &reqwest::Client, id: &str) -> reqwest::Response {
+    let at = format!("/login/upstream/{id}");
+    flow::submit(app, b, &at, &at, &[]).await
 }
 
 /// The provider's answer for `id`, captured without delivering it (for replay and
 /// mix-up tests): its callback URL made relative to the app.
 async fn answer_for(app: &TestApp, b: &reqwest::Client, id: &str) -> String {
-    let r = b.get(app.url(&format!("/login/upstream/{id}"))).send().await.unwrap();
+    let r = start(app, b, id).await;
     let back = location(&b.get(location(&r)).send().await.unwrap());
     back.strip_prefix(ISSUER).unwrap().to_string()
 }
@@ -135,12 +140,10 @@ async fn a_first_sign_in_creates_an_account_and_resumes_the_authorization_reques
             "{name} on the sign-in page"
         );
     }
-    assert!(html.contains("formaction=\"/login/upstream/corp\""));
+    assert!(html.contains("<form method=\"post\" action=\"/login/upstream/corp\">"));
     let form = [
         ("csrf", input(&html, "csrf").unwrap()),
         ("authreq", input(&html, "authreq").expect("the pending request")),
-        ("email", String::new()),
-        ("password", String::new()),
     ];
     let r = b
         .post(app.url("/login/upstream/corp"))
@@ -423,6 +426,102 @@ async fn hostile_or_broken_answers_sign_nobody_in() {
     assert_eq!(r.status(), 400, "replayed");
 
     assert_eq!(app.get("/login/upstream/nobody").await.status(), 404);
+    // A link (or another site) starts nothing: only the page's own form does.
+    let r = app.get("/login/upstream/corp").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("id=\"upstream-start\""));
+    let r = browser()
+        .post(app.url("/login/upstream/corp"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no CSRF token, no flow");
+}
+
+#[tokio::test]
+async fn one_network_can_start_only_so_many_sign_ins() {
+    let u = with_providers(Options::default()).await;
+    let b = browser();
+    for _ in 0..30 {
+        assert_eq!(start(&u.app, &b, "github").await.status(), 303);
+    }
+    let r = start(&u.app, &b, "github").await;
+    assert_eq!(r.status(), 429);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Too many sign-ins were started from your network")
+    );
+}
+
+#[tokio::test]
+async fn a_strangers_identity_left_in_a_shared_browser_is_never_linked_to_someone_else() {
+    let u = with_providers(Options::default()).await;
+    let app = &u.app;
+    flow::user(app, "stranger@example.com").await;
+    flow::user(app, "victim@example.com").await;
+    // The stranger comes with a provider whose address is their own account's, and
+    // walks away at "sign in to link".
+    u.fake.set_persona(Persona::new("4444", "stranger@example.com", true));
+    let shared = browser();
+    assert_eq!(
+        location(&sign_in_with(app, &shared, "google").await),
+        "/login/upstream/existing"
+    );
+    // The victim signs in on the same browser: nothing offers to link it.
+    let r = flow::login(
+        app,
+        &shared,
+        "/login?next=%2Faccount%2Flinked",
+        "victim@example.com",
+        flow::PASSWORD,
+    )
+    .await;
+    assert_eq!(location(&r), "/account/linked");
+    let html = flow::text(app, &shared, "/account/linked").await;
+    assert!(!html.contains("id=\"linked-waiting\""), "{html}");
+    let r = flow::submit(app, &shared, "/account/linked", "/account/linked/confirm", &[]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Nothing waits to be linked"));
+    let other = browser();
+    assert_eq!(
+        location(&sign_in_with(app, &other, "google").await),
+        "/login/upstream/existing",
+        "the stranger's identity signs in to no account"
+    );
+}
+
+#[tokio::test]
+async fn a_signup_never_finished_cannot_squat_the_address() {
+    let u = with_providers(Options::default()).await;
+    let app = &u.app;
+    // Someone signs up with the owner's address and a password of their own, and never
+    // confirms it (they cannot: the mail goes to the owner).
+    let b = browser();
+    let r = crate::accounts::signup(
+        app,
+        &b,
+        "owner@example.org",
+        "squatter pass phrase 1",
+        "squatter pass phrase 1",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // The owner arrives through a provider that verified the address: the account is theirs.
+    u.fake.set_persona(Persona::new("5555", "owner@example.org", true));
+    let owner = browser();
+    assert_eq!(
+        location(&sign_in_with(app, &owner, "google").await),
+        "/login/upstream/new"
+    );
+    assert_eq!(location(&create_account(app, &owner, false).await), "/account");
+    // The squatter's password opens nothing.
+    let r = flow::login(app, &browser(), "/login", "owner@example.org", "squatter pass phrase 1").await;
+    assert_ne!(location(&r), "/account");
+    let html = flow::text(app, &owner, "/account/linked").await;
+    assert!(html.contains("Google · owner@example.org"), "{html}");
 }
 
 #[tokio::test]
@@ -470,7 +569,7 @@ async fn another_gatehouse_is_an_openid_connect_provider_like_any_other() {
     .await;
 
     let b = browser();
-    let r = b.get(app.url("/login/upstream/partner")).send().await.unwrap();
+    let r = start(&app, &b, "partner").await;
     let at = location(&r);
     assert!(at.starts_with(&format!("{}/oauth2/authorize?", idp.base)), "{at}");
     assert_eq!(query(&at)["code_challenge_method"], "S256");

@@ -40,23 +40,28 @@ fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, PageError
     state.upstream().get(id).ok_or(PageError::NotFound)
 }
 
-/// `/login/upstream/{id}` as a link: starts the flow.
+/// `/login/upstream/{id}` as a link: a page with the button that starts the flow. A GET
+/// starts nothing (no CSRF token), so no other site can start sign-ins in a browser.
 pub async fn start_get(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(id): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Result<Response, PageError> {
-    let then = then_of(
-        q.authreq.as_deref().filter(|a| !a.is_empty()),
-        q.next.as_deref().and_then(safe_next),
-    );
-    start(&state, jar, provider(&state, &id)?, Intent::SignIn, then, false).await
+    let p = provider(&state, &id)?;
+    let ctx = json!({
+        "provider": p.cfg.name,
+        "id": p.cfg.id,
+        "authreq": q.authreq.as_deref().filter(|a| !a.is_empty() && a.len() <= 128),
+        "next": q.next.as_deref().and_then(safe_next),
+    });
+    Ok(page(&state, jar, StatusCode::OK, "templates/upstream_start.html", ctx))
 }
 
-/// `/login/upstream/{id}` as the sign-in form's button (with "keep me signed in").
+/// `/login/upstream/{id}` posted (the sign-in and signup pages' buttons): starts the flow.
 pub async fn start_post(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     Path(id): Path<String>,
     PageForm(f): PageForm<StartForm>,
@@ -66,18 +71,28 @@ pub async fn start_post(
         f.next.as_deref().and_then(safe_next),
     );
     let remember = f.remember.as_deref().is_some_and(|r| !r.is_empty());
-    start(&state, jar, provider(&state, &id)?, Intent::SignIn, then, remember).await
+    start(&state, jar, ip, provider(&state, &id)?, Intent::SignIn, then, remember).await
 }
+
+/// Sign-ins one network may start per [`upstream::FLOW_TTL`]: each keeps a flow in the
+/// store for that long, so this bounds what one network can make the store hold.
+const STARTS_PER_NETWORK: u64 = 30;
 
 /// Sends the browser to the provider, with its binding cookie set.
 pub(super) async fn start(
     state: &AppState,
     jar: CookieJar,
+    ip: std::net::IpAddr,
     p: &Provider,
     intent: Intent,
     then: String,
     remember: bool,
 ) -> Result<Response, PageError> {
+    let key = crate::store::keys::upstream_starts(&crate::accounts::throttle::ip_key(ip));
+    if state.store().incr(&key, upstream::FLOW_TTL).await? > STARTS_PER_NETWORK {
+        let text = "Too many sign-ins were started from your network. Try again in a few minutes.";
+        return Ok(with_error(state, jar, StatusCode::TOO_MANY_REQUESTS, text, Some(&then)).await);
+    }
     let (jar, binding) = cookies::ensure_upstream(state.config(), jar);
     match upstream::start(&state.upstream_ctx(), p, &binding, intent, then.clone(), remember).await {
         Ok(url) => Ok((jar, Redirect::to(url.as_str())).into_response()),
@@ -161,12 +176,13 @@ pub async fn callback(
                     Some(("/account/linked", "Linked accounts")),
                 ));
             };
-            linked_answer(&state, &me, p, &identity, ip).await
+            Ok(linked_page_for(link_identity(&state, &me, p, &identity, ip).await?, p))
         }
         Intent::SignIn => {
             let ctx = auth_ctx(&state);
-            let pending = |stage| Pending {
+            let pending = |stage, for_user| Pending {
                 stage,
+                for_user,
                 identity: identity.clone(),
                 then: flow.then.clone(),
                 remember: flow.remember,
@@ -185,9 +201,9 @@ pub async fn callback(
                     };
                     return begin_sign_in(&state, jar, first, origin, flow.then, Trust::Honour).await;
                 }
-                Decision::Create => (Stage::Create, "/login/upstream/new"),
-                Decision::ProveAccount => (Stage::ProveAccount, "/login/upstream/existing"),
-                Decision::ConfirmAddress => (Stage::ConfirmAddress, "/login/upstream/email"),
+                Decision::Create => (Stage::Create, None, "/login/upstream/new"),
+                Decision::ProveAccount(owner) => (Stage::ProveAccount, Some(owner), "/login/upstream/existing"),
+                Decision::ConfirmAddress => (Stage::ConfirmAddress, None, "/login/upstream/email"),
                 Decision::SignupClosed => {
                     let text = format!(
                         "No account here is linked to this {} account, and new accounts cannot be made with it. Sign in another way; you can link {} from your account afterwards.",
@@ -196,30 +212,41 @@ pub async fn callback(
                     return Ok(with_error(&state, jar, StatusCode::FORBIDDEN, &text, Some(&flow.then)).await);
                 }
             };
-            linking::keep_pending(&ctx, &binding, &pending(to.0)).await?;
-            Ok(Redirect::to(to.1).into_response())
+            linking::keep_pending(&ctx, &binding, &pending(to.0, to.1)).await?;
+            Ok(Redirect::to(to.2).into_response())
         }
     }
 }
 
-/// Where a link made from the account's page leads.
-pub(super) async fn linked_answer(
+/// Links `identity` to the signed-in user (who proved the account).
+pub(super) async fn link_identity(
     state: &AppState,
     me: &SignedIn,
     p: &Provider,
     identity: &upstream::Identity,
     ip: std::net::IpAddr,
-) -> Result<Response, PageError> {
+) -> Result<Option<Linked>, PageError> {
     let ctx = auth_ctx(state);
     let Some(user) = crate::accounts::find(state.db(), me.session.user_id).await? else {
-        return Ok(Redirect::to("/login").into_response());
+        return Ok(None);
     };
-    let done = match linking::link(&ctx, &user, identity, &p.cfg.name, Some(ip.to_string())).await? {
-        Linked::Linked => "linked",
-        Linked::AlreadyYours => "already",
-        Linked::OtherAccount => "other",
+    let linked = match linking::link(&ctx, &user, identity, &p.cfg.name, Some(ip.to_string())).await {
+        Ok(l) => l,
+        Err(crate::accounts::Error::Conflict) => Linked::OtherAccount,
+        Err(e) => return Err(e.into()),
     };
-    Ok(Redirect::to(&format!("/account/linked?done={done}&provider={}", p.cfg.id)).into_response())
+    Ok(Some(linked))
+}
+
+/// The Linked accounts page telling what linking did.
+pub(super) fn linked_page_for(linked: Option<Linked>, p: &Provider) -> Response {
+    let done = match linked {
+        None => return Redirect::to("/login").into_response(),
+        Some(Linked::Linked) => "linked",
+        Some(Linked::AlreadyYours) => "already",
+        Some(Linked::OtherAccount) => "other",
+    };
+    Redirect::to(&format!("/account/linked?done={done}&provider={}", p.cfg.id)).into_response()
 }
 
 /// This browser's waiting identity at `stage`, with its provider.
@@ -296,8 +323,10 @@ pub async fn new_submit(
         Ok(u) => u,
         // An account took the address meanwhile: prove it, then link.
         Err(crate::accounts::Error::DuplicateEmail(_)) => {
+            let owner = crate::accounts::find_by_email(state.db(), &email).await?.map(|u| u.id);
             let again = Pending {
                 stage: Stage::ProveAccount,
+                for_user: owner,
                 ..pending
             };
             linking::keep_pending(&ctx, binding.as_deref().unwrap_or_default(), &again).await?;

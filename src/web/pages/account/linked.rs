@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::two_factor::me_user;
 use crate::upstream::Intent;
-use crate::upstream::linking::{self, Stage, Unlinked};
+use crate::upstream::linking::{self, Linked, Stage, Unlinked};
 use crate::web::AppState;
 use crate::web::cookies;
 use crate::web::error::PageError;
@@ -64,7 +64,7 @@ async fn linked_page(
     let binding = cookies::upstream(state.config(), &jar);
     let waiting = linking::pending(&ctx, binding.as_deref())
         .await?
-        .filter(|p| p.stage == Stage::ProveAccount)
+        .filter(|p| p.stage == Stage::ProveAccount && p.for_user == Some(me.session.user_id))
         .map(|p| json!({ "provider": providers.name_of(&p.identity.provider), "email": p.identity.email }));
     Ok(page(
         state,
@@ -114,6 +114,7 @@ pub struct LinkForm {
 /// Starts linking a provider: after a fresh sign-in, bound to this session.
 pub async fn linked_link(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     me: SignedIn,
     PageForm(f): PageForm<LinkForm>,
@@ -136,7 +137,7 @@ pub async fn linked_link(
         user_id: me.session.user_id,
         sid: me.session.sid.clone(),
     };
-    crate::web::pages::upstream::start(&state, jar, p, intent, HERE.to_string(), false).await
+    crate::web::pages::upstream::start(&state, jar, ip, p, intent, HERE.to_string(), false).await
 }
 
 /// Makes the link this browser came to make: the provider's address belongs to this
@@ -155,7 +156,9 @@ pub async fn linked_confirm(
     let binding = cookies::upstream(state.config(), &jar);
     let taken = linking::take_pending(&ctx, binding.as_deref()).await?;
     let Some((pending, p)) = taken
-        .filter(|p| p.stage == Stage::ProveAccount)
+        // Only the account whose address matched: a stranger's identity left waiting in a
+        // shared browser is never linked to whoever signs in there next.
+        .filter(|p| p.stage == Stage::ProveAccount && p.for_user == Some(me.session.user_id))
         .and_then(|pend| state.upstream().get(&pend.identity.provider).map(|p| (pend, p)))
     else {
         return linked_page(
@@ -168,18 +171,13 @@ pub async fn linked_confirm(
         )
         .await;
     };
-    let res = crate::web::pages::upstream::linked_answer(&state, &me, p, &pending.identity, ip).await?;
+    let linked = crate::web::pages::upstream::link_identity(&state, &me, p, &pending.identity, ip).await?;
     // A link made on the way to an application continues there.
     let goes_on = pending.then != "/account" && pending.then != HERE;
-    let ok = res
-        .headers()
-        .get(axum::http::header::LOCATION)
-        .and_then(|l| l.to_str().ok())
-        .is_some_and(|l| !l.contains("done=other"));
-    if goes_on && ok {
+    if goes_on && matches!(linked, Some(Linked::Linked | Linked::AlreadyYours)) {
         return Ok(Redirect::to(&pending.then).into_response());
     }
-    Ok(res)
+    Ok(crate::web::pages::upstream::linked_page_for(linked, p))
 }
 
 /// Forgets the link this browser came to make.
