@@ -91,6 +91,11 @@ pub struct RawUpstream {
     /// subdomains); each kind has defaults, `oidc` none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture_hosts: Option<Vec<String>>,
+    /// OpenID Connect kinds: hosts besides the issuer's that its discovery document may
+    /// name for endpoints and keys (`.suffix` for subdomains); Google's default is
+    /// `.googleapis.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_hosts: Option<Vec<String>>,
 }
 
 /// An operator-defined profile field, edited on the profile page and released as a claim

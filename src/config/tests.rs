@@ -393,6 +393,27 @@ fn upstream_mistakes_name_the_key() {
     assert!(e.contains("upstream[0] (corp).api_url"), "{e}");
     let e = upstream_err(&format!("{base}kind = \"github\"\nclient_secrte = \"typo\"\n"));
     assert!(e.contains("client_secrte"), "{e}");
+    let e = upstream_err(&format!("{base}kind = \"github\"\nendpoint_hosts = [\"x.example\"]\n"));
+    assert!(e.contains("upstream[0] (corp).endpoint_hosts"), "{e}");
     // Loopback is the one place plain http is fine (tests, a provider on the same host).
     assert!(with_file(&format!("{base}kind = \"oidc\"\nissuer = \"http://127.0.0.1:9000\"\n")).is_ok());
+}
+
+#[test]
+fn discovery_may_name_only_the_issuers_host_or_listed_ones() {
+    let c = with_file(
+        "[[upstream]]\nid = \"google\"\nkind = \"google\"\nclient_id = \"cid\"\nclient_secret = \"s\"\n\
+         [[upstream]]\nid = \"corp\"\nkind = \"oidc\"\nname = \"Corp\"\nissuer = \"https://sso.corp.example/realms/x\"\n\
+         client_id = \"cid\"\nclient_secret = \"s\"\nendpoint_hosts = [\"Keys.Corp.Example\"]\n",
+    )
+    .expect("valid");
+    let ok = |i: usize, u: &str| c.upstream[i].endpoint_allowed(&url::Url::parse(u).unwrap());
+    assert!(ok(0, "https://oauth2.googleapis.com/token"));
+    assert!(ok(0, "https://accounts.google.com/o/oauth2/v2/auth"));
+    assert!(!ok(0, "https://evil.example/token"));
+    assert!(!ok(0, "http://oauth2.googleapis.com/token"), "https only");
+    assert!(ok(1, "https://sso.corp.example/realms/x/protocol/openid-connect/token"));
+    assert!(ok(1, "https://keys.corp.example/jwks"), "listed hosts are lower-cased");
+    assert!(!ok(1, "https://corp.example/token"));
+    assert!(!ok(1, "http://127.0.0.1:8080/token"), "no loopback for a public issuer");
 }

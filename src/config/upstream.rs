@@ -91,6 +91,13 @@ impl UpstreamKind {
         }
     }
 
+    fn default_endpoint_hosts(self) -> &'static [&'static str] {
+        match self {
+            Self::Google => &[".googleapis.com"],
+            _ => &[],
+        }
+    }
+
     fn default_picture_hosts(self) -> &'static [&'static str] {
         match self {
             Self::Google => &[".googleusercontent.com"],
@@ -119,6 +126,8 @@ pub struct Upstream {
     pub api_url: Option<Url>,
     /// Hosts a profile picture may come from (`.suffix` matches subdomains).
     pub picture_hosts: Vec<String>,
+    /// OpenID Connect kinds: the hosts besides the issuer's that discovery may name.
+    pub endpoint_hosts: Vec<String>,
 }
 
 impl Upstream {
@@ -129,13 +138,19 @@ impl Upstream {
 
     /// Whether a picture at `url` may be fetched: https (or loopback) on a listed host.
     pub fn picture_allowed(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else { return false };
         let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback_url(url));
-        scheme_ok
-            && self.picture_hosts.iter().any(|h| match h.strip_prefix('.') {
-                Some(suffix) => host.len() > suffix.len() && host.ends_with(h.as_str()),
-                None => host.eq_ignore_ascii_case(h),
-            })
+        scheme_ok && on_hosts(url, &self.picture_hosts)
+    }
+
+    /// Whether discovery may send Gatehouse (with the client secret, a code or a token)
+    /// to `url`: the issuer's own host or a listed one, over https; plain http only when
+    /// the issuer itself is on loopback (tests, a provider on the same machine).
+    pub fn endpoint_allowed(&self, url: &Url) -> bool {
+        let Some(issuer) = &self.issuer else { return false };
+        let scheme_ok =
+            url.scheme() == "https" || (url.scheme() == "http" && is_loopback_url(url) && is_loopback_url(issuer));
+        let same_host = url.host_str().is_some_and(|h| Some(h) == issuer.host_str());
+        scheme_ok && (same_host || on_hosts(url, &self.endpoint_hosts))
     }
 }
 
@@ -149,6 +164,25 @@ fn outbound_url(o: &Origins, key: &str, value: &str) -> Result<Url, ConfigError>
         return Err(o.invalid(key, value, "must use https (http only on loopback)"));
     }
     Ok(url)
+}
+
+/// Whether `url`'s host is one of `hosts` (`.suffix` matches subdomains).
+fn on_hosts(url: &Url, hosts: &[String]) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    hosts.iter().any(|h| match h.strip_prefix('.') {
+        Some(suffix) => host.len() > suffix.len() && host.ends_with(h.as_str()),
+        None => host == h,
+    })
+}
+
+/// A host list: at most 10 names, lower-cased (URL hosts are).
+fn host_list(list: Vec<String>) -> Option<Vec<String>> {
+    let list: Vec<String> = list.into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let ok = list.len() <= 10
+        && !list
+            .iter()
+            .any(|h| h.is_empty() || h == "." || h.contains(['/', ':', ' ']));
+    ok.then_some(list)
 }
 
 pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, ConfigError> {
@@ -305,21 +339,18 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
                 Some(url("api_url", u.api_url.as_deref().unwrap_or(p))?),
             )
         };
-        let picture_hosts = match &u.picture_hosts {
-            Some(h) => h.clone(),
-            None => kind.default_picture_hosts().iter().map(|s| s.to_string()).collect(),
+        let hosts = |key: &str, given: &Option<Vec<String>>, default: &[&str]| {
+            let list = given
+                .clone()
+                .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+            let shown = list.join(" ");
+            host_list(list).ok_or_else(|| bad(key, &shown, "must be at most 10 host names (.suffix for subdomains)"))
         };
-        if picture_hosts.len() > 10
-            || picture_hosts
-                .iter()
-                .any(|h| h.is_empty() || h == "." || h.contains(['/', ':', ' ']))
-        {
-            return Err(bad(
-                "picture_hosts",
-                &picture_hosts.join(" "),
-                "must be at most 10 host names (.suffix for subdomains)",
-            ));
+        let picture_hosts = hosts("picture_hosts", &u.picture_hosts, kind.default_picture_hosts())?;
+        if u.endpoint_hosts.is_some() && !kind.is_oidc() {
+            return Err(bad("endpoint_hosts", "", "is only for google and oidc providers"));
         }
+        let endpoint_hosts = hosts("endpoint_hosts", &u.endpoint_hosts, kind.default_endpoint_hosts())?;
         out.push(Upstream {
             id: u.id.clone(),
             kind,
@@ -332,6 +363,7 @@ pub(super) fn validate(raw: &RawConfig, o: &Origins) -> Result<Vec<Upstream>, Co
             token_url,
             api_url,
             picture_hosts,
+            endpoint_hosts,
         });
     }
     Ok(out)

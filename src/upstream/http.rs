@@ -14,11 +14,18 @@ pub const MAX_PICTURE_BYTES: usize = 5 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum Outbound {
     #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(reqwest::Error),
     #[error("response larger than {0} bytes")]
     TooLarge(usize),
     #[error("{0}")]
     Build(String),
+}
+
+/// The error without its URL: Facebook's carry `appsecret_proof`, and no log gets one.
+impl From<reqwest::Error> for Outbound {
+    fn from(e: reqwest::Error) -> Self {
+        Self::Http(e.without_url())
+    }
 }
 
 /// Sends `req` and reads at most `limit` bytes of the answer.

@@ -60,8 +60,19 @@ type Metadata = openidconnect::ProviderMetadata<
 /// The cached discovery document of one provider.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    cached: tokio::sync::Mutex<Option<(Instant, Arc<Metadata>)>>,
+    cached: tokio::sync::Mutex<Cached>,
 }
+
+#[derive(Debug, Default)]
+struct Cached {
+    doc: Option<(Instant, Arc<Metadata>)>,
+    /// When reading the document last failed: for [`RETRY_AFTER_FAILURE`] no request
+    /// waits for a provider that is down.
+    failed: Option<Instant>,
+}
+
+/// After a failed read, requests fail fast (or use the document they had) this long.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(15);
 
 fn issuer_url(cfg: &Upstream) -> Result<IssuerUrl, Failure> {
     let issuer = cfg
@@ -77,10 +88,6 @@ fn issuer_url(cfg: &Upstream) -> Result<IssuerUrl, Failure> {
     IssuerUrl::new(s.to_string()).map_err(|e| Failure::Provider(format!("issuer: {e}")))
 }
 
-fn outbound_ok(u: &Url) -> bool {
-    u.scheme() == "https" || (u.scheme() == "http" && crate::config::is_loopback(u))
-}
-
 impl Discovery {
     /// The provider's metadata: cached, or read again when older than the TTL or when
     /// `refresh` asks for newer keys (rate limited). One read at a time per provider.
@@ -91,32 +98,97 @@ impl Discovery {
         refresh: bool,
     ) -> Result<Arc<Metadata>, Failure> {
         let mut cached = self.cached.lock().await;
-        if let Some((at, m)) = cached.as_ref() {
+        if let Some((at, m)) = cached.doc.as_ref() {
             let fresh = at.elapsed() < DISCOVERY_TTL;
             if fresh && (!refresh || at.elapsed() < REFRESH_AT_MOST_EVERY) {
                 return Ok(m.clone());
             }
         }
-        let client = http::Client(http_client);
-        let m = Metadata::discover_async(issuer_url(cfg)?, &client)
-            .await
-            .map_err(|e| Failure::Provider(format!("discovery: {}", error_chain(&e))))?;
-        let endpoints = [
-            Some(m.authorization_endpoint().url()),
-            m.token_endpoint().map(|t| t.url()),
-            Some(m.jwks_uri().url()),
-            m.userinfo_endpoint().map(|u| u.url()),
-        ];
-        if endpoints.iter().flatten().any(|u| !outbound_ok(u)) {
-            return Err(Failure::Provider("discovery: an endpoint is not https".into()));
+        if cached.failed.is_some_and(|f| f.elapsed() < RETRY_AFTER_FAILURE) {
+            return match &cached.doc {
+                Some((_, m)) => Ok(m.clone()),
+                None => Err(Failure::Provider(
+                    "discovery failed moments ago; not tried again yet".into(),
+                )),
+            };
         }
-        if m.token_endpoint().is_none() {
-            return Err(Failure::Provider("discovery: no token endpoint".into()));
+        match read(http_client, cfg).await {
+            Ok(m) => {
+                let m = Arc::new(m);
+                *cached = Cached {
+                    doc: Some((Instant::now(), m.clone())),
+                    failed: None,
+                };
+                Ok(m)
+            }
+            Err(e) => {
+                cached.failed = Some(Instant::now());
+                match &cached.doc {
+                    // A provider briefly unreachable: the document it served still works.
+                    Some((_, m)) => {
+                        tracing::warn!(provider = %cfg.id, error = %e, "discovery not refreshed; using the last document");
+                        Ok(m.clone())
+                    }
+                    None => Err(e),
+                }
+            }
         }
-        let m = Arc::new(m);
-        *cached = Some((Instant::now(), m.clone()));
-        Ok(m)
     }
+}
+
+/// Reads the discovery document and then the keys, both over the bounded client: every
+/// endpoint named is checked (https, the issuer's host or a listed one) before anything
+/// is fetched from it, keys included.
+async fn read(http_client: &reqwest::Client, cfg: &Upstream) -> Result<Metadata, Failure> {
+    let issuer = issuer_url(cfg)?;
+    let at = Url::parse(&format!(
+        "{}/.well-known/openid-configuration",
+        issuer.as_str().trim_end_matches('/')
+    ))
+    .map_err(|e| Failure::Provider(format!("discovery URL: {e}")))?;
+    let m: Metadata = serde_json::from_slice(&fetch_json(http_client, &at).await?)
+        .map_err(|e| Failure::Provider(format!("discovery: {e}")))?;
+    if m.issuer() != &issuer {
+        return Err(Failure::Provider(format!(
+            "discovery names the issuer {:?}, not the configured one",
+            m.issuer().as_str()
+        )));
+    }
+    let endpoints = [
+        Some(m.authorization_endpoint().url()),
+        m.token_endpoint().map(|t| t.url()),
+        Some(m.jwks_uri().url()),
+        m.userinfo_endpoint().map(|u| u.url()),
+    ];
+    if let Some(bad) = endpoints.iter().flatten().find(|u| !cfg.endpoint_allowed(u)) {
+        return Err(Failure::Provider(format!(
+            "discovery names an endpoint on {:?}: not https on the issuer's host or endpoint_hosts",
+            bad.host_str().unwrap_or_default()
+        )));
+    }
+    if m.token_endpoint().is_none() {
+        return Err(Failure::Provider("discovery: no token endpoint".into()));
+    }
+    let jwks: openidconnect::core::CoreJsonWebKeySet =
+        serde_json::from_slice(&fetch_json(http_client, m.jwks_uri().url()).await?)
+            .map_err(|e| Failure::Provider(format!("keys: {e}")))?;
+    Ok(m.set_jwks(jwks))
+}
+
+/// A JSON document by GET, bounded like every upstream answer.
+async fn fetch_json(http_client: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Failure> {
+    let r = http::get(
+        http_client,
+        url,
+        &[("Accept", "application/json")],
+        http::MAX_BODY_BYTES,
+    )
+    .await
+    .map_err(|e| Failure::Provider(format!("{}: {e}", url.path())))?;
+    if !r.status().is_success() {
+        return Err(Failure::Provider(format!("{}: status {}", url.path(), r.status())));
+    }
+    Ok(r.into_body())
 }
 
 /// Whether the provider promised `iss` in its authorization responses (RFC 9207 §3):

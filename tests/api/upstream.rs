@@ -583,3 +583,14 @@ async fn another_gatehouse_is_an_openid_connect_provider_like_any_other() {
     assert_eq!(location(&create_account(&app, &b, false).await), "/account");
     assert!(signed_in(&app, &b).await);
 }
+
+#[tokio::test]
+async fn discovery_may_not_send_the_secret_to_another_host() {
+    let u = with_providers(Options::default()).await;
+    u.fake.set_trick(Trick::ForeignEndpoint);
+    let b = browser();
+    let r = start(&u.app, &b, "corp").await;
+    assert_eq!(r.status(), 502, "nothing is sent anywhere");
+    assert!(r.text().await.unwrap().contains("Corp cannot be reached just now"));
+    assert!(u.fake.headers_at("/userinfo").is_empty());
+}

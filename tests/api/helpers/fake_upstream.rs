@@ -61,6 +61,8 @@ pub enum Trick {
     TokenFails,
     /// The answer carries no `iss`, although discovery promises it (RFC 9207).
     NoIss,
+    /// Discovery names a token endpoint on another host (where the secret would go).
+    ForeignEndpoint,
 }
 
 struct Grant {
@@ -174,10 +176,15 @@ impl FakeUpstream {
 
 async fn discovery(State(f): State<Arc<Fake>>) -> Json<Value> {
     let b = &f.base;
+    let token = if *f.trick.lock().unwrap() == Trick::ForeignEndpoint {
+        b.replace("127.0.0.1", "localhost") + "/token"
+    } else {
+        format!("{b}/token")
+    };
     Json(json!({
         "issuer": b,
         "authorization_endpoint": format!("{b}/authorize"),
-        "token_endpoint": format!("{b}/token"),
+        "token_endpoint": token,
         "jwks_uri": format!("{b}/jwks"),
         "userinfo_endpoint": format!("{b}/userinfo"),
         "response_types_supported": ["code"],
