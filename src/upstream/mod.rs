@@ -246,13 +246,9 @@ pub async fn take_flow(ctx: &Ctx<'_>, p: &Provider, binding: Option<&str>, q: &P
     Ok(flow)
 }
 
-/// The identity the provider's answer names: its error, or the code exchanged and the
-/// identity validated.
+/// The identity the provider's answer names: its `iss` checked (RFC 9207), then its
+/// error, or the code exchanged and the identity validated.
 pub async fn identity(ctx: &Ctx<'_>, p: &Provider, flow: &Flow, q: &Params) -> Result<Identity, Failure> {
-    if let Some(e) = q.error.as_deref() {
-        let e: String = e.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-        return Err(Failure::Denied(e));
-    }
     if p.cfg.kind.is_oidc() {
         match q.iss.as_deref() {
             Some(iss) if Some(iss) != expected_iss(&p.cfg).as_deref() => {
@@ -265,6 +261,11 @@ pub async fn identity(ctx: &Ctx<'_>, p: &Provider, flow: &Flow, q: &Params) -> R
             }
             _ => {}
         }
+    }
+    // After `iss` (RFC 9207 §2.4): error answers are checked for mix-up too.
+    if let Some(e) = q.error.as_deref() {
+        let e: String = e.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        return Err(Failure::Denied(e));
     }
     let code = q
         .code

@@ -129,7 +129,7 @@ impl AppState {
         &self.inner.mail_sealer
     }
 
-    /// The WebAuthn relying party, when the issuer can have passkeys.
+    /// The configured upstream providers.
     pub fn upstream(&self) -> &crate::upstream::Providers {
         &self.inner.upstream
     }
@@ -144,6 +144,7 @@ impl AppState {
         }
     }
 
+    /// The WebAuthn relying party, when the issuer can have passkeys.
     pub fn webauthn(&self) -> Option<&webauthn_rs::Webauthn> {
         self.inner.webauthn.as_ref()
     }

@@ -444,7 +444,16 @@ pub async fn email_submit(
             Some(text),
         ));
     }
-    let binding = cookies::upstream(state.config(), &jar).unwrap_or_default();
+    // Taken now: one mailed link per identity waiting (a second address asked for
+    // starts again from the provider).
+    let binding = cookies::upstream(state.config(), &jar);
+    let Some(pending) = linking::take_pending(&auth_ctx(&state), binding.as_deref())
+        .await?
+        .filter(|t| t.stage == Stage::ConfirmAddress && t.identity.subject == pending.identity.subject)
+    else {
+        return Ok(expired(&state, jar));
+    };
+    let binding = binding.unwrap_or_default();
     linking::request_confirmation(&auth_ctx(&state), &binding, pending, &email, &p.cfg.name).await?;
     let ctx = json!({ "provider": p.cfg.name, "email": email.as_str(), "sent": true });
     Ok(page(&state, jar, StatusCode::OK, "templates/upstream_email.html", ctx))

@@ -211,8 +211,12 @@ async fn authorize(State(f): State<Arc<Fake>>, Query(q): Query<HashMap<String, S
     let trick = *f.trick.lock().unwrap();
     let mut back = url::Url::parse(redirect).unwrap();
     back.query_pairs_mut().append_pair("state", state);
+    let oidc = q.get("scope").is_some_and(|s| s.split(' ').any(|s| s == "openid"));
     if trick == Trick::Deny {
         back.query_pairs_mut().append_pair("error", "access_denied");
+        if oidc {
+            back.query_pairs_mut().append_pair("iss", &f.base);
+        }
         return Redirect::to(back.as_str()).into_response();
     }
     let code = gatehouse::crypto::random_token::<16>();
@@ -226,7 +230,7 @@ async fn authorize(State(f): State<Arc<Fake>>, Query(q): Query<HashMap<String, S
         },
     );
     back.query_pairs_mut().append_pair("code", &code);
-    if trick != Trick::NoIss && q.get("scope").is_some_and(|s| s.split(' ').any(|s| s == "openid")) {
+    if trick != Trick::NoIss && oidc {
         let iss = if trick == Trick::WrongIss {
             "https://evil.example"
         } else {
