@@ -118,7 +118,7 @@ pub async fn prefill_profile(db: &impl ConnectionTrait, user_id: Uuid, identity:
 pub async fn lock_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<entity::user::Model>, DbErr> {
     use sea_orm::sea_query::Expr;
     entity::user::Entity::update_many()
-        .col_expr(entity::user::Column::Id, Expr::col(entity::user::Column::Id).into())
+        .col_expr(entity::user::Column::Id, Expr::col(entity::user::Column::Id))
         .filter(entity::user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
