@@ -384,13 +384,14 @@ async fn factor_changes_need_a_recent_sign_in_and_removing_the_last_turns_it_off
     let app = TestApp::spawn_with(
         Options::default()
             .set("GATEHOUSE_SMTP_URL", sink.url())
-            .set("GATEHOUSE_MFA__RECENT_AUTH_SECS", "2"),
+            .set("GATEHOUSE_MFA__RECENT_AUTH_SECS", "4"),
     )
     .await;
-    let b = signed_in_user(&app, "zed@example.com").await;
+    // The step first: waiting for it after signing in could outlast the recent sign-in.
     let s = fresh_step().await;
+    let b = signed_in_user(&app, "zed@example.com").await;
     let (secret, _) = enrol(&app, &b, s - 1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let r = b.get(app.url("/account/two-factor/totp")).send().await.unwrap();
     assert_eq!(location(&r), "/login?next=%2Faccount%2Ftwo-factor%2Ftotp&reauth=1");
     let html = flow::text(&app, &b, "/account/two-factor").await;
