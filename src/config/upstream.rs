@@ -136,6 +136,18 @@ impl Upstream {
         format!("{issuer_id}/login/upstream/{}/callback", self.id)
     }
 
+    /// The issuer as providers write it (`iss`, discovery): `Url` adds a slash to a bare
+    /// host, issuers are compared as strings.
+    pub fn issuer_str(&self) -> Option<&str> {
+        self.issuer.as_ref().map(|i| {
+            if i.path() == "/" {
+                i.as_str().trim_end_matches('/')
+            } else {
+                i.as_str()
+            }
+        })
+    }
+
     /// Whether a picture at `url` may be fetched: https (or loopback) on a listed host.
     pub fn picture_allowed(&self, url: &Url) -> bool {
         let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback_url(url));

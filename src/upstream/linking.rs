@@ -105,6 +105,13 @@ fn pending_key(ctx: &Ctx<'_>, binding: &str) -> String {
     crate::store::keys::upstream_pending(&super::binding_hash(ctx.hasher, binding))
 }
 
+/// The pending key of a binding cookie that looks like one.
+fn pending_key_of(ctx: &Ctx<'_>, binding: Option<&str>) -> Option<String> {
+    binding
+        .filter(|b| !b.is_empty() && b.len() <= 128)
+        .map(|b| pending_key(ctx, b))
+}
+
 /// Keeps `p` for the browser holding `binding` (replacing what it waited with before).
 pub async fn keep_pending(ctx: &Ctx<'_>, binding: &str, p: &Pending) -> Result<(), Error> {
     let value = serde_json::to_vec(p).map_err(|e| Error::Mail(format!("pending identity: {e}")))?;
@@ -114,19 +121,19 @@ pub async fn keep_pending(ctx: &Ctx<'_>, binding: &str, p: &Pending) -> Result<(
 
 /// The identity this browser waits with, if any.
 pub async fn pending(ctx: &Ctx<'_>, binding: Option<&str>) -> Result<Option<Pending>, Error> {
-    let Some(b) = binding.filter(|b| !b.is_empty() && b.len() <= 128) else {
+    let Some(key) = pending_key_of(ctx, binding) else {
         return Ok(None);
     };
-    let raw = ctx.store.get(&pending_key(ctx, b)).await?;
+    let raw = ctx.store.get(&key).await?;
     Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
 /// Takes the identity this browser waits with (once).
 pub async fn take_pending(ctx: &Ctx<'_>, binding: Option<&str>) -> Result<Option<Pending>, Error> {
-    let Some(b) = binding.filter(|b| !b.is_empty() && b.len() <= 128) else {
+    let Some(key) = pending_key_of(ctx, binding) else {
         return Ok(None);
     };
-    let raw = ctx.store.take(&pending_key(ctx, b)).await?;
+    let raw = ctx.store.take(&key).await?;
     Ok(raw.and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
@@ -161,19 +168,33 @@ pub async fn create_account(
         }
         Err(e) => return Err(e.into()),
     };
-    repo::prefill_profile(&txn, user.id, identity).await?;
-    insert_identity(&txn, user.id, identity).await?;
-    for (kind, detail) in [
-        (
-            "user.created",
-            serde_json::json!({ "verified": true, "through": identity.provider }),
-        ),
-        ("upstream.linked", serde_json::json!({ "provider": identity.provider })),
-    ] {
+    let created = (
+        "user.created",
+        serde_json::json!({ "verified": true, "through": identity.provider }),
+    );
+    give_identity(&txn, &user, identity, &actor, ip, created).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// What a new account's owner gets from the identity that made it: the profile
+/// prefilled, the identity linked, and the audit events (`first`, then the link).
+async fn give_identity(
+    txn: &impl sea_orm::ConnectionTrait,
+    user: &entity::user::Model,
+    identity: &Identity,
+    actor: &str,
+    ip: Option<String>,
+    first: (&str, serde_json::Value),
+) -> Result<(), Error> {
+    repo::prefill_profile(txn, user.id, identity).await?;
+    insert_identity(txn, user.id, identity).await?;
+    let linked = ("upstream.linked", serde_json::json!({ "provider": identity.provider }));
+    for (kind, detail) in [first, linked] {
         audit::record(
-            &txn,
+            txn,
             audit::Event {
-                actor: &actor,
+                actor,
                 user_id: Some(user.id),
                 kind,
                 ip: ip.clone(),
@@ -182,8 +203,7 @@ pub async fn create_account(
         )
         .await?;
     }
-    txn.commit().await?;
-    Ok(user)
+    Ok(())
 }
 
 /// Links a new identity; one that another browser linked meanwhile is refused.
@@ -217,27 +237,11 @@ async fn claim(
     let Some(user) = crate::accounts::repo::mark_verified(&txn, u.id).await? else {
         return Err(Error::Conflict);
     };
-    repo::prefill_profile(&txn, user.id, identity).await?;
-    insert_identity(&txn, user.id, identity).await?;
-    for (kind, detail) in [
-        (
-            "user.claimed",
-            serde_json::json!({ "through": identity.provider, "password_removed": locked.password_hash.is_some() }),
-        ),
-        ("upstream.linked", serde_json::json!({ "provider": identity.provider })),
-    ] {
-        audit::record(
-            &txn,
-            audit::Event {
-                actor,
-                user_id: Some(user.id),
-                kind,
-                ip: ip.clone(),
-                detail: Some(detail),
-            },
-        )
-        .await?;
-    }
+    let claimed = (
+        "user.claimed",
+        serde_json::json!({ "through": identity.provider, "password_removed": locked.password_hash.is_some() }),
+    );
+    give_identity(&txn, &user, identity, actor, ip, claimed).await?;
     txn.commit().await?;
     if let Err(e) = crate::accounts::links::end_unbound(ctx.store, user.id).await {
         tracing::warn!(error = %e, "pending activation link not ended");
@@ -272,11 +276,11 @@ pub async fn link(
         });
     }
     let txn = crate::db::begin(ctx.db).await?;
-    match repo::insert(&txn, user.id, identity).await {
-        Ok(_) => {}
+    match insert_identity(&txn, user.id, identity).await {
+        Ok(()) => {}
         // Lost a race with another link of the same identity.
-        Err(e) if crate::accounts::repo::is_unique_violation(&e) => return Ok(Linked::OtherAccount),
-        Err(e) => return Err(e.into()),
+        Err(Error::Conflict) => return Ok(Linked::OtherAccount),
+        Err(e) => return Err(e),
     }
     audit::record(
         &txn,

@@ -211,17 +211,6 @@ pub struct Params {
     pub error_description: Option<String>,
 }
 
-/// The issuer an OpenID Connect provider's RFC 9207 `iss` must equal.
-fn expected_iss(cfg: &Upstream) -> Option<String> {
-    cfg.issuer.as_ref().map(|i| {
-        if i.path() == "/" {
-            i.as_str().trim_end_matches('/').to_string()
-        } else {
-            i.as_str().to_string()
-        }
-    })
-}
-
 /// Takes the flow an answer at provider `p`'s callback belongs to, in the browser holding
 /// `binding`: once, and only this provider's and this browser's.
 pub async fn take_flow(ctx: &Ctx<'_>, p: &Provider, binding: Option<&str>, q: &Params) -> Result<Flow, Failure> {
@@ -251,7 +240,7 @@ pub async fn take_flow(ctx: &Ctx<'_>, p: &Provider, binding: Option<&str>, q: &P
 pub async fn identity(ctx: &Ctx<'_>, p: &Provider, flow: &Flow, q: &Params) -> Result<Identity, Failure> {
     if p.cfg.kind.is_oidc() {
         match q.iss.as_deref() {
-            Some(iss) if Some(iss) != expected_iss(&p.cfg).as_deref() => {
+            Some(iss) if Some(iss) != p.cfg.issuer_str() => {
                 return Err(Failure::Provider(format!("iss {iss:?} is not the provider's issuer")));
             }
             None if oidc::promises_iss(&p.discovery, ctx.http, &p.cfg).await? => {

@@ -75,16 +75,9 @@ struct Cached {
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(15);
 
 fn issuer_url(cfg: &Upstream) -> Result<IssuerUrl, Failure> {
-    let issuer = cfg
-        .issuer
-        .as_ref()
+    let s = cfg
+        .issuer_str()
         .ok_or_else(|| Failure::Provider("no issuer configured".into()))?;
-    // `Url` writes a bare host with a slash; issuers are compared as strings.
-    let s = if issuer.path() == "/" {
-        issuer.as_str().trim_end_matches('/')
-    } else {
-        issuer.as_str()
-    };
     IssuerUrl::new(s.to_string()).map_err(|e| Failure::Provider(format!("issuer: {e}")))
 }
 

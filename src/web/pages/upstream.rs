@@ -230,12 +230,9 @@ pub(super) async fn link_identity(
     let Some(user) = crate::accounts::find(state.db(), me.session.user_id).await? else {
         return Ok(None);
     };
-    let linked = match linking::link(&ctx, &user, identity, &p.cfg.name, Some(ip.to_string())).await {
-        Ok(l) => l,
-        Err(crate::accounts::Error::Conflict) => Linked::OtherAccount,
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Some(linked))
+    Ok(Some(
+        linking::link(&ctx, &user, identity, &p.cfg.name, Some(ip.to_string())).await?,
+    ))
 }
 
 /// The Linked accounts page telling what linking did.
@@ -257,8 +254,23 @@ async fn waiting<'a>(
 ) -> Result<Option<(Pending, &'a Provider)>, PageError> {
     let binding = cookies::upstream(state.config(), jar);
     let p = linking::pending(&auth_ctx(state), binding.as_deref()).await?;
-    Ok(p.filter(|p| p.stage == stage)
-        .and_then(|p| state.upstream().get(&p.identity.provider).map(|prov| (p, prov))))
+    Ok(p.filter(|p| p.stage == stage).and_then(|p| with_provider(state, p)))
+}
+
+/// Takes this browser's waiting identity (once), if `keep` accepts it, with its provider.
+pub(super) async fn take_waiting<'a>(
+    state: &'a AppState,
+    jar: &CookieJar,
+    keep: impl FnOnce(&Pending) -> bool,
+) -> Result<Option<(Pending, &'a Provider)>, PageError> {
+    let binding = cookies::upstream(state.config(), jar);
+    let p = linking::take_pending(&auth_ctx(state), binding.as_deref()).await?;
+    Ok(p.filter(keep).and_then(|p| with_provider(state, p)))
+}
+
+fn with_provider(state: &AppState, p: Pending) -> Option<(Pending, &Provider)> {
+    let provider = state.upstream().get(&p.identity.provider)?;
+    Some((p, provider))
 }
 
 fn expired(state: &AppState, jar: CookieJar) -> Response {
@@ -309,11 +321,8 @@ pub async fn new_submit(
 ) -> Result<Response, PageError> {
     let ctx = auth_ctx(&state);
     let binding = cookies::upstream(state.config(), &jar);
-    let taken = linking::take_pending(&ctx, binding.as_deref()).await?;
-    let Some((pending, p)) = taken
-        .filter(|p| p.stage == Stage::Create && p.identity.email_verified)
-        .and_then(|pend| state.upstream().get(&pend.identity.provider).map(|p| (pend, p)))
-    else {
+    let taken = take_waiting(&state, &jar, |p| p.stage == Stage::Create && p.identity.email_verified).await?;
+    let Some((pending, p)) = taken else {
         return Ok(expired(&state, jar));
     };
     let Some(email) = pending.identity.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
@@ -446,14 +455,11 @@ pub async fn email_submit(
     }
     // Taken now: one mailed link per identity waiting (a second address asked for
     // starts again from the provider).
-    let binding = cookies::upstream(state.config(), &jar);
-    let Some(pending) = linking::take_pending(&auth_ctx(&state), binding.as_deref())
-        .await?
-        .filter(|t| t.stage == Stage::ConfirmAddress && t.identity.subject == pending.identity.subject)
-    else {
+    let same = |t: &Pending| t.stage == Stage::ConfirmAddress && t.identity.subject == pending.identity.subject;
+    let Some((pending, _)) = take_waiting(&state, &jar, same).await? else {
         return Ok(expired(&state, jar));
     };
-    let binding = binding.unwrap_or_default();
+    let binding = cookies::upstream(state.config(), &jar).unwrap_or_default();
     linking::request_confirmation(&auth_ctx(&state), &binding, pending, &email, &p.cfg.name).await?;
     let ctx = json!({ "provider": p.cfg.name, "email": email.as_str(), "sent": true });
     Ok(page(&state, jar, StatusCode::OK, "templates/upstream_email.html", ctx))

@@ -152,15 +152,10 @@ pub async fn linked_confirm(
     if !me.fresh(&state).await? {
         return Ok(SignedIn::reauthenticate(HERE));
     }
-    let ctx = auth_ctx(&state);
-    let binding = cookies::upstream(state.config(), &jar);
-    let taken = linking::take_pending(&ctx, binding.as_deref()).await?;
-    let Some((pending, p)) = taken
-        // Only the account whose address matched: a stranger's identity left waiting in a
-        // shared browser is never linked to whoever signs in there next.
-        .filter(|p| p.stage == Stage::ProveAccount && p.for_user == Some(me.session.user_id))
-        .and_then(|pend| state.upstream().get(&pend.identity.provider).map(|p| (pend, p)))
-    else {
+    // Only the account whose address matched: a stranger's identity left waiting in a
+    // shared browser is never linked to whoever signs in there next.
+    let mine = |p: &linking::Pending| p.stage == Stage::ProveAccount && p.for_user == Some(me.session.user_id);
+    let Some((pending, p)) = crate::web::pages::upstream::take_waiting(&state, &jar, mine).await? else {
         return linked_page(
             &state,
             jar,
