@@ -277,6 +277,7 @@ async fn background(
     tracing::info!(store = state.store().kind(), mail = transport.kind(), "database ready");
     let keys_task = tokio::spawn(state.keys().clone().maintain(state.db().clone(), stop.clone()));
     let geoip_task = tokio::spawn(state.geoip().clone().maintain(stop.clone()));
+    let caches_task = tokio::spawn(watch_caches(state.clone(), stop.clone()));
     let logout_task = tokio::spawn(crate::oidc::backchannel::run_worker(
         state.db().clone(),
         state.keys().clone(),
@@ -352,7 +353,26 @@ async fn background(
             }
         }
     });
-    let _ = tokio::join!(mail, purge, keys_task, logout_task, geoip_task, accounts);
+    let _ = tokio::join!(mail, purge, keys_task, logout_task, geoip_task, accounts, caches_task);
+}
+
+/// How often each instance looks for changes made elsewhere to what its hot-path caches
+/// hold (clients in the database, revocations in the store): the bound on how long
+/// another instance's change can go unseen here.
+pub const CACHE_POLL: Duration = Duration::from_secs(1);
+
+/// Empties the client and verified-token caches whenever their generation moves.
+async fn watch_caches(state: AppState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(CACHE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        state.clients().refresh(state.db()).await;
+        state.verified().refresh(state.store()).await;
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.

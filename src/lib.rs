@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod captcha;
 pub mod cli;
 pub mod clients;

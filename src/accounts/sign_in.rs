@@ -10,16 +10,31 @@ use uuid::Uuid;
 use super::PasswordHasher;
 
 /// Whether `password` matches `stored` (a dummy hash is checked when there is none).
-pub async fn check_password(passwords: &PasswordHasher, dummy: String, stored: Option<&str>, password: &str) -> bool {
+/// [`HashError::Busy`](super::password::HashError::Busy) when hashing is at capacity: the
+/// caller answers "try again", and the attempt counts as nothing, neither way.
+pub async fn check_password(
+    passwords: &PasswordHasher,
+    dummy: String,
+    stored: Option<&str>,
+    password: &str,
+) -> Result<bool, super::password::HashError> {
+    use super::password::HashError;
     let against = stored.map_or(dummy.clone(), str::to_string);
-    let verified = passwords
+    let verified = match passwords
         .verify(SecretString::from(password.to_string()), against)
         .await
-        .unwrap_or(false);
+    {
+        Ok(v) => v,
+        Err(HashError::Busy) => return Err(HashError::Busy),
+        Err(e) => {
+            tracing::error!(error = %e, "password check failed");
+            false
+        }
+    };
     if !verified && stored.is_some_and(|h| !passwords.is_current(h)) {
         let _ = passwords.verify(SecretString::from(password.to_string()), dummy).await;
     }
-    verified
+    Ok(verified)
 }
 
 /// After a successful check: re-hashes with the current parameters if `hash` was made

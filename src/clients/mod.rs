@@ -354,9 +354,75 @@ pub async fn set_auth_method(db: &DatabaseConnection, client_id: &str, method: &
     Ok(())
 }
 
-/// The client `client_id`, if registered.
+/// The client `client_id`, if registered, read from the database (the hot paths go
+/// through [`Directory::find`]).
 pub async fn find(db: &DatabaseConnection, client_id: &str) -> Result<Option<entity::client::Model>, DbErr> {
     repo::find(db, client_id).await
+}
+
+/// How many clients the metadata cache keeps at most (unknown ids are never cached, so
+/// requests naming random clients cannot fill it).
+pub const CACHE_CAPACITY: usize = 1024;
+/// How long a cached client lives at most: the bound on seeing a change when the
+/// generation poll cannot tell (two instances' clocks skewed within one second).
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Client metadata for the hot paths: the token, introspection and authorization
+/// endpoints read a client from here, not from the database, on every request. A change
+/// made anywhere (this instance, another one, the CLI) moves [`repo::generation`], which
+/// [`Directory::refresh`] polls every second, emptying the cache when it moves.
+#[derive(Debug)]
+pub struct Directory {
+    cache: crate::cache::Bounded<String, entity::client::Model>,
+    seen: std::sync::Mutex<Option<(i64, i64)>>,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self {
+            cache: crate::cache::Bounded::new(CACHE_CAPACITY, CACHE_TTL),
+            seen: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Directory {
+    /// The client `client_id`, if registered.
+    pub async fn find(&self, db: &DatabaseConnection, client_id: &str) -> Result<Option<entity::client::Model>, DbErr> {
+        if let Some(c) = self.cache.get(client_id) {
+            return Ok(Some(c));
+        }
+        let epoch = self.cache.epoch();
+        let found = repo::find(db, client_id).await?;
+        if let Some(c) = &found {
+            self.cache.insert(epoch, client_id.to_string(), c.clone(), None);
+        }
+        Ok(found)
+    }
+
+    /// Forgets every cached client (after a change made here, so it shows at once).
+    pub fn invalidate(&self) {
+        self.cache.clear();
+    }
+
+    /// Reads the clients' generation and empties the cache if it moved (or cannot be
+    /// read: nothing cached is trusted then).
+    pub async fn refresh(&self, db: &DatabaseConnection) {
+        let now = repo::generation(db).await;
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match now {
+            Ok(g) if *seen == Some(g) => {}
+            Ok(g) => {
+                *seen = Some(g);
+                self.cache.clear();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "client generation not read");
+                *seen = None;
+                self.cache.clear();
+            }
+        }
+    }
 }
 
 /// All clients, oldest first.

@@ -90,3 +90,17 @@ pub async fn set_auth_method(db: &impl ConnectionTrait, client_id: &str, method:
 pub async fn find(db: &impl ConnectionTrait, client_id: &str) -> Result<Option<client::Model>, DbErr> {
     client::Entity::find_by_id(client_id.to_string()).one(db).await
 }
+
+/// A value that moves whenever a client is added, removed or updated: the number of
+/// clients and the newest `updated_at` (Unix µs). Polled by the client cache.
+pub async fn generation(db: &impl ConnectionTrait) -> Result<(i64, i64), DbErr> {
+    use sea_orm::{ExprTrait, QuerySelect, sea_query::Expr};
+    let row: Option<(i64, Option<chrono::DateTime<chrono::Utc>>)> = client::Entity::find()
+        .select_only()
+        .column_as(Expr::col(client::Column::Id).count(), "n")
+        .column_as(Expr::col(client::Column::UpdatedAt).max(), "at")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.map_or((0, 0), |(n, at)| (n, at.map_or(0, |t| t.timestamp_micros()))))
+}

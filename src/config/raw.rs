@@ -401,6 +401,8 @@ pub struct Argon2Config {
     pub iterations: u32,
     pub parallelism: u32,
     pub max_concurrent: usize,
+    /// Hashes waiting for a thread at most; more are refused with 503 at once.
+    pub max_waiting: usize,
 }
 
 impl Default for Argon2Config {
@@ -410,6 +412,7 @@ impl Default for Argon2Config {
             iterations: 2,
             parallelism: 1,
             max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_waiting: 64,
         }
     }
 }

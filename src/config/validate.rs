@@ -464,7 +464,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
     let usize_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     let m = &raw.mfa;
     let ml = &raw.magic_links;
-    let bounds: [(&str, u64, u64, u64); 45] = [
+    let bounds: [(&str, u64, u64, u64); 46] = [
         ("database_max_connections", raw.database_max_connections.into(), 1, 1000),
         ("mail_max_attempts", raw.mail_max_attempts.into(), 1, 100),
         ("mail_retry_initial_ms", raw.mail_retry_initial_ms, 1, DAY * 1000),
@@ -483,6 +483,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
         ("argon2.iterations", raw.argon2.iterations.into(), 1, 100),
         ("argon2.parallelism", raw.argon2.parallelism.into(), 1, 64),
         ("argon2.max_concurrent", usize_u64(raw.argon2.max_concurrent), 1, 1024),
+        ("argon2.max_waiting", usize_u64(raw.argon2.max_waiting), 1, 100_000),
         ("tokens.authorization_code_secs", t.authorization_code_secs, 1, 600),
         ("tokens.access_token_secs", t.access_token_secs, 1, DAY),
         ("tokens.id_token_secs", t.id_token_secs, 1, DAY),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, Header, Validation};
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,14 +54,14 @@ pub enum VerifyError {
 
 struct Signer {
     kid: String,
-    key: EncodingKey,
+    key: signing::SigningKey,
 }
 
 #[derive(Default)]
 struct Snapshot {
     signers: HashMap<Alg, Signer>,
     verifiers: HashMap<String, (Alg, DecodingKey)>,
-    jwks: Arc<String>,
+    jwks: Arc<crate::cache::Prebuilt>,
 }
 
 /// Timing settings of the ring.
@@ -240,12 +240,14 @@ impl KeyRing {
                     alg,
                     Signer {
                         kid: row.kid.clone(),
-                        key: signing::encoding_key(alg, &der)?,
+                        key: signing::SigningKey::from_pkcs8(alg, &der)?,
                     },
                 );
             }
         }
-        snap.jwks = Arc::new(serde_json::to_string(&JwkSet { keys }).map_err(|e| Error::Sign(e.to_string()))?);
+        snap.jwks = Arc::new(crate::cache::Prebuilt::bytes(
+            serde_json::to_vec(&JwkSet { keys }).map_err(|e| Error::Sign(e.to_string()))?,
+        ));
         match self.snapshot.write() {
             Ok(mut g) => *g = Arc::new(snap),
             Err(p) => *p.into_inner() = Arc::new(snap),
@@ -253,8 +255,8 @@ impl KeyRing {
         Ok(())
     }
 
-    /// The published JSON Web Key Set, serialized (served as is).
-    pub fn jwks(&self) -> Arc<String> {
+    /// The published JSON Web Key Set, serialized once per reload (served as is).
+    pub fn jwks(&self) -> Arc<crate::cache::Prebuilt> {
         self.current().jwks.clone()
     }
 
@@ -266,7 +268,7 @@ impl KeyRing {
         let mut header = Header::new(alg.jwt());
         header.kid = Some(signer.kid.clone());
         header.typ = Some(typ.to_string());
-        jsonwebtoken::encode(&header, claims, &signer.key).map_err(|e| Error::Sign(e.to_string()))
+        signer.key.jwt(&header, claims).map_err(|e| Error::Sign(e.to_string()))
     }
 
     /// Verifies a JWT signed by one of the published keys. `validation` says which claims

@@ -4,7 +4,7 @@
 //! these paths.
 
 use entity::client;
-use sea_orm::ConnectionTrait;
+use sea_orm::DatabaseConnection;
 
 use super::error::OAuthError;
 use crate::crypto::TokenHasher;
@@ -139,7 +139,8 @@ pub fn is_public(c: &client::Model) -> bool {
 
 /// Authenticates the client of a back-channel request.
 pub async fn authenticate(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
+    clients: &crate::clients::Directory,
     hasher: &TokenHasher,
     p: &Presented,
     check: &AssertionCheck<'_>,
@@ -161,7 +162,7 @@ pub async fn authenticate(
                 "client_id does not match the client assertion",
             ));
         }
-        let client = crate::clients::repo::find(db, &id).await?.ok_or_else(failed)?;
+        let client = clients.find(db, &id).await?.ok_or_else(failed)?;
         if client.token_endpoint_auth_method != "private_key_jwt" {
             return Err(failed());
         }
@@ -193,7 +194,7 @@ pub async fn authenticate(
     if id.is_empty() || id.len() > 256 {
         return Err(failed());
     }
-    let Some(client) = crate::clients::repo::find(db, &id).await? else {
+    let Some(client) = clients.find(db, &id).await? else {
         return Err(failed());
     };
     match (&client.secret_hash, secret) {

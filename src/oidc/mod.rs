@@ -1,6 +1,7 @@
 //! The OpenID Connect / OAuth 2.0 protocol core. Request parsing and validation are
 //! plain functions over plain types; `web/oidc.rs` adapts HTTP to them.
 
+pub mod access;
 pub mod authorize;
 pub mod backchannel;
 pub mod backchannel_repo;

@@ -22,6 +22,8 @@ use crate::crypto::{TokenHasher, random_token};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
+pub use super::access::{Verified, is_revoked, revoke_access, revoke_user_tokens, verify_access};
+
 /// What the token endpoint needs.
 pub struct Ctx<'a> {
     pub config: &'a Config,
@@ -29,6 +31,8 @@ pub struct Ctx<'a> {
     pub store: &'a Store,
     pub keys: &'a KeyRing,
     pub hasher: &'a TokenHasher,
+    /// Access tokens verified recently (and the revocation generation that keeps it true).
+    pub verified: &'a Verified,
 }
 
 /// What an authorization code stands for.
@@ -326,21 +330,6 @@ fn allowed_grant(client: &client::Model, grant: &str) -> Result<(), OAuthError> 
     }
 }
 
-/// Records that an access token was revoked, until it would have expired.
-pub async fn revoke_access(store: &Store, jti: &str, exp: i64) -> Result<(), OAuthError> {
-    let ttl = exp - Utc::now().timestamp();
-    if ttl > 0 {
-        store
-            .put(
-                &crate::store::keys::revoked_jti(jti),
-                b"1",
-                secs(u64::try_from(ttl).unwrap_or(1)),
-            )
-            .await?;
-    }
-    Ok(())
-}
-
 /// The stored row of a refresh token presented for introspection or revocation (None for
 /// anything that is not one of ours).
 pub async fn find_refresh(ctx: &Ctx<'_>, token: &str) -> Result<Option<entity::refresh_token::Model>, OAuthError> {
@@ -354,39 +343,6 @@ pub async fn find_refresh(ctx: &Ctx<'_>, token: &str) -> Result<Option<entity::r
 pub async fn revoke_refresh(ctx: &Ctx<'_>, row: &entity::refresh_token::Model) -> Result<(), OAuthError> {
     repo::revoke_family(ctx.db, row.family_id, Utc::now()).await?;
     Ok(())
-}
-
-/// Whether an access token's jti was revoked.
-pub async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
-    Ok(store.get(&crate::store::keys::revoked_jti(jti)).await?.is_some())
-}
-
-/// Makes every access token of `user_id` issued until now inactive (a deleted or
-/// disabled account), for as long as such a token could live.
-pub async fn revoke_user_tokens(ctx: &Ctx<'_>, user_id: uuid::Uuid) -> Result<(), crate::store::StoreError> {
-    let now = chrono::Utc::now().timestamp();
-    // Per-client lifetimes go up to a day (the configuration's bound), so the mark
-    // outlives every token it covers.
-    let ttl = std::time::Duration::from_secs(86_400 + 60);
-    ctx.store
-        .put(
-            &crate::store::keys::user_tokens_revoked(user_id),
-            now.to_string().as_bytes(),
-            ttl,
-        )
-        .await
-}
-
-/// Whether the access tokens of the user `sub` issued at `iat` were revoked since.
-async fn user_revoked(store: &Store, sub: &str, iat: i64) -> Result<bool, OAuthError> {
-    let Ok(user) = sub.parse::<uuid::Uuid>() else {
-        return Ok(false);
-    };
-    let at = store.get(&crate::store::keys::user_tokens_revoked(user)).await?;
-    Ok(at
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|s| s.parse::<i64>().ok())
-        .is_some_and(|t| iat <= t))
 }
 
 /// The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6).
@@ -508,7 +464,7 @@ pub async fn exchange_code(
 
 /// Revokes the tokens a code's first use issued.
 async fn revoke_redeemed(ctx: &Ctx<'_>, r: &Redeemed) -> Result<(), OAuthError> {
-    revoke_access(ctx.store, &r.jti, r.exp).await?;
+    revoke_access(ctx, &r.jti, r.exp).await?;
     if let Some(f) = r.family {
         repo::revoke_family(ctx.db, f, Utc::now()).await?;
     }
@@ -712,26 +668,4 @@ pub async fn client_credentials(
         id_token: None,
         refresh_token: None,
     })
-}
-
-/// Verifies an access token issued here: signature, issuer, expiry, type, revocation.
-pub async fn verify_access(ctx: &Ctx<'_>, token: &str) -> Result<AccessClaims, OAuthError> {
-    let invalid = || OAuthError::invalid_token("the access token is invalid, expired or revoked");
-    if token.len() > 8192 {
-        return Err(invalid());
-    }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
-    if header.typ.as_deref() != Some("at+jwt") {
-        return Err(invalid());
-    }
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    v.set_issuer(&[&ctx.config.issuer_id]);
-    v.validate_aud = false;
-    v.leeway = 0;
-    v.set_required_spec_claims(&["exp", "iss", "sub"]);
-    let claims: AccessClaims = ctx.keys.verify(token, v).map_err(|_| invalid())?;
-    if is_revoked(ctx.store, &claims.jti).await? || user_revoked(ctx.store, &claims.sub, claims.iat).await? {
-        return Err(invalid());
-    }
-    Ok(claims)
 }

@@ -24,6 +24,10 @@ pub fn code(code_hash: &str) -> String {
     format!("code:{code_hash}")
 }
 
+/// The revocation generation: rewritten on every access-token revocation, polled by
+/// every instance to know when its cache of verified tokens is out of date.
+pub const REVOCATIONS: &str = "gen:revocations";
+
 /// A revoked access token, by its `jti`, until it would have expired.
 pub fn revoked_jti(jti: &str) -> String {
     format!("revoked-jti:{jti}")

@@ -40,7 +40,8 @@ struct Inner {
     passwords: PasswordHasher,
     dummy_hash: tokio::sync::OnceCell<String>,
     http: reqwest::Client,
-    csp: String,
+    /// The Content-Security-Policy header value, built once.
+    csp: axum::http::HeaderValue,
     startup: RwLock<Startup>,
     geoip: crate::geoip::GeoIp,
     seen: crate::accounts::sessions::SeenThrottle,
@@ -50,6 +51,13 @@ struct Inner {
     mail_sealer: crate::crypto::Sealer,
     /// The upstream identity providers, with their cached discovery documents.
     upstream: crate::upstream::Providers,
+    /// Client metadata for the hot paths.
+    clients: crate::clients::Directory,
+    /// Access tokens verified recently.
+    verified: crate::oidc::access::Verified,
+    /// The discovery document, serialized once (the configuration does not change while
+    /// the process runs), with its entity tag.
+    discovery: crate::cache::Prebuilt,
 }
 
 impl AppState {
@@ -65,10 +73,12 @@ impl AppState {
         passwords: PasswordHasher,
         geoip: crate::geoip::GeoIp,
     ) -> Self {
-        let csp = crate::web::middleware::security_headers::csp(&config);
+        let csp = axum::http::HeaderValue::from_str(&crate::web::middleware::security_headers::csp(&config))
+            .unwrap_or(axum::http::HeaderValue::from_static("default-src 'none'"));
         let mail_sealer = crate::mail::body_sealer(&token_hasher);
         let webauthn = crate::auth::passkeys::relying_party(&config.issuer);
         let upstream = crate::upstream::Providers::new(&config.upstream);
+        let discovery = crate::cache::Prebuilt::json(&crate::oidc::discovery::metadata(&config));
         if webauthn.is_none() {
             tracing::info!(issuer = %config.issuer, "passkeys are off: WebAuthn needs a host name, not an IP address, in the issuer");
         }
@@ -100,6 +110,9 @@ impl AppState {
                 webauthn,
                 mail_sealer,
                 upstream,
+                clients: crate::clients::Directory::default(),
+                verified: crate::oidc::access::Verified::default(),
+                discovery,
             }),
         }
     }
@@ -150,6 +163,21 @@ impl AppState {
     }
 
     /// The signing key ring.
+    /// Client metadata (cached; see [`crate::clients::Directory`]).
+    pub fn clients(&self) -> &crate::clients::Directory {
+        &self.inner.clients
+    }
+
+    /// Recently verified access tokens.
+    pub fn verified(&self) -> &crate::oidc::access::Verified {
+        &self.inner.verified
+    }
+
+    /// The discovery document as served.
+    pub fn discovery(&self) -> &crate::cache::Prebuilt {
+        &self.inner.discovery
+    }
+
     pub fn keys(&self) -> &Arc<KeyRing> {
         &self.inner.keys
     }
@@ -160,26 +188,28 @@ impl AppState {
     }
 
     /// The Content-Security-Policy of pages.
-    pub fn csp(&self) -> &str {
+    pub fn csp(&self) -> &axum::http::HeaderValue {
         &self.inner.csp
     }
 
-    /// Password hashing (argon2id on the bounded blocking pool).
+    /// Password hashing (argon2id on its own bounded pool).
     pub fn passwords(&self) -> &PasswordHasher {
         &self.inner.passwords
     }
 
     /// A hash of a random password with the configured parameters, verified against when
     /// the email is unknown so that answers take the same time either way.
-    pub async fn dummy_hash(&self) -> String {
+    /// Made on first use; if hashing is at capacity then, the next sign-in tries again
+    /// (an empty dummy would answer unknown addresses faster).
+    pub async fn dummy_hash(&self) -> Result<String, crate::accounts::password::HashError> {
         self.inner
             .dummy_hash
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 let pw = secrecy::SecretString::from(crate::crypto::random_token::<16>());
-                self.inner.passwords.hash(pw).await.unwrap_or_default()
+                self.inner.passwords.hash(pw).await
             })
             .await
-            .clone()
+            .cloned()
     }
 
     /// Keyed hashes of tokens and client secrets.

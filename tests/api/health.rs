@@ -73,7 +73,27 @@ async fn request_ids_are_generated_or_propagated() {
     let app = TestApp::spawn().await;
     let r = app.get("/healthz").await;
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_string();
-    assert_eq!(uuid::Uuid::parse_str(&generated).map(|_| ()), Ok(()));
+    let next = app.get("/healthz").await.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for id in [&generated, &next] {
+        assert!(
+            id.len() >= 14 && id.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_".contains(&c)),
+            "a short token of safe characters: {id}"
+        );
+    }
+    assert_ne!(generated, next, "every request gets its own id");
+    let other = TestApp::spawn().await;
+    let theirs = other.get("/healthz").await.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        generated.rsplit_once('-').map(|(p, _)| p.to_string()),
+        theirs.rsplit_once('-').map(|(p, _)| p.to_string()),
+        "another instance draws another prefix"
+    );
     let r = app
         .client
         .get(app.url("/healthz"))

@@ -15,6 +15,7 @@ mod cli;
 mod deletion;
 mod hardening;
 mod health;
+mod hot_paths;
 mod interop;
 mod keys;
 mod magic_links;

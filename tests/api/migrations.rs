@@ -58,6 +58,7 @@ async fn migrate_fresh_rerun_down_up(test_db: TestDb) {
         iterations: 1,
         parallelism: 1,
         max_concurrent: 1,
+        max_waiting: 64,
     })
     .unwrap();
     let user = gatehouse::accounts::create_user(
@@ -162,6 +163,7 @@ async fn email_is_unique_case_insensitively() {
         iterations: 1,
         parallelism: 1,
         max_concurrent: 1,
+        max_waiting: 64,
     })
     .unwrap();
     let new = |e: &str| gatehouse::accounts::NewUser {

@@ -14,17 +14,17 @@ use crate::web::AppState;
 
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = method_label(req.method()).to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+        .map_or("unmatched", |m| route_label(m.as_str()));
     let response = next.run(req).await;
     let m = state.metrics();
     m.requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
-            route: route.clone(),
+            method,
+            route,
             status: response.status().as_u16(),
         })
         .inc();
@@ -32,6 +32,35 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .get_or_create(&RouteLabels { method, route })
         .observe(start.elapsed().as_secs_f64());
     response
+}
+
+/// Route patterns are the router's own (a fixed set, a few dozen), so each is made
+/// `'static` once and labels cost no allocation per request. Bounded: past
+/// [`MAX_ROUTES`] patterns (never reached by this router) the rest share one label.
+const MAX_ROUTES: usize = 512;
+
+fn route_label(pattern: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{OnceLock, RwLock};
+    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(RwLock::default);
+    if let Some(r) = routes
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(pattern)
+    {
+        return r;
+    }
+    let mut w = routes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(r) = w.get(pattern) {
+        return r;
+    }
+    if w.len() >= MAX_ROUTES {
+        return "other";
+    }
+    let leaked: &'static str = Box::leak(pattern.to_string().into_boxed_str());
+    w.insert(leaked);
+    leaked
 }
 
 /// The method label: one of the nine methods of RFC 9110 and RFC 5789, else `other`.

@@ -2,7 +2,7 @@
 //! framing, §4.2 against Referer leaks). A handler may set its own value first.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -27,34 +27,40 @@ connect-src 'self'; manifest-src 'self'; base-uri 'none'; frame-ancestors 'none'
     )
 }
 
+/// The fixed headers, built at compile time (validating them per response was a visible
+/// share of a small response's cost). Dynamic responses are not cached unless the
+/// handler says otherwise.
+const FIXED: [(HeaderName, HeaderValue); 7] = [
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    ),
+    (
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    ),
+    (
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"),
+    ),
+];
+
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
+
 pub async fn apply(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(state.csp()) {
-        h.entry(header::CONTENT_SECURITY_POLICY).or_insert(v);
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| state.csp().clone());
+    for (name, value) in FIXED {
+        h.entry(name).or_insert(value);
     }
-    let mut set = |name: header::HeaderName, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    // Dynamic responses are not cached unless the handler says otherwise.
-    set(header::CACHE_CONTROL, "no-store");
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::REFERRER_POLICY, "no-referrer");
-    set(header::X_FRAME_OPTIONS, "DENY");
-    set(
-        header::HeaderName::from_static("cross-origin-opener-policy"),
-        "same-origin",
-    );
-    set(
-        header::HeaderName::from_static("cross-origin-resource-policy"),
-        "same-origin",
-    );
-    set(
-        header::HeaderName::from_static("permissions-policy"),
-        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
-    );
     if state.config().issuer_is_https() {
-        set(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+        h.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HSTS);
     }
     response
 }

@@ -45,7 +45,7 @@ pub(super) async fn authorize(
     let (params, pushed) = resolve_pushed(&state, params).await.map_err(PageError::BadRequest)?;
     let p: authorize::Params = params.to();
     let client = match p.client_id.as_deref().filter(|c| !c.is_empty() && c.len() <= 256) {
-        Some(id) => crate::clients::find(state.db(), id).await?,
+        Some(id) => state.clients().find(state.db(), id).await?,
         None => None,
     };
     match authorize::validate(&p, client.as_ref(), chrono::Utc::now().timestamp_millis()) {
@@ -172,7 +172,7 @@ pub(super) async fn proceed_bound(
         use crate::oidc::interaction::{self, ConsentFacts, Step};
         let now_ms = chrono::Utc::now().timestamp_millis();
         let session = current_session(state, jar).await.map(|(_, s)| s);
-        let Some(client) = crate::clients::find(state.db(), &req.client_id).await? else {
+        let Some(client) = state.clients().find(state.db(), &req.client_id).await? else {
             return Ok(Err(PageError::BadRequest(
                 "The application is no longer registered.".into(),
             )));

@@ -97,7 +97,7 @@ pub(super) async fn revoke(
         let ctx = ctx(&state);
         if let Ok(c) = tokens::verify_access(&ctx, token).await {
             if c.client_id == client.id {
-                tokens::revoke_access(state.store(), &c.jti, c.exp).await?;
+                tokens::revoke_access(&ctx, &c.jti, c.exp).await?;
             }
             return Ok(());
         }

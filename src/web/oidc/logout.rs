@@ -62,7 +62,9 @@ pub(super) async fn check_logout(state: &AppState, jar: &CookieJar, p: &OAuthPar
             let Some(id) = client_id.as_deref() else {
                 return Err("post_logout_redirect_uri needs client_id or id_token_hint.".into());
             };
-            let client = crate::clients::find(state.db(), id)
+            let client = state
+                .clients()
+                .find(state.db(), id)
                 .await
                 .map_err(|_| "The server is busy; try again.".to_string())?
                 .ok_or_else(|| "The application is not registered here.".to_string())?;

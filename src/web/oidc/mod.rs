@@ -16,20 +16,21 @@ use par::*;
 use token::*;
 use userinfo::*;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::accounts::sessions::Session;
+use crate::cache::Prebuilt;
 use crate::oidc::OAuthError;
 use crate::oidc::client_auth::{self, Presented};
-use crate::oidc::discovery::{self, paths};
+use crate::oidc::discovery::paths;
 use crate::oidc::tokens::Ctx;
 use crate::web::AppState;
 use crate::web::extract::oauth_form::OAuthParams;
@@ -69,6 +70,7 @@ pub(crate) fn ctx(state: &AppState) -> Ctx<'_> {
         store: state.store(),
         keys: state.keys(),
         hasher: state.token_hasher(),
+        verified: state.verified(),
     }
 }
 
@@ -97,7 +99,7 @@ pub(super) async fn authenticate(
         audiences: &audiences,
         store: state.store(),
     };
-    client_auth::authenticate(state.db(), state.token_hasher(), &p, &check).await
+    client_auth::authenticate(state.db(), state.clients(), state.token_hasher(), &p, &check).await
 }
 
 pub(super) fn no_store(mut res: Response) -> Response {
@@ -107,23 +109,40 @@ pub(super) fn no_store(mut res: Response) -> Response {
     res
 }
 
-pub(super) async fn metadata(State(state): State<AppState>) -> Response {
-    let mut res = Json(discovery::metadata(state.config())).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+/// A prebuilt document as a response: 304 for a matching `If-None-Match` (RFC 9110
+/// §13.1.2), else its bytes; the entity tag and caching either way.
+fn respond(doc: &Prebuilt, headers: &HeaderMap, content_type: &'static str) -> Response {
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == doc.etag
+        });
+    let mut res = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = doc.body.clone().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    let h = res.headers_mut();
+    if let Ok(tag) = HeaderValue::from_str(&doc.etag) {
+        h.insert(header::ETAG, tag);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res
 }
 
-pub(super) async fn jwks(State(state): State<AppState>) -> Response {
-    let body = state.keys().jwks();
-    let mut res = (StatusCode::OK, body.as_str().to_string()).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/jwk-set+json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    res
+pub(super) async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    respond(state.discovery(), &headers, "application/json")
+}
+
+pub(super) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    respond(&state.keys().jwks(), &headers, "application/jwk-set+json")
 }
 
 /// Client credentials from `Authorization: Basic` and the form (RFC 6749 §2.3.1: the

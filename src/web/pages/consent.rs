@@ -50,7 +50,9 @@ pub async fn show(
     if cookies::session(state.config(), &jar).is_none() {
         return Ok(Redirect::to(&format!("/login?authreq={id}")).into_response());
     }
-    let client = crate::clients::find(state.db(), &req.client_id)
+    let client = state
+        .clients()
+        .find(state.db(), &req.client_id)
         .await?
         .ok_or_else(|| PageError::BadRequest("The application is no longer registered.".into()))?;
     let (jar, csrf) = cookies::csrf(state.config(), jar);

@@ -96,7 +96,7 @@ async fn client_name(state: &AppState, authreq: Option<&str>) -> (Option<String>
         return (None, None);
     };
     // Only a courtesy on the page: a failed lookup shows no name, and is logged.
-    let name = match crate::clients::find(state.db(), &req.client_id).await {
+    let name = match state.clients().find(state.db(), &req.client_id).await {
         Ok(c) => c.map(|c| c.name),
         Err(e) => {
             tracing::warn!(error = %e, "client name for the sign-in page not read");
@@ -216,8 +216,30 @@ pub async fn submit(
         }
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let dummy = state.dummy_hash().await;
-    let verified = sign_in::check_password(state.passwords(), dummy, stored.as_deref(), &f.password).await;
+    let checked = match state.dummy_hash().await {
+        Ok(dummy) => sign_in::check_password(state.passwords(), dummy, stored.as_deref(), &f.password).await,
+        Err(e) => Err(e),
+    };
+    let verified = match checked {
+        Ok(v) => v,
+        Err(_) => {
+            // At capacity: not a failed guess, and nothing to wait long for.
+            attempt.succeeded(state.store()).await;
+            tracing::warn!("sign-in refused: password hashing at capacity");
+            let mut res = render(
+                &state,
+                jar,
+                StatusCode::SERVICE_UNAVAILABLE,
+                view("Signing in is very busy right now. Try again in a few seconds."),
+            )
+            .await;
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("2"),
+            );
+            return Ok(res);
+        }
+    };
     let (Some(user), Some(hash)) = (user.filter(|_| verified), stored) else {
         return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await);
     };

@@ -390,7 +390,9 @@ pub async fn step_up(
         .ok_or_else(expired)?;
     let then = super::common::resume_url(&id);
     let ua = super::common::user_agent(&headers);
-    let require_mfa = crate::clients::find(state.db(), &req.client_id)
+    let require_mfa = state
+        .clients()
+        .find(state.db(), &req.client_id)
         .await?
         .is_some_and(|c| c.require_mfa);
     if !crate::oidc::interaction::step_up_needed(&req, &me.session, require_mfa) {

@@ -60,6 +60,7 @@ pub fn older_hasher(memory_kib: u32, iterations: u32) -> gatehouse::accounts::Pa
         iterations,
         parallelism: 1,
         max_concurrent: 1,
+        max_waiting: 64,
     })
     .unwrap()
 }
