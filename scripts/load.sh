@@ -44,7 +44,10 @@ export GATEHOUSE_ACCOUNTS__LOGIN_IP_LIMIT=1000000
 "$bin" serve & pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-echo "backend: ${LOAD_DATABASE_URL:+PostgreSQL + Redis}${LOAD_DATABASE_URL:-SQLite}; idle RSS $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status)"
+backend=SQLite
+[ -n "${LOAD_DATABASE_URL:-}" ] && backend="PostgreSQL${LOAD_REDIS_URL:+ + Redis}"
+sleep 2
+echo "backend: $backend; idle RSS $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status)"
 
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
