@@ -154,25 +154,30 @@ pub async fn run_worker(
     retry_initial: Duration,
     stop: CancellationToken,
 ) {
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "back-channel logout client could not be built");
-            return;
-        }
-    };
+    // Built when the first logout is due: an idle instance never loads TLS roots.
+    let mut client: Option<reqwest::Client> = None;
     loop {
         let now = Utc::now().timestamp_millis();
         match repo::claim(&db, now, now + LEASE_MS, BATCH).await {
             Ok(rows) => {
+                if !rows.is_empty() && client.is_none() {
+                    match reqwest::Client::builder()
+                        .timeout(Duration::from_secs(5))
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                    {
+                        Ok(c) => client = Some(c),
+                        Err(e) => {
+                            tracing::error!(error = %e, "back-channel logout client could not be built");
+                            return;
+                        }
+                    }
+                }
                 for row in rows {
+                    let Some(http) = &client else { break };
                     let lease = row.locked_until.unwrap_or_default();
                     let sent = match logout_token(&keys, &issuer, &row.client_id, &row.payload) {
-                        Ok(token) => deliver(&http, &row.uri, &token).await,
+                        Ok(token) => deliver(http, &row.uri, &token).await,
                         Err(e) => Err(e),
                     };
                     let outcome = match sent {

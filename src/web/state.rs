@@ -39,7 +39,9 @@ struct Inner {
     token_hasher: TokenHasher,
     passwords: PasswordHasher,
     dummy_hash: tokio::sync::OnceCell<String>,
-    http: reqwest::Client,
+    /// Built on first use: an instance with no upstream provider, robot check or
+    /// back-channel logout never loads TLS roots.
+    http: std::sync::OnceLock<reqwest::Client>,
     /// The Content-Security-Policy header value, built once.
     csp: axum::http::HeaderValue,
     startup: RwLock<Startup>,
@@ -93,15 +95,7 @@ impl AppState {
                 token_hasher,
                 passwords,
                 dummy_hash: tokio::sync::OnceCell::new(),
-                // Every outbound call (back-channel logouts, the robot check, upstream
-                // providers): no redirects followed, bounded in time, named.
-                http: reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .connect_timeout(std::time::Duration::from_secs(5))
-                    .timeout(std::time::Duration::from_secs(10))
-                    .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .unwrap_or_default(),
+                http: std::sync::OnceLock::new(),
                 csp,
                 startup: RwLock::new(Startup::Pending(None)),
                 geoip,
@@ -184,7 +178,17 @@ impl AppState {
 
     /// The HTTP client for calls Gatehouse makes (robot-check verification).
     pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+        // Every outbound call (back-channel logouts, the robot check, upstream
+        // providers): no redirects followed, bounded in time, named.
+        self.inner.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .timeout(std::time::Duration::from_secs(10))
+                .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// The Content-Security-Policy of pages.
