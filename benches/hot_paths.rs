@@ -23,6 +23,7 @@ struct Fixture {
     rt: tokio::runtime::Runtime,
     state: gatehouse::web::AppState,
     router: axum::Router,
+    client_id: String,
     basic: String,
     access_token: String,
     _dir: tempfile::TempDir,
@@ -50,7 +51,7 @@ fn fixture() -> &'static Fixture {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let (state, basic, access_token) = rt.block_on(async {
+        let (state, client_id, basic, access_token) = rt.block_on(async {
             let config = gatehouse::Config::load_from(None, env).unwrap();
             let app = gatehouse::App::build(config).await.unwrap();
             let state = app.state();
@@ -79,13 +80,14 @@ fn fixture() -> &'static Fixture {
                     created.secret.unwrap()
                 ))
             );
-            (state, basic, String::new())
+            (state, created.client.id, basic, String::new())
         });
         let router = gatehouse::web::router(state.clone());
         let mut f = Fixture {
             rt,
             state,
             router,
+            client_id,
             basic,
             access_token,
             _dir: dir,
@@ -222,16 +224,9 @@ mod clients {
     #[divan::bench]
     fn lookup_cached(b: divan::Bencher) {
         let f = fixture();
-        let id = f.basic.clone();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(id.trim_start_matches("Basic "))
-            .unwrap();
-        let client_id = String::from_utf8(decoded)
-            .unwrap()
-            .split(':')
-            .next()
-            .unwrap()
-            .to_string();
-        b.bench(|| f.rt.block_on(f.state.clients().find(f.state.db(), &client_id)).unwrap());
+        b.bench(|| {
+            f.rt.block_on(f.state.clients().find(f.state.db(), &f.client_id))
+                .unwrap()
+        });
     }
 }

@@ -123,26 +123,14 @@ fn input(html: &str, name: &str) -> Option<String> {
 }
 
 fn random_b64(n: usize) -> String {
-    let bytes: Vec<u8> = (0..n).map(|_| rand_byte()).collect();
+    use ring::rand::SecureRandom;
+    let mut bytes = vec![0u8; n];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("random bytes");
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn rand_byte() -> u8 {
-    // Not a secret: uniqueness for state, nonce and the PKCE verifier of a load test.
-    static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let x = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) as u8
-}
-
 fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring_sha256(verifier.as_bytes()))
-}
-
-fn ring_sha256(b: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, b).as_ref().to_vec()
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()))
 }
 
 async fn flow(http: &reqwest::Client, a: &Args, email: &str) -> Result<(), String> {

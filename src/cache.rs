@@ -12,11 +12,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A document built once and served as is (discovery, JWKS): its bytes and an entity
-/// tag made of their SHA-256.
-#[derive(Debug, Clone, Default)]
+/// tag made of their SHA-256, as the header value it is sent in.
+#[derive(Debug, Clone)]
 pub struct Prebuilt {
     pub body: bytes::Bytes,
-    pub etag: String,
+    pub etag: http::HeaderValue,
+}
+
+impl Default for Prebuilt {
+    fn default() -> Self {
+        Self::bytes(bytes::Bytes::new())
+    }
 }
 
 impl Prebuilt {
@@ -29,11 +35,47 @@ impl Prebuilt {
         use base64::Engine;
         let body = body.into();
         let d = ring::digest::digest(&ring::digest::SHA256, &body);
-        let etag = format!(
+        let tag = format!(
             "\"{}\"",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
         );
+        // Quotes and base64url characters only: always a valid header value.
+        let etag = http::HeaderValue::from_str(&tag).unwrap_or(http::HeaderValue::from_static("\"-\""));
         Self { body, etag }
+    }
+}
+
+/// The last seen value of a change generation (a database or store value that moves on
+/// every change), for a cache that must forget everything when it moves.
+#[derive(Debug)]
+pub struct Generation<G> {
+    seen: Mutex<Option<G>>,
+}
+
+impl<G> Default for Generation<G> {
+    fn default() -> Self {
+        Self { seen: Mutex::new(None) }
+    }
+}
+
+impl<G: PartialEq> Generation<G> {
+    /// Records what was just read; true when the cache must be emptied: the generation
+    /// moved, or could not be read (nothing cached is trusted then, and the next good
+    /// read counts as moved).
+    pub fn moved<E: std::fmt::Display>(&self, read: Result<G, E>, what: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match read {
+            Ok(g) if seen.as_ref() == Some(&g) => false,
+            Ok(g) => {
+                *seen = Some(g);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} generation not read");
+                *seen = None;
+                true
+            }
+        }
     }
 }
 

@@ -354,12 +354,6 @@ pub async fn set_auth_method(db: &DatabaseConnection, client_id: &str, method: &
     Ok(())
 }
 
-/// The client `client_id`, if registered, read from the database (the hot paths go
-/// through [`Directory::find`]).
-pub async fn find(db: &DatabaseConnection, client_id: &str) -> Result<Option<entity::client::Model>, DbErr> {
-    repo::find(db, client_id).await
-}
-
 /// How many clients the metadata cache keeps at most (unknown ids are never cached, so
 /// requests naming random clients cannot fill it).
 pub const CACHE_CAPACITY: usize = 1024;
@@ -374,14 +368,14 @@ pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Directory {
     cache: crate::cache::Bounded<String, entity::client::Model>,
-    seen: std::sync::Mutex<Option<(i64, i64)>>,
+    generation: crate::cache::Generation<(i64, i64)>,
 }
 
 impl Default for Directory {
     fn default() -> Self {
         Self {
             cache: crate::cache::Bounded::new(CACHE_CAPACITY, CACHE_TTL),
-            seen: std::sync::Mutex::new(None),
+            generation: crate::cache::Generation::default(),
         }
     }
 }
@@ -408,19 +402,8 @@ impl Directory {
     /// Reads the clients' generation and empties the cache if it moved (or cannot be
     /// read: nothing cached is trusted then).
     pub async fn refresh(&self, db: &DatabaseConnection) {
-        let now = repo::generation(db).await;
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match now {
-            Ok(g) if *seen == Some(g) => {}
-            Ok(g) => {
-                *seen = Some(g);
-                self.cache.clear();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "client generation not read");
-                *seen = None;
-                self.cache.clear();
-            }
+        if self.generation.moved(repo::generation(db).await, "client") {
+            self.cache.clear();
         }
     }
 }

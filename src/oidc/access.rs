@@ -32,14 +32,14 @@ const GENERATION_TTL: Duration = Duration::from_secs(2 * 86_400);
 #[derive(Debug)]
 pub struct Verified {
     cache: crate::cache::Bounded<Box<str>, AccessClaims>,
-    seen: std::sync::Mutex<Option<Option<Vec<u8>>>>,
+    generation: crate::cache::Generation<Option<Vec<u8>>>,
 }
 
 impl Default for Verified {
     fn default() -> Self {
         Self {
             cache: crate::cache::Bounded::new(VERIFIED_CAPACITY, VERIFIED_TTL),
-            seen: std::sync::Mutex::new(None),
+            generation: crate::cache::Generation::default(),
         }
     }
 }
@@ -48,19 +48,8 @@ impl Verified {
     /// Reads the revocation generation and forgets every cached result if it moved (or
     /// cannot be read).
     pub async fn refresh(&self, store: &Store) {
-        let now = store.get(keys::REVOCATIONS).await;
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match now {
-            Ok(g) if seen.as_ref() == Some(&g) => {}
-            Ok(g) => {
-                *seen = Some(g);
-                self.cache.clear();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "revocation generation not read");
-                *seen = None;
-                self.cache.clear();
-            }
+        if self.generation.moved(store.get(keys::REVOCATIONS).await, "revocation") {
+            self.cache.clear();
         }
     }
 
@@ -95,7 +84,7 @@ pub async fn revoke_access(ctx: &Ctx<'_>, jti: &str, exp: i64) -> Result<(), OAu
 }
 
 /// Whether an access token's jti was revoked.
-pub async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
+async fn is_revoked(store: &Store, jti: &str) -> Result<bool, OAuthError> {
     Ok(store.get(&keys::revoked_jti(jti)).await?.is_some())
 }
 

@@ -22,7 +22,7 @@ use crate::crypto::{TokenHasher, random_token};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
-pub use super::access::{Verified, is_revoked, revoke_access, revoke_user_tokens, verify_access};
+pub use super::access::{Verified, revoke_access, revoke_user_tokens, verify_access};
 
 /// What the token endpoint needs.
 pub struct Ctx<'a> {

@@ -119,7 +119,7 @@ fn respond(doc: &Prebuilt, headers: &HeaderMap, content_type: &'static str) -> R
         .flat_map(|v| v.split(','))
         .any(|t| {
             let t = t.trim();
-            t == "*" || t.trim_start_matches("W/") == doc.etag
+            t == "*" || t.trim_start_matches("W/").as_bytes() == doc.etag.as_bytes()
         });
     let mut res = if matches {
         StatusCode::NOT_MODIFIED.into_response()
@@ -130,9 +130,7 @@ fn respond(doc: &Prebuilt, headers: &HeaderMap, content_type: &'static str) -> R
         r
     };
     let h = res.headers_mut();
-    if let Ok(tag) = HeaderValue::from_str(&doc.etag) {
-        h.insert(header::ETAG, tag);
-    }
+    h.insert(header::ETAG, doc.etag.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     res
 }
