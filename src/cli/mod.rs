@@ -115,7 +115,8 @@ pub enum ClientCommand {
     /// Change how a confidential client authenticates at the token endpoint
     /// (client_secret_basic or client_secret_post); its secret stays the same.
     SetAuthMethod {
-        /// The client's id.
+        /// The client's id (ids are base64url, so one may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// client_secret_basic or client_secret_post.
         method: String,

@@ -663,6 +663,13 @@ async fn client_create_takes_per_client_settings() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let row = Client::find_by_id(id.to_string()).one(&conn).await.unwrap().unwrap();
     assert_eq!(row.token_endpoint_auth_method, "client_secret_basic");
+    // Client ids are base64url: one that begins with '-' is an id, not an option.
+    let o = cli.run(
+        &["client", "set-auth-method", "-no-such-id", "client_secret_basic"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no client"), "{}", stderr(&o));
     let o = cli.run(&["client", "set-auth-method", id, "none"], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("is not one of"), "{}", stderr(&o));
