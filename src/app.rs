@@ -322,6 +322,7 @@ async fn background(
     });
     let accounts_every = c.accounts.purge_interval_secs;
     let grace = c.accounts.deletion_grace_days;
+    let retention = c.audit.retention_days;
     let db = state.db().clone();
     let accounts = tokio::spawn({
         let stop = stop.clone();
@@ -333,6 +334,11 @@ async fn background(
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(Duration::from_secs(accounts_every)) => {}
+                }
+                match crate::audit::purge_older_than(&db, retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),
+                    Err(e) => tracing::warn!(error = %e, "deleting old audit events failed"),
                 }
                 match crate::accounts::lifecycle::scheduled_purge(&db, grace).await {
                     Ok(Some(run)) => {

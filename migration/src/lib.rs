@@ -14,6 +14,7 @@ mod m20261201_000001_add_resources_and_sid_index;
 mod m20261202_000001_create_second_factors;
 mod m20261202_000002_add_passkeys;
 mod m20261203_000001_create_upstream_identity;
+mod m20261204_000001_add_audit_time_index;
 
 /// The ordered list of every migration.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_create_second_factors::Migration),
             Box::new(m20261202_000002_add_passkeys::Migration),
             Box::new(m20261203_000001_create_upstream_identity::Migration),
+            Box::new(m20261204_000001_add_audit_time_index::Migration),
         ]
     }
 }

@@ -126,13 +126,15 @@ pub async fn scheduled_purge(db: &sea_orm::DatabaseConnection, grace_days: u64) 
     run.map(Some)
 }
 
-/// Restores a deleted account within its grace period (mailing the owner); false when it
+/// Restores a deleted account within its grace period (mailing the owner), by `actor`
+/// (the owner signing in, or an administrator); false when it
 /// was not deleted or its grace period is over.
 pub async fn restore(
     db: &sea_orm::DatabaseConnection,
     m: &MailCtx<'_>,
     user: &entity::user::Model,
     grace_days: u64,
+    actor: &str,
 ) -> Result<bool, Error> {
     if !restorable(user, grace_days) {
         return Ok(false);
@@ -144,8 +146,7 @@ pub async fn restore(
     }
     m.queue(&txn, &user.email, "account_restored", serde_json::json!({}))
         .await?;
-    let actor = format!("user:{}", user.id);
-    audit::record(&txn, event(&actor, user.id, "user.restored", serde_json::json!({}))).await?;
+    audit::record(&txn, event(actor, user.id, "user.restored", serde_json::json!({}))).await?;
     txn.commit().await?;
     Ok(true)
 }

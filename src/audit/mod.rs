@@ -27,3 +27,32 @@ pub async fn record(db: &impl ConnectionTrait, event: Event<'_>) -> Result<(), D
 }
 
 pub use repo::{list_for_user, list_recent};
+
+/// Which events a query returns; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub user: Option<Uuid>,
+    /// Exactly this actor (`cli`, `user:<id>`, `client:<id>`, `system`).
+    pub actor: Option<String>,
+    /// One kind (`user.disabled`), or a family ending in a dot (`mfa.`).
+    pub kind: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Events matching `filter`, newest first, before the event `before`; at most `limit`.
+pub async fn query(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<entity::audit_event::Model>, DbErr> {
+    repo::query(db, filter, before, limit).await
+}
+
+/// Deletes the events older than `days` days (the retention, `audit.retention_days`):
+/// how many went.
+pub async fn purge_older_than(db: &impl ConnectionTrait, days: u64) -> Result<u64, DbErr> {
+    let days = i64::try_from(days.min(36_500)).unwrap_or(36_500);
+    repo::delete_before(db, chrono::Utc::now() - chrono::Duration::days(days)).await
+}

@@ -231,7 +231,7 @@ pub async fn restore(ctx: &Ctx<'_>, token: &str, current: Option<&str>) -> Resul
         return Ok(None);
     }
     let grace = ctx.config.accounts.deletion_grace_days;
-    if !crate::accounts::lifecycle::restore(ctx.db, &ctx.mail, &user, grace).await? {
+    if !crate::accounts::lifecycle::restore(ctx.db, &ctx.mail, &user, grace, &format!("user:{}", user.id)).await? {
         return Ok(None);
     }
     let user = entity::user::Model {

@@ -5,6 +5,7 @@
 //! apps; matched later by exact string comparison. Client secrets carry 256 bits of
 //! entropy, are shown once and stored as a keyed hash.
 
+pub mod manage;
 pub mod repo;
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -48,6 +49,10 @@ impl GrantType {
 pub enum Error {
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the client changed since it was read (its ETag no longer matches)")]
+    Stale,
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }
@@ -125,57 +130,16 @@ impl std::fmt::Debug for Created {
     }
 }
 
-/// The scopes a new client may request.
-pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-
-/// Checks a redirect URI (or post-logout redirect URI) for registration.
-pub fn validate_redirect_uri(s: &str, what: &str) -> Result<(), Error> {
-    let bad = |why: &str| Err(Error::Invalid(format!("{what} {s:?} {why}")));
-    // The URL parser would silently drop these; the stored string must be what matches.
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad("must not contain spaces or control characters");
-    }
-    let Ok(url) = Url::parse(s) else {
-        return bad("is not an absolute URI");
-    };
-    if url.fragment().is_some() {
-        return bad("must not contain a fragment (RFC 6749 §3.1.2)");
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return bad("must not contain credentials");
-    }
-    match url.scheme() {
-        "https" if url.has_host() => Ok(()),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                bad("uses http, which is only allowed for loopback hosts (RFC 9700 §2.6)")
-            }
-        }
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
-            bad("uses a scheme that cannot be a redirect target")
-        }
-        // Private-use schemes for native apps are reverse domain names (RFC 8252 §7.1).
-        scheme if scheme.contains('.') => Ok(()),
-        _ => bad("must use https, http on a loopback host, or a reverse-domain private-use scheme"),
-    }
+/// A client's settings that passed every rule, with what they imply.
+struct Checked {
+    name: String,
+    grants: Vec<GrantType>,
+    auth_method: &'static str,
 }
 
-/// Validates and stores a new client, returning its one-time secret.
-pub async fn create(
-    db: &DatabaseConnection,
-    hasher: &TokenHasher,
-    new: NewClient,
-    actor: &str,
-) -> Result<Created, Error> {
-    let name = new.name.trim();
+/// Every rule a client's settings must follow, on creation and on every update.
+fn validate(new: &NewClient) -> Result<Checked, Error> {
+    let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(Error::Invalid(
             "the client name must be 1 to 200 printable characters".into(),
@@ -275,6 +239,68 @@ pub async fn create(
             crate::oidc::resource::MAX_PER_CLIENT
         )));
     }
+    Ok(Checked {
+        name,
+        grants,
+        auth_method,
+    })
+}
+
+/// The scopes a new client may request.
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Checks a redirect URI (or post-logout redirect URI) for registration.
+pub fn validate_redirect_uri(s: &str, what: &str) -> Result<(), Error> {
+    let bad = |why: &str| Err(Error::Invalid(format!("{what} {s:?} {why}")));
+    // The URL parser would silently drop these; the stored string must be what matches.
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("must not contain spaces or control characters");
+    }
+    let Ok(url) = Url::parse(s) else {
+        return bad("is not an absolute URI");
+    };
+    if url.fragment().is_some() {
+        return bad("must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("must not contain credentials");
+    }
+    match url.scheme() {
+        "https" if url.has_host() => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                bad("uses http, which is only allowed for loopback hosts (RFC 9700 §2.6)")
+            }
+        }
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
+            bad("uses a scheme that cannot be a redirect target")
+        }
+        // Private-use schemes for native apps are reverse domain names (RFC 8252 §7.1).
+        scheme if scheme.contains('.') => Ok(()),
+        _ => bad("must use https, http on a loopback host, or a reverse-domain private-use scheme"),
+    }
+}
+
+/// Validates and stores a new client, returning its one-time secret.
+pub async fn create(
+    db: &DatabaseConnection,
+    hasher: &TokenHasher,
+    new: NewClient,
+    actor: &str,
+) -> Result<Created, Error> {
+    let Checked {
+        name,
+        grants,
+        auth_method,
+    } = validate(&new)?;
     let client_id = random_token::<16>();
     let secret = (!new.public && new.jwks.is_none()).then(random_token::<32>);
     let txn = crate::db::begin(db).await?;

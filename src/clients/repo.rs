@@ -104,3 +104,94 @@ pub async fn generation(db: &impl ConnectionTrait) -> Result<(i64, i64), DbErr> 
         .await?;
     Ok(row.map_or((0, 0), |(n, at)| (n, at.map_or(0, |t| t.timestamp_micros()))))
 }
+
+/// Writes a client's changed settings if it is still at version `seen`; the new row, or
+/// None when it changed (or went) meanwhile.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: &str,
+    seen: &chrono::DateTime<chrono::Utc>,
+    name: &str,
+    s: &super::NewClient,
+    grants: &[super::GrantType],
+) -> Result<Option<client::Model>, DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let res = client::Entity::update_many()
+        .col_expr(client::Column::Name, Expr::value(name))
+        .col_expr(
+            client::Column::RedirectUris,
+            Expr::value(serde_json::json!(s.redirect_uris)),
+        )
+        .col_expr(
+            client::Column::PostLogoutRedirectUris,
+            Expr::value(serde_json::json!(s.post_logout_redirect_uris)),
+        )
+        .col_expr(
+            client::Column::GrantTypes,
+            Expr::value(serde_json::json!(grants.iter().map(|g| g.as_str()).collect::<Vec<_>>())),
+        )
+        .col_expr(client::Column::AllowedScopes, Expr::value(serde_json::json!(s.scopes)))
+        .col_expr(client::Column::FirstParty, Expr::value(s.first_party))
+        .col_expr(client::Column::RequirePar, Expr::value(s.require_par))
+        .col_expr(client::Column::RequireMfa, Expr::value(s.require_mfa))
+        .col_expr(
+            client::Column::BackchannelLogoutUri,
+            Expr::value(s.backchannel_logout_uri.clone()),
+        )
+        .col_expr(
+            client::Column::AllowedResources,
+            Expr::value(Some(serde_json::json!(s.resources))),
+        )
+        .col_expr(
+            client::Column::AccessTokenSecs,
+            Expr::value(s.lifetimes.access_token_secs),
+        )
+        .col_expr(
+            client::Column::RefreshTokenIdleSecs,
+            Expr::value(s.lifetimes.refresh_token_idle_secs),
+        )
+        .col_expr(
+            client::Column::RefreshTokenAbsoluteSecs,
+            Expr::value(s.lifetimes.refresh_token_absolute_secs),
+        )
+        .col_expr(client::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+        .filter(client::Column::Id.eq(id))
+        .filter(client::Column::UpdatedAt.eq(*seen))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    find(db, id).await
+}
+
+/// Replaces a client's secret hash.
+pub async fn set_secret(db: &impl ConnectionTrait, id: &str, hash: &str) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    client::Entity::update_many()
+        .col_expr(client::Column::SecretHash, Expr::value(Some(hash.to_string())))
+        .col_expr(client::Column::UpdatedAt, Expr::value(chrono::Utc::now()))
+        .filter(client::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a client, its refresh tokens and its consents: how many of each went.
+pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(u64, u64), DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let tokens = entity::refresh_token::Entity::delete_many()
+        .filter(entity::refresh_token::Column::ClientId.eq(id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let consents = entity::consent::Entity::delete_many()
+        .filter(entity::consent::Column::ClientId.eq(id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    client::Entity::delete_by_id(id.to_string()).exec(db).await?;
+    Ok((tokens, consents))
+}

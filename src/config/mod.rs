@@ -134,6 +134,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub mfa: MfaConfig,
     pub magic_links: MagicLinksConfig,
+    pub audit: AuditConfig,
     /// The robot check, with its secret resolved (None when disabled).
     pub captcha: Option<Captcha>,
     pub profile_fields: Vec<ProfileField>,

@@ -51,6 +51,7 @@ pub struct RawConfig {
     pub accounts: AccountsConfig,
     pub mfa: MfaConfig,
     pub magic_links: MagicLinksConfig,
+    pub audit: AuditConfig,
     pub captcha: CaptchaConfig,
     /// Operator-defined profile fields (`[[profile_fields]]` in the file).
     pub profile_fields: Vec<ProfileField>,
@@ -252,6 +253,21 @@ pub enum MfaRequired {
     Everyone,
 }
 
+/// The audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Days an audit event is kept; older ones are deleted by the scheduler that purges
+    /// deleted accounts (`accounts.purge_interval_secs`).
+    pub retention_days: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { retention_days: 365 }
+    }
+}
+
 /// Second factors: policy, attempts and lockout, backup codes, re-authentication.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
@@ -385,6 +401,7 @@ impl Default for RawConfig {
             accounts: AccountsConfig::default(),
             mfa: MfaConfig::default(),
             magic_links: MagicLinksConfig::default(),
+            audit: AuditConfig::default(),
             captcha: CaptchaConfig::default(),
             profile_fields: Vec::new(),
             upstream: Vec::new(),

@@ -444,6 +444,7 @@ impl Config {
             accounts: raw.accounts.clone(),
             mfa: raw.mfa.clone(),
             magic_links: raw.magic_links.clone(),
+            audit: raw.audit.clone(),
             captcha,
             profile_fields: raw.profile_fields.clone(),
             upstream,
@@ -464,7 +465,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
     let usize_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     let m = &raw.mfa;
     let ml = &raw.magic_links;
-    let bounds: [(&str, u64, u64, u64); 46] = [
+    let bounds: [(&str, u64, u64, u64); 47] = [
         ("database_max_connections", raw.database_max_connections.into(), 1, 1000),
         ("mail_max_attempts", raw.mail_max_attempts.into(), 1, 100),
         ("mail_retry_initial_ms", raw.mail_retry_initial_ms, 1, DAY * 1000),
@@ -513,6 +514,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
         ("accounts.mail_requests_per_hour", a.mail_requests_per_hour, 1, 10_000),
         ("accounts.deletion_grace_days", a.deletion_grace_days, 1, 365),
         ("accounts.purge_interval_secs", a.purge_interval_secs, 0, 7 * DAY),
+        ("audit.retention_days", raw.audit.retention_days, 1, 36_500),
         ("mfa.max_attempts", m.max_attempts, 1, 100),
         ("mfa.lockout_secs", m.lockout_secs, 1, DAY),
         ("mfa.backup_codes", m.backup_codes, 4, 100),

@@ -3,8 +3,9 @@
 //! RETURNING`, so several instances never send the same row at once (SQLite, which has
 //! one writer, needs no row locks). A failed attempt is retried with exponential backoff
 //! and jitter up to `mail_max_attempts`; a permanent refusal ends it at once. Bodies
-//! are cleared once a mail is delivered or has failed for good, so links in them do not
-//! linger in the database.
+//! are sealed at rest and cleared once a mail is delivered, so links in them do not
+//! linger in the database; a mail that failed for good keeps them (sealed) until an
+//! administrator retries it ([`retry`]).
 
 use std::time::Duration;
 
@@ -101,6 +102,59 @@ pub async fn pending_count(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .await
 }
 
+/// Which mails a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Not delivered yet, still being tried.
+    Pending,
+    /// Given up on.
+    Failed,
+}
+
+/// Mails of one kind, newest first, before the id `before`; at most `limit`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    which: Which,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<outbox::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut q = outbox::Entity::find().filter(Column::SentAt.is_null());
+    q = match which {
+        Which::Pending => q.filter(Column::FailedAt.is_null()),
+        Which::Failed => q.filter(Column::FailedAt.is_not_null()),
+    };
+    if let Some(b) = before {
+        q = q.filter(Column::Id.lt(b));
+    }
+    q.order_by_desc(Column::Id).limit(limit).all(db).await
+}
+
+/// The mail `id`.
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<outbox::Model>, DbErr> {
+    outbox::Entity::find_by_id(id).one(db).await
+}
+
+/// Queues a mail that failed for good again, due now with a fresh attempt count; false
+/// when it is not a failed mail with its body.
+pub async fn retry(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let res = outbox::Entity::update_many()
+        .col_expr(
+            Column::FailedAt,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::NextAttemptAt, Expr::value(now_ms()))
+        .col_expr(Column::LockedUntil, Expr::value(Option::<i64>::None))
+        .filter(Column::Id.eq(id))
+        .filter(Column::FailedAt.is_not_null())
+        .filter(Column::SentAt.is_null())
+        .filter(Column::BodyText.ne(""))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
 /// One outbox row as the worker sees it.
 pub type OutboxRow = outbox::Model;
 
@@ -179,9 +233,9 @@ async fn mark_failed_attempt(
         ..Default::default()
     };
     if give_up {
+        // The sealed bodies stay so an administrator can retry the mail; they go when it
+        // is delivered.
         m.failed_at = Set(Some(chrono::Utc::now()));
-        m.body_text = Set(String::new());
-        m.body_html = Set(String::new());
     } else {
         let delay = backoff(row.attempts, cfg.retry_initial, cfg.retry_max);
         m.next_attempt_at = Set(now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4));

@@ -275,7 +275,15 @@ pub async fn submit(
         user,
         amr: vec!["pwd".to_string()],
     };
-    let trust = if f.reauth.is_some() {
+    // A trusted browser is never enough when the relying party asked for a fresh
+    // authentication (`max_age`, `prompt=login`): the second factor is asked again.
+    let demands_fresh = match authreq {
+        Some(id) => crate::web::oidc::load_pending(&state, id)
+            .await
+            .is_some_and(|r| r.max_age.is_some() || r.prompt.contains("login")),
+        None => false,
+    };
+    let trust = if f.reauth.is_some() || demands_fresh {
         Trust::Ignore
     } else {
         Trust::Honour
