@@ -1,6 +1,6 @@
 //! Queries of the administrative operations.
 
-use entity::{backup_code, upstream_identity, user, user_profile};
+use entity::{backup_code, user, user_profile};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -55,15 +55,6 @@ pub(super) async fn search_users(
         find = find.filter(user::Column::Id.gt(after));
     }
     find.order_by_asc(user::Column::Id).limit(limit).all(db).await
-}
-
-/// The upstream identities linked to a user.
-pub(super) async fn identities(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<upstream_identity::Model>, DbErr> {
-    upstream_identity::Entity::find()
-        .filter(upstream_identity::Column::UserId.eq(user))
-        .order_by_asc(upstream_identity::Column::CreatedAt)
-        .all(db)
-        .await
 }
 
 /// How many unused backup codes a user has.

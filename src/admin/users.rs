@@ -266,7 +266,7 @@ pub async fn detail(ops: &Ops<'_>, id: Uuid) -> Result<Detail, Error> {
             last_used_at: f.last_used_at,
         })
         .collect();
-    let linked = repo::identities(db, id)
+    let linked = crate::upstream::linked_identities(db, id)
         .await?
         .into_iter()
         .map(|l| LinkInfo {

@@ -15,6 +15,9 @@ mod http;
 pub mod linking;
 mod oidc;
 mod repo;
+
+/// The upstream identities linked to a user, oldest first.
+pub use repo::of_user as linked_identities;
 mod social;
 
 use std::time::Duration;
