@@ -330,11 +330,17 @@ async fn background(
             if accounts_every == 0 {
                 return;
             }
+            // The first run comes soon after start (instances restarted more often than
+            // the interval still purge), 1–11 s after start so that instances started
+            // together do not all try at once; then every interval.
+            let jitter = u64::from(u16::from_le_bytes(crate::crypto::random_bytes::<2>())) % 10_000;
+            let mut wait = Duration::from_millis((1_000 + jitter).min(accounts_every.saturating_mul(1000)));
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(accounts_every)) => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
+                wait = Duration::from_secs(accounts_every);
                 match crate::audit::purge_older_than(&db, retention).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(events = n, "audit events past their retention deleted"),

@@ -238,8 +238,28 @@ pub async fn deleted_before(
 /// delete cascade). False when the row is gone or was restored meanwhile.
 pub async fn purge(db: &impl ConnectionTrait, u: &user::Model) -> Result<bool, DbErr> {
     use sea_orm::sea_query::Expr;
+    // Mail to the address and to the addresses it had before (recorded by its
+    // `user.email_changed` events), unless another account has one of them now.
+    let mut addresses = vec![u.email.clone()];
+    let changes = entity::audit_event::Entity::find()
+        .filter(entity::audit_event::Column::UserId.eq(u.id))
+        .filter(entity::audit_event::Column::Kind.eq("user.email_changed"))
+        .all(db)
+        .await?;
+    for e in changes {
+        if let Some(old) = e.detail.as_ref().and_then(|d| d["old"].as_str())
+            && !addresses.iter().any(|a| a == old)
+            && user::Entity::find()
+                .filter(user::Column::EmailCanonical.eq(old.to_lowercase()))
+                .one(db)
+                .await?
+                .is_none()
+        {
+            addresses.push(old.to_string());
+        }
+    }
     entity::mail_outbox::Entity::delete_many()
-        .filter(entity::mail_outbox::Column::Recipient.eq(u.email.as_str()))
+        .filter(entity::mail_outbox::Column::Recipient.is_in(addresses))
         .exec(db)
         .await?;
     entity::audit_event::Entity::update_many()

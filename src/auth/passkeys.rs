@@ -273,7 +273,22 @@ pub async fn rename(ctx: &Ctx<'_>, user_id: Uuid, id: Uuid, name: &str) -> Resul
     if name.is_empty() {
         return Ok(false);
     }
-    Ok(repo::rename_factor(ctx.db, user_id, id, KIND, &name).await?)
+    let txn = crate::db::begin(ctx.db).await?;
+    if !repo::rename_factor(&txn, user_id, id, KIND, &name).await? {
+        return Ok(false);
+    }
+    let detail = serde_json::json!({ "factor": id, "name": name });
+    super::audit(
+        &txn,
+        &format!("user:{user_id}"),
+        user_id,
+        "mfa.factor_renamed",
+        None,
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// The RFC 8176 method of a credential: `swk` for one that can be synced (backup

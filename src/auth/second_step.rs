@@ -114,6 +114,8 @@ pub async fn second_factor(ctx: &Ctx<'_>, token: &str, code: &str, current: Opti
         let detail = serde_json::json!({ "attempts_left": left });
         audit(ctx.db, &actor, user_id, "mfa.failed", Some(ip), detail).await?;
         if left == 0 {
+            let detail = serde_json::json!({ "secs": ctx.config.mfa.lockout_secs });
+            audit(ctx.db, &actor, user_id, "mfa.locked_out", Some(ip), detail).await?;
             let when = format!("{} minutes", ctx.config.mfa.lockout_secs.div_ceil(60));
             let mail = serde_json::json!({ "minutes": when, "ip": ip.to_string() });
             if let Err(e) = ctx.mail.queue(ctx.db, &user.email, "mfa_lockout", mail).await {

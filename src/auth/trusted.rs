@@ -92,7 +92,10 @@ pub async fn is_trusted(ctx: &Ctx<'_>, user: &entity::user::Model, cookie: Optio
     let Some(t) = load(ctx, &ctx.hasher.hash(id)).await? else {
         return Ok(false);
     };
+    // The store expires the entry; the recorded end is checked too (a store that keeps
+    // entries past their time must not stretch the window).
     Ok(t.user_id == user.id
+        && t.expires_ms > chrono::Utc::now().timestamp_millis()
         && crate::crypto::constant_time_eq(t.fingerprint.as_bytes(), fingerprint(ctx, user).await?.as_bytes()))
 }
 
@@ -100,10 +103,11 @@ pub async fn is_trusted(ctx: &Ctx<'_>, user: &entity::user::Model, cookie: Optio
 pub async fn list(ctx: &Ctx<'_>, user: &entity::user::Model) -> Result<Vec<Trusted>, Error> {
     let index = crate::store::keys::trusted_browsers(user.id);
     let current = fingerprint(ctx, user).await?;
+    let now = chrono::Utc::now().timestamp_millis();
     let mut out = Vec::new();
     for handle in ctx.store.members(&index).await? {
         match load(ctx, &handle).await? {
-            Some(t) if t.user_id == user.id && t.fingerprint == current => out.push(t),
+            Some(t) if t.user_id == user.id && t.fingerprint == current && t.expires_ms > now => out.push(t),
             _ => {
                 ctx.store.remove_member(&index, &handle).await?;
             }

@@ -519,7 +519,7 @@ pub(super) fn check_bounds(raw: &RawConfig, o: &Origins) -> Result<(), ConfigErr
         ("mfa.lockout_secs", m.lockout_secs, 1, DAY),
         ("mfa.backup_codes", m.backup_codes, 4, 100),
         ("mfa.pending_secs", m.pending_secs, 30, 3600),
-        ("mfa.email_code_secs", m.email_code_secs, 60, 3600),
+        ("mfa.email_code_secs", m.email_code_secs, 10, 3600),
         ("mfa.recent_auth_secs", m.recent_auth_secs, 1, DAY),
         ("mfa.trusted_browser_days", m.trusted_browser_days, 0, 365),
         ("magic_links.lifetime_secs", ml.lifetime_secs, 10, DAY),

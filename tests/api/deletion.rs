@@ -17,11 +17,25 @@ async fn delete(app: &TestApp, b: &reqwest::Client) -> reqwest::Response {
 
 #[tokio::test]
 async fn deleting_stops_sessions_and_tokens_at_once_and_tells_the_relying_parties() {
+    use std::sync::{Arc, Mutex};
     let (app, sink) = app_with_mail().await;
-    flow::user(&app, "zed@example.com").await;
+    let user_id = flow::user(&app, "zed@example.com").await;
+    // The relying party's back-channel logout endpoint.
+    let got = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = got.clone();
+    let rp = axum::Router::new().route(
+        "/bcl",
+        axum::routing::post(move |body: String| async move {
+            seen.lock().unwrap().push(body);
+            axum::http::StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, rp).await });
     let c = flow::client_with(&app, false, &["authorization_code", "refresh_token"], |n| {
         gatehouse::clients::NewClient {
-            backchannel_logout_uri: Some("http://127.0.0.1:9/bcl".into()),
+            backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/bcl")),
             ..n
         }
     })
@@ -63,13 +77,21 @@ async fn deleting_stops_sessions_and_tokens_at_once_and_tells_the_relying_partie
         .unwrap();
     assert_eq!(ui.status(), 401);
     assert_eq!(flow::refresh(&app, &c, &refresh).await["error"], "invalid_grant");
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let queued = entity::backchannel_logout::Entity::find()
-        .filter(entity::backchannel_logout::Column::ClientId.eq(c.id.as_str()))
-        .all(app.state.db())
-        .await
-        .unwrap();
-    assert!(!queued.is_empty(), "a back-channel logout is on its way");
+    let body = crate::helpers::eventually(std::time::Duration::from_secs(15), "logout token delivered", || {
+        let got = got.clone();
+        async move { got.lock().unwrap().first().cloned() }
+    })
+    .await;
+    let token = flow::query(&format!("http://x/?{body}"))["logout_token"].clone();
+    let logout = crate::two_factor::claims(&token);
+    assert_eq!(logout["sub"], user_id.to_string(), "the relying party is told who");
+    let aud = &logout["aud"];
+    assert!(
+        *aud == serde_json::json!(c.id) || *aud == serde_json::json!([c.id]),
+        "{aud}"
+    );
+    assert!(logout["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    use sea_orm::EntityTrait;
     let consents = entity::consent::Entity::find().all(app.state.db()).await.unwrap();
     assert!(consents.is_empty(), "consents are revoked");
 }
@@ -304,6 +326,21 @@ async fn serve_purges_on_a_schedule() {
     }
     assert!(!exists(&app, old).await, "purged by the schedule");
     assert!(exists(&app, recent).await);
+}
+
+#[tokio::test]
+async fn serve_purges_soon_after_start_not_a_day_later() {
+    let app =
+        TestApp::spawn_with(crate::helpers::Options::default().set("GATEHOUSE_ACCOUNTS__PURGE_INTERVAL_SECS", "86400"))
+            .await;
+    let old = deleted_days_ago(&app, "fin@example.com", 40).await;
+    for _ in 0..150 {
+        if !exists(&app, old).await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!exists(&app, old).await, "the first run comes within seconds of start");
 }
 
 #[tokio::test]

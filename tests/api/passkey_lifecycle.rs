@@ -160,3 +160,145 @@ async fn a_passkey_can_be_the_factor_a_policy_requires_at_sign_in() {
     let r = flow::login(&app, &browser(), "/login", "ari@example.com", flow::PASSWORD).await;
     assert_eq!(location(&r), "/login/second-factor", "now asked for it, not to enrol");
 }
+
+#[tokio::test]
+async fn passkey_and_address_changes_need_a_recent_sign_in_with_the_passkey() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_on_localhost(
+        Options::default()
+            .set("GATEHOUSE_SMTP_URL", sink.url())
+            .set("GATEHOUSE_MFA__RECENT_AUTH_SECS", "3"),
+    )
+    .await;
+    flow::user(&app, "wyn@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "wyn@example.com", flow::PASSWORD).await;
+    let mut key = SoftPasskey::new(true);
+    let (r, reg) = register(&app, &b, &mut key, "Laptop").await;
+    assert_eq!(r.status(), 200, "a recent sign-in adds one");
+    // A ceremony begun while the sign-in was recent, answered after it no longer is.
+    let html = flow::text(&app, &b, "/account/passkeys").await;
+    let ccr: CreationChallengeResponse = serde_json::from_str(&options(&html, "passkey-register")).unwrap();
+    let mut other = SoftPasskey::new(true);
+    let answer = other.do_registration(origin(&app), ccr).unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+
+    let reauth = "/login?next=%2Faccount%2Fpasskeys&reauth=1";
+    let form = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("state", state_of(&html, "passkey-register")),
+        ("name", "Second".to_string()),
+        ("credential", serde_json::to_string(&answer).unwrap()),
+    ];
+    let r = b.post(app.url("/account/passkeys")).form(&form).send().await.unwrap();
+    assert_eq!(location(&r), reauth, "an old sign-in adds none");
+    let page = flow::text(&app, &b, "/account/passkeys").await;
+    assert!(page.contains("adding a passkey needs a recent sign-in"), "{page}");
+    assert!(!page.contains("id=\"passkey-register\""), "no ceremony is offered");
+    let id = {
+        let form = page.find("action=\"/account/passkeys/remove\"").unwrap();
+        input(&page[form..], "id").unwrap()
+    };
+    let r = flow::submit(
+        &app,
+        &b,
+        "/account/passkeys",
+        "/account/passkeys/remove",
+        &[("id", &id)],
+    )
+    .await;
+    assert_eq!(location(&r), reauth, "nor removes one");
+    let fields = [("email", "wyn.new@example.com"), ("password", flow::PASSWORD)];
+    let r = flow::submit(&app, &b, "/account/email", "/account/email", &fields).await;
+    assert_eq!(
+        location(&r),
+        "/login?next=%2Faccount%2Femail&reauth=1",
+        "nor changes the address"
+    );
+    assert!(flow::text(&app, &b, "/account/passkeys").await.contains(">Laptop<"));
+
+    // Confirming with the password and the passkey makes it recent.
+    let r = flow::login(&app, &b, reauth, "wyn@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/login/second-factor", "the strongest factor is asked");
+    let html = flow::text(&app, &b, "/login/second-factor").await;
+    let answer = assert_with(&app, &mut key, &html, "passkey-second-factor", &reg, false);
+    let form = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("state", state_of(&html, "passkey-second-factor")),
+        ("credential", serde_json::to_string(&answer).unwrap()),
+    ];
+    let r = b
+        .post(app.url("/login/second-factor/passkey"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/account/passkeys");
+    let r = flow::submit(
+        &app,
+        &b,
+        "/account/passkeys",
+        "/account/passkeys/remove",
+        &[("id", &id)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("was removed"));
+}
+
+#[tokio::test]
+async fn the_openidconnect_crate_reads_a_passwordless_sign_in_as_multi_factor() {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, RedirectUrl, TokenResponse,
+    };
+    let (app, _sink) = app_on_localhost().await;
+    flow::user(&app, "xan@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "xan@example.com", flow::PASSWORD).await;
+    let mut key = SoftPasskey::new(true);
+    let (_, reg) = register(&app, &b, &mut key, "Laptop").await;
+    let c = flow::client(&app, false, &["authorization_code"]).await;
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+        .await
+        .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(c.id.clone()),
+        Some(ClientSecret::new(c.secret.clone().unwrap())),
+    )
+    .set_redirect_uri(RedirectUrl::new(c.redirect_uri.clone()).unwrap());
+    let (url, _, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let fresh = browser();
+    let (r, _) = passwordless(&app, &fresh, &mut key, &reg).await;
+    assert_eq!(r.status(), 303);
+    let back = flow::authorize(&app, &fresh, url.as_str(), "xan@example.com").await;
+    let code = crate::helpers::flow::query(&back)["code"].clone();
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id = tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &nonce)
+        .expect("valid");
+    let amr: Vec<&str> = id
+        .auth_method_refs()
+        .map(|m| m.iter().map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(amr, ["hwk", "user", "mfa"]);
+    assert_eq!(id.auth_context_ref().map(|a| a.as_str()), Some("urn:gatehouse:acr:mfa"));
+}

@@ -356,6 +356,13 @@ async fn a_credential_is_registered_once_renamed_and_removed() {
     .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains(">Blue key<"));
+    let events = gatehouse::audit::list_recent(app.state.db(), 50).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "mfa.factor_renamed" && e.detail.as_ref().is_some_and(|d| d["name"] == "Blue key")),
+        "a rename is audited"
+    );
     let r = flow::submit(
         &app,
         &b,

@@ -48,7 +48,7 @@ pub(crate) fn element(html: &str, id: &str) -> String {
 }
 
 /// The backup codes shown on a page.
-fn backup_codes(html: &str) -> Vec<String> {
+pub(crate) fn backup_codes(html: &str) -> Vec<String> {
     html.split("class=\"backup-code")
         .skip(1)
         .map(|s| {
@@ -517,7 +517,7 @@ async fn signing_out_everywhere_ends_sign_ins_waiting_for_their_code() {
 }
 
 /// The 6-digit code in a code mail.
-fn mailed_code(m: &crate::helpers::smtp::Received) -> String {
+pub(crate) fn mailed_code(m: &crate::helpers::smtp::Received) -> String {
     let body = m.decoded();
     let at = body.find("sign-in code is ").expect("a code") + "sign-in code is ".len();
     body[at..at + 6].to_string()

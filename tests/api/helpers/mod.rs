@@ -65,6 +65,9 @@ pub fn base_env(db: &TestDb, key: &str) -> Vec<(String, String)> {
         ("GATEHOUSE_MAIL_RETRY_INITIAL_MS".into(), "200".into()),
         ("GATEHOUSE_MAIL_RETRY_MAX_MS".into(), "400".into()),
         ("GATEHOUSE_LOG_LEVEL".into(), "warn".into()),
+        // No scheduled purge unless a test asks for it: the tests of `accounts cleanup`
+        // date deletions back and purge them themselves.
+        ("GATEHOUSE_ACCOUNTS__PURGE_INTERVAL_SECS".into(), "0".into()),
     ];
     if let Some(redis) = backend::redis_url() {
         env.push(("GATEHOUSE_REDIS_URL".into(), redis));

@@ -1,6 +1,6 @@
 //! "Download my data": everything Gatehouse holds about the signed-in user, as one JSON
 //! file — the account, profile, preferences, second factors and passkeys (names and
-//! dates), sessions, connected applications and the recent security log. Nothing secret:
+//! dates), linked providers, sessions, connected applications and the recent security log. Nothing secret:
 //! no password hash, factor secret, token or code.
 
 use axum::extract::State;
@@ -40,6 +40,11 @@ pub async fn export(State(state): State<AppState>, me: SignedIn) -> Result<Respo
         .iter()
         .map(|(c, scopes)| json!({ "client_id": c.id, "name": c.name, "scopes": scopes }))
         .collect();
+    let linked: Vec<_> = crate::upstream::linked_identities(db, id)
+        .await?
+        .iter()
+        .map(|l| json!({ "provider": l.provider, "subject": l.subject, "email": l.email, "name": l.name, "linked": l.created_at, "last_used": l.last_used_at }))
+        .collect();
     let events: Vec<_> = crate::audit::list_for_user(db, id, AUDIT_EVENTS)
         .await?
         .iter()
@@ -66,6 +71,7 @@ pub async fn export(State(state): State<AppState>, me: SignedIn) -> Result<Respo
         },
         "second_factors": factors,
         "backup_codes_left": codes_left,
+        "linked_providers": linked,
         "sessions": sessions,
         "applications": apps,
         "security_log": events,
