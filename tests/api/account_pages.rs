@@ -519,6 +519,16 @@ async fn robot_check_protects_the_forms_and_fails_closed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    let html = flow::text(&app, &b, "/login/magic-link").await;
+    assert!(html.contains("data-sitekey=\"site-key-123\""), "{html}");
+    let r = b
+        .post(app.url("/login/magic-link"))
+        .form(&[("email", "human@example.com"), ("csrf", &input(&html, "csrf").unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Confirm that you are not a robot."));
     let html = flow::text(&app, &b, "/signup").await;
     let form = [
         ("email", "new-human@example.com"),

@@ -420,3 +420,38 @@ async fn accounts_cleanup_on_a_terminal_erases_only_after_yes() {
     assert!(said.contains("erased 1 accounts, 0 failed"), "{said}");
     assert!(!exists(&app, old).await);
 }
+
+#[tokio::test]
+async fn deleting_needs_a_recent_sign_in_with_the_second_factor() {
+    use crate::helpers::Options;
+    use crate::two_factor::{code, enrol, fresh_step, second_factor, signed_in_user};
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_MFA__RECENT_AUTH_SECS", "3")).await;
+    let b = signed_in_user(&app, "old@example.com").await;
+    let step = fresh_step().await;
+    let (secret, _) = enrol(&app, &b, step).await;
+    let page = flow::text(&app, &b, "/account/delete").await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+
+    let reauth = "/login?next=%2Faccount%2Fdelete&reauth=1";
+    let r = b.get(app.url("/account/delete")).send().await.unwrap();
+    assert_eq!(location(&r), reauth, "an old sign-in does not see the page");
+    // The form fetched while the sign-in was recent, posted after it no longer is.
+    let form = [
+        ("csrf", flow::input(&page, "csrf").unwrap()),
+        ("confirm", "yes".to_string()),
+    ];
+    let r = b.post(app.url("/account/delete")).form(&form).send().await.unwrap();
+    assert_eq!(location(&r), reauth, "nor deletes");
+    assert!(signed_in(&app, &b).await, "the account is still there");
+
+    let r = flow::login(&app, &b, reauth, "old@example.com", flow::PASSWORD).await;
+    assert_eq!(
+        location(&r),
+        "/login/second-factor",
+        "the password alone is not recent enough"
+    );
+    let r = second_factor(&app, &b, &code(&secret, step + 1)).await;
+    assert_eq!(location(&r), "/account/delete");
+    assert_eq!(delete(&app, &b).await.status(), 200);
+    assert!(!signed_in(&app, &b).await);
+}

@@ -13,10 +13,10 @@ use crate::helpers::smtp::{Received, SmtpSink};
 use crate::helpers::{Options, TestApp};
 use crate::two_factor::signed_in;
 
-const SUBJECT: &str = "Your Gatehouse sign-in link";
+pub(crate) const SUBJECT: &str = "Your Gatehouse sign-in link";
 
 /// A verified user with sign-in links turned on (from the security page).
-async fn opted_in(app: &TestApp, email: &str) -> reqwest::Client {
+pub(crate) async fn opted_in(app: &TestApp, email: &str) -> reqwest::Client {
     flow::user(app, email).await;
     let b = browser();
     let r = flow::login(app, &b, "/login", email, flow::PASSWORD).await;
@@ -35,7 +35,7 @@ async fn opted_in(app: &TestApp, email: &str) -> reqwest::Client {
 
 /// Asks for a link for `email` in browser `b` from `page` (carrying its hidden fields);
 /// returns the answer's status and body.
-async fn ask(app: &TestApp, b: &reqwest::Client, page: &str, email: &str) -> (u16, String) {
+pub(crate) async fn ask(app: &TestApp, b: &reqwest::Client, page: &str, email: &str) -> (u16, String) {
     let html = flow::text(app, b, page).await;
     let mut form = vec![
         ("email".to_string(), email.to_string()),
@@ -51,7 +51,7 @@ async fn ask(app: &TestApp, b: &reqwest::Client, page: &str, email: &str) -> (u1
 }
 
 /// The newest link mail to `to` after `seen` of them: its link (relative) and code.
-async fn link_mail(sink: &SmtpSink, to: &str, seen: usize) -> (String, String) {
+pub(crate) async fn link_mail(sink: &SmtpSink, to: &str, seen: usize) -> (String, String) {
     for _ in 0..200 {
         let mails: Vec<Received> = sink
             .messages()
@@ -74,7 +74,7 @@ async fn link_mail(sink: &SmtpSink, to: &str, seen: usize) -> (String, String) {
 }
 
 /// Confirms `link` in `b` (with `code` if given): the response to the POST.
-async fn confirm(app: &TestApp, b: &reqwest::Client, link: &str, code: Option<&str>) -> reqwest::Response {
+pub(crate) async fn confirm(app: &TestApp, b: &reqwest::Client, link: &str, code: Option<&str>) -> reqwest::Response {
     let html = flow::text(app, b, link).await;
     let mut form = vec![
         ("csrf", input(&html, "csrf").expect("a confirm page")),
@@ -297,7 +297,7 @@ async fn links_expire() {
 }
 
 /// A request from `ip` behind the trusted proxy (127.0.0.1).
-fn from(b: &reqwest::Client, method: reqwest::Method, url: String, ip: &str) -> reqwest::RequestBuilder {
+pub(crate) fn from(b: &reqwest::Client, method: reqwest::Method, url: String, ip: &str) -> reqwest::RequestBuilder {
     b.request(method, url).header("x-forwarded-for", ip)
 }
 

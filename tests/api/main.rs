@@ -19,6 +19,7 @@ mod hot_paths;
 mod interop;
 mod keys;
 mod magic_links;
+mod magic_links_more;
 mod mail;
 mod migrations;
 mod oidc;

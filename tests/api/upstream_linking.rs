@@ -1,7 +1,8 @@
 //! Linked accounts from the account's side: linking another provider after a recent
 //! sign-in, unlinking with the last way to sign in kept, a password set through the
 //! reset flow by an upstream-only user, and the user's own second factor still asked
-//! after an upstream sign-in.
+//! after an upstream sign-in, and an upstream sign-in to a deleted account leading to
+//! "restore it?".
 
 use crate::accounts::{reset_link, reset_with, wait_subject};
 use crate::helpers::Options;
@@ -167,4 +168,23 @@ async fn two_unlinks_at_once_cannot_remove_every_way_in() {
     assert_eq!(got, [303, 409], "one goes, the last way in stays");
     let left = flow::text(app, &b, "/account/linked").await;
     assert_eq!(left.matches("name=\"id\" value=\"").count(), 1, "{left}");
+}
+
+#[tokio::test]
+async fn an_upstream_sign_in_to_a_deleted_account_offers_to_restore_it() {
+    let u = with_providers(Options::default()).await;
+    let app = &u.app;
+    let b = upstream_user(&u, "corp", Persona::new("9009", "gone@example.com", true)).await;
+    let r = flow::submit(app, &b, "/account/delete", "/account/delete", &[("confirm", "yes")]).await;
+    assert_eq!(r.status(), 200);
+    assert!(!signed_in(app, &b).await);
+
+    let c = browser();
+    let r = sign_in_with(app, &c, "corp").await;
+    assert_eq!(location(&r), "/login/restore", "the provider leads to the question");
+    assert!(!signed_in(app, &c).await, "not signed in before the answer");
+    let r = flow::submit(app, &c, "/login/restore", "/login/restore", &[]).await;
+    assert_eq!(location(&r), "/account");
+    assert!(signed_in(app, &c).await);
+    wait_subject(&u.sink, "Your Gatehouse account was restored").await;
 }
