@@ -184,9 +184,32 @@ pub struct ClientCreate {
     /// Refresh token absolute lifetime for this client, in seconds.
     #[arg(long)]
     pub refresh_token_absolute_secs: Option<i64>,
+    /// Let the client ask for the admin API's scope (gatehouse:admin) through
+    /// client_credentials: its tokens can then do what a superuser can at /admin/api/v1.
+    #[arg(long)]
+    pub admin_api: bool,
     /// Print exactly {"client_id": "...", "client_secret": "..." | null}.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The scopes a new client may request: those given (the defaults without any), and
+/// the admin API's with `--admin-api`.
+fn with_admin_api(given: &[String], admin_api: bool) -> Vec<String> {
+    let mut scopes: Vec<String> = given
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if admin_api {
+        if scopes.is_empty() {
+            scopes = clients::DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect();
+        }
+        if !scopes.iter().any(|s| s == crate::admin::ADMIN_SCOPE) {
+            scopes.push(crate::admin::ADMIN_SCOPE.to_string());
+        }
+    }
+    scopes
 }
 
 fn parse_alg(s: Option<&str>) -> Result<Option<crate::crypto::signing::Alg>, CliError> {
@@ -414,12 +437,7 @@ async fn client_create(args: ClientCreate) -> Result<(), CliError> {
             require_par: args.require_par,
             require_mfa: args.require_mfa,
             jwks,
-            scopes: args
-                .scopes
-                .iter()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            scopes: with_admin_api(&args.scopes, args.admin_api),
             auth_method: args.token_endpoint_auth_method,
             resources: args.resources,
             lifetimes: clients::repo::Lifetimes {

@@ -210,3 +210,31 @@ pub async fn delete(db: &DatabaseConnection, id: &str, actor: &str) -> Result<()
     txn.commit().await?;
     Ok(())
 }
+
+/// A client as the admin API and `gatehouse client show` present it: its settings,
+/// never its secret or keys' private parts (it has none here).
+pub fn view(c: &client::Model) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": c.id,
+        "name": c.name,
+        "public": c.token_endpoint_auth_method == "none",
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types,
+        "scopes": c.allowed_scopes,
+        "admin_api": admin_api(c),
+        "first_party": c.first_party,
+        "require_par": c.require_par,
+        "require_mfa": c.require_mfa,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "resources": c.allowed_resources.clone().unwrap_or_else(|| serde_json::json!([])),
+        "id_token_signed_response_alg": c.id_token_signed_response_alg,
+        "access_token_signed_alg": c.access_token_signed_alg,
+        "access_token_secs": c.access_token_secs,
+        "refresh_token_idle_secs": c.refresh_token_idle_secs,
+        "refresh_token_absolute_secs": c.refresh_token_absolute_secs,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}

@@ -1,6 +1,7 @@
 //! The HTTP layer: the only module that knows axum. Handlers parse, call a domain
 //! function and map its result; cross-cutting rules live in middleware and extractors.
 
+mod admin;
 pub mod cookies;
 pub mod error;
 pub mod extract;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
         .merge(oidc::router())
+        .merge(admin::router())
         .merge(pages::router().route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::canonical_host::redirect,

@@ -8,6 +8,7 @@ mod helpers;
 
 mod account_pages;
 mod accounts;
+mod admin_api;
 mod authorize_pages;
 mod browser;
 mod canonical_host;

@@ -211,7 +211,8 @@ pub(super) async fn proceed_bound(
                 client_id: client.id.clone(),
                 redirect_uri: req.reply.redirect_uri.clone(),
                 user_id: session.user_id,
-                scope: req.scope.clone(),
+                // The admin API's scope only for a multi-factor superuser.
+                scope: crate::admin::user_scope(state.db(), req.scope.clone(), session.user_id, &session.amr).await?,
                 nonce: req.nonce.clone(),
                 code_challenge: req.code_challenge.clone(),
                 auth_time: session.auth_time,

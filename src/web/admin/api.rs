@@ -1,0 +1,365 @@
+//! The admin API's handlers: parse, call `crate::admin` (or `crate::clients::manage`),
+//! answer JSON. No rule lives here.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Caller, Problem};
+use crate::admin::{self, Ops, Page, users::Action};
+use crate::web::AppState;
+use crate::web::pages::common::auth_ctx;
+
+type Answer = Result<Response, Problem>;
+
+fn ops(state: &AppState) -> Ops<'_> {
+    Ops {
+        auth: auth_ctx(state),
+        tokens: crate::web::oidc::ctx(state),
+        clients: state.clients(),
+    }
+}
+
+/// A JSON answer, never cached, with the resource's version when it has one.
+fn reply(status: StatusCode, body: Value, etag: Option<&str>) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(tag) = etag.and_then(|t| HeaderValue::from_str(t).ok()) {
+        h.insert(header::ETAG, tag);
+    }
+    res
+}
+
+fn ok(body: Value) -> Answer {
+    Ok(reply(StatusCode::OK, body, None))
+}
+
+/// A page of a listing: its items and the cursor of the next page (null on the last).
+fn page<T: serde::Serialize>(p: Page<T>) -> Answer {
+    ok(json!({ "items": p.items, "next_cursor": p.next }))
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    match headers.get(header::IF_MATCH).map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(v)) if v.len() <= 200 => Ok(Some(v.to_string())),
+        Some(_) => Err(Problem::bad_request("If-Match is not a list of entity tags")),
+    }
+}
+
+/// A JSON body (an empty one counts as `{}`).
+fn body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Problem> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| Problem::bad_request(format!("the body is not the JSON expected: {e}")))
+}
+
+/// The query string, or a problem saying what is wrong with it.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+    q.map(|Query(q)| q)
+        .map_err(|e| Problem::bad_request(format!("the query string is not valid: {}", e.body_text())))
+}
+
+fn user_id(id: &str) -> Result<Uuid, Problem> {
+    id.parse().map_err(|_| Problem::not_found("no such user"))
+}
+
+pub(super) async fn no_such_route(_: Caller) -> Problem {
+    Problem::not_found("no such admin API route")
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+pub(super) async fn users(
+    State(state): State<AppState>,
+    _: Caller,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
+    if q.q.as_ref().is_some_and(|s| s.len() > 200) || q.cursor.as_ref().is_some_and(|c| c.len() > 100) {
+        return Err(Problem::bad_request("q or cursor is too long"));
+    }
+    let found = admin::users::list(
+        &ops(&state),
+        q.q.as_deref(),
+        q.cursor.as_deref(),
+        admin::page_size(q.limit),
+    )
+    .await?;
+    page(found)
+}
+
+pub(super) async fn user(State(state): State<AppState>, _: Caller, Path(id): Path<String>) -> Answer {
+    let detail = admin::users::detail(&ops(&state), user_id(&id)?).await?;
+    let etag = detail.summary.etag.clone();
+    Ok(reply(StatusCode::OK, json!(detail), Some(&etag)))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ActionBody {
+    /// For an action that cannot be undone: the account's address, typed in.
+    confirm: Option<String>,
+}
+
+pub(super) async fn user_action(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    let Some(action) = Action::parse(&action) else {
+        return Err(Problem::not_found(format!(
+            "no such action; the actions are: {}",
+            Action::ALL.map(Action::as_str).join(", ")
+        )));
+    };
+    let id = user_id(&id)?;
+    let b: ActionBody = body(&bytes)?;
+    let ops = ops(&state);
+    if action.needs_typed_confirmation() {
+        let u = admin::users::find(&ops, id).await?;
+        if !b
+            .confirm
+            .as_deref()
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case(&u.email))
+        {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "{} cannot be undone: send {{\"confirm\": \"<the account's address>\"}}",
+                    action.as_str()
+                ),
+            ));
+        }
+    }
+    let outcome = admin::users::apply(
+        &ops,
+        &caller.actor,
+        id,
+        action,
+        if_match(&headers)?.as_deref(),
+        Some(caller.ip),
+    )
+    .await?;
+    // The account's new version, when it still exists.
+    let etag = match admin::users::find(&ops, id).await {
+        Ok(u) => Some(admin::etag(u.updated_at)),
+        Err(_) => None,
+    };
+    Ok(reply(StatusCode::OK, json!(outcome), etag.as_deref()))
+}
+
+pub(super) async fn clients(State(state): State<AppState>, _: Caller) -> Answer {
+    let list = crate::clients::list(state.db()).await?;
+    let items: Vec<Value> = list.iter().map(crate::clients::manage::view).collect();
+    ok(json!({ "items": items, "next_cursor": null }))
+}
+
+pub(super) async fn client(State(state): State<AppState>, _: Caller, Path(id): Path<String>) -> Answer {
+    let c = crate::clients::manage::find(state.db(), &id).await?;
+    let etag = crate::clients::manage::etag(&c);
+    Ok(reply(StatusCode::OK, crate::clients::manage::view(&c), Some(&etag)))
+}
+
+/// The settings a `PATCH` may change; a missing member stays as it is, `null` removes an
+/// optional one.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClientPatch {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    grant_types: Option<Vec<String>>,
+    first_party: Option<bool>,
+    require_par: Option<bool>,
+    require_mfa: Option<bool>,
+    scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    backchannel_logout_uri: Option<Option<String>>,
+    resources: Option<Vec<String>>,
+    admin_api: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    access_token_secs: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    refresh_token_idle_secs: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    refresh_token_absolute_secs: Option<Option<i64>>,
+}
+
+/// A member that is present (`Some`, perhaps `Some(None)` for `null`) or missing (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub(super) async fn client_update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    let p: ClientPatch = body(&bytes)?;
+    let grant_types = match p.grant_types {
+        Some(g) => Some(
+            g.iter()
+                .map(|g| crate::clients::GrantType::parse(g))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let change = crate::clients::manage::Update {
+        name: p.name,
+        redirect_uris: p.redirect_uris,
+        post_logout_redirect_uris: p.post_logout_redirect_uris,
+        grant_types,
+        first_party: p.first_party,
+        require_par: p.require_par,
+        require_mfa: p.require_mfa,
+        scopes: p.scopes,
+        backchannel_logout_uri: p.backchannel_logout_uri,
+        resources: p.resources,
+        admin_api: p.admin_api,
+        access_token_secs: p.access_token_secs,
+        refresh_token_idle_secs: p.refresh_token_idle_secs,
+        refresh_token_absolute_secs: p.refresh_token_absolute_secs,
+    };
+    let tag = if_match(&headers)?;
+    let c = crate::clients::manage::update(state.db(), &id, change, tag.as_deref(), &caller.actor.audit()).await?;
+    state.clients().invalidate();
+    let etag = crate::clients::manage::etag(&c);
+    Ok(reply(StatusCode::OK, crate::clients::manage::view(&c), Some(&etag)))
+}
+
+pub(super) async fn client_rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
+    let secret =
+        crate::clients::manage::rotate_secret(state.db(), state.token_hasher(), &id, &caller.actor.audit()).await?;
+    state.clients().invalidate();
+    ok(json!({ "client_id": id, "client_secret": secret }))
+}
+
+pub(super) async fn client_delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
+    crate::clients::manage::delete(state.db(), &id, &caller.actor.audit()).await?;
+    state.clients().invalidate();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn keys(State(state): State<AppState>, _: Caller) -> Answer {
+    ok(json!({ "items": admin::keys::list(state.db()).await?, "next_cursor": null }))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RotateBody {
+    /// Only this algorithm (RS256, ES256, EdDSA); every one without it.
+    alg: Option<String>,
+}
+
+pub(super) async fn keys_rotate(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Answer {
+    let b: RotateBody = body(&bytes)?;
+    let only = match b.alg {
+        Some(a) => Some(
+            a.parse::<crate::crypto::signing::Alg>()
+                .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?,
+        ),
+        None => None,
+    };
+    let created = admin::keys::rotate(&ops(&state), &caller.actor, only).await?;
+    let items: Vec<Value> = created
+        .iter()
+        .map(|(alg, kid)| json!({ "alg": alg.to_string(), "kid": kid }))
+        .collect();
+    Ok(reply(StatusCode::CREATED, json!({ "items": items }), None))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AuditQuery {
+    user: Option<String>,
+    actor: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+fn time(name: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| Problem::bad_request(format!("{name} is not an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+pub(super) async fn audit_events(
+    State(state): State<AppState>,
+    _: Caller,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
+    let ops = ops(&state);
+    // A user by id or by address.
+    let user = match q.user.as_deref().filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => match u.parse::<Uuid>() {
+            Ok(id) => Some(id),
+            Err(_) => Some(admin::users::find_by_email(&ops, u).await?.id),
+        },
+    };
+    let filter = crate::audit::Filter {
+        user,
+        actor: q.actor.filter(|a| !a.is_empty()),
+        kind: q.kind.filter(|k| !k.is_empty()),
+        since: time("since", q.since.as_deref())?,
+        until: time("until", q.until.as_deref())?,
+    };
+    page(admin::logs::events(&ops, &filter, q.cursor.as_deref(), admin::page_size(q.limit)).await?)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct OutboxQuery {
+    /// `failed` for the mails given up on; the waiting ones without it.
+    state: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+pub(super) async fn outbox(
+    State(state): State<AppState>,
+    _: Caller,
+    q: Result<Query<OutboxQuery>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
+    let failed = match q.state.as_deref() {
+        None | Some("pending") => false,
+        Some("failed") => true,
+        Some(_) => return Err(Problem::bad_request("state is pending or failed")),
+    };
+    page(admin::logs::mails(&ops(&state), failed, q.cursor.as_deref(), admin::page_size(q.limit)).await?)
+}
+
+pub(super) async fn outbox_retry(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
+    let id: Uuid = id.parse().map_err(|_| Problem::not_found("no such mail"))?;
+    let mail = admin::logs::retry_mail(&ops(&state), &caller.actor, id, Some(caller.ip)).await?;
+    ok(json!(mail))
+}
