@@ -123,6 +123,46 @@ pub struct App {
     transport: Transport,
 }
 
+/// The shared state from its parts.
+fn assemble(
+    config: Config,
+    key: &MasterKey,
+    db: DatabaseConnection,
+    store: Store,
+    theme: Theme,
+    geoip: crate::geoip::GeoIp,
+) -> Result<AppState, StartError> {
+    let keys = Arc::new(KeyRing::new(key, RingConfig::from_config(&config)));
+    let hasher = key.token_hasher();
+    let passwords = crate::accounts::PasswordHasher::new(&config.argon2)
+        .and_then(|h| h.with_breached_list(config.password.breached_list.as_deref()))
+        .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?;
+    Ok(AppState::new(
+        config,
+        db,
+        store,
+        theme,
+        Metrics::new(),
+        keys,
+        hasher,
+        passwords,
+        geoip,
+    ))
+}
+
+/// The state the CLI's administrative commands work on: the database (migrated, the key
+/// checked), the store and the signing keys as `serve` has them; no listener, no
+/// background work, no GeoIP.
+pub async fn offline_state(config: Config) -> Result<AppState, StartError> {
+    let key = load_master_key(&config)?;
+    let db = open_database(&config, Some(&key)).await?;
+    let store = build_store(&config, &db)?;
+    let theme = Theme::new(config.theme_dir.clone());
+    let state = assemble(config, &key, db, store, theme, crate::geoip::GeoIp::none())?;
+    state.keys().ensure(state.db()).await?;
+    Ok(state)
+}
+
 impl App {
     /// Loads the key, prepares the database pool, store, theme and mail transport, and
     /// binds the listener. Does not need the database or Redis to be reachable.
@@ -144,12 +184,7 @@ impl App {
                 addr: config.bind,
                 source,
             })?;
-        let keys = Arc::new(KeyRing::new(&key, RingConfig::from_config(&config)));
-        let hasher = key.token_hasher();
-        let passwords = crate::accounts::PasswordHasher::new(&config.argon2)
-            .and_then(|h| h.with_breached_list(config.password.breached_list.as_deref()))
-            .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?;
-        let state = AppState::new(config, db, store, theme, Metrics::new(), keys, hasher, passwords, geoip);
+        let state = assemble(config, &key, db, store, theme, geoip)?;
         Ok(Self {
             listener,
             state,

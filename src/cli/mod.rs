@@ -6,9 +6,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
+mod admin;
 mod cleanup;
 
 use crate::accounts::{self, Email, NewUser, PasswordHasher};
+use crate::admin::users::Action;
 use crate::app::{self, App};
 use crate::clients::{self, GrantType, NewClient};
 use crate::config::{self, Config};
@@ -47,6 +49,9 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +79,36 @@ pub enum UserCommand {
     /// Second factors of a user.
     #[command(subcommand)]
     Mfa(MfaCommand),
+    /// List accounts.
+    List(admin::UserList),
+    /// Show an account: status, dates, factors, links, sessions, applications.
+    Show {
+        #[arg(long)]
+        email: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account: it cannot sign in, its sessions and tokens end.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Delete an account: it is erased after the grace period unless restored.
+    Delete {
+        #[arg(long)]
+        email: String,
+    },
+    /// Restore an account scheduled for deletion.
+    Restore {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,6 +328,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User(UserCommand::Create(args)) => user_create(args).await,
         Command::User(UserCommand::Mfa(MfaCommand::Reset { email })) => mfa_reset(&email).await,
+        Command::User(UserCommand::List(args)) => admin::user_list(args).await,
+        Command::User(UserCommand::Show { email, json }) => admin::user_show(&email, json).await,
+        Command::User(UserCommand::Disable { email }) => admin::user_action(&email, Action::Disable).await,
+        Command::User(UserCommand::Enable { email }) => admin::user_action(&email, Action::Enable).await,
+        Command::User(UserCommand::Delete { email }) => admin::user_action(&email, Action::ScheduleDeletion).await,
+        Command::User(UserCommand::Restore { email }) => admin::user_action(&email, Action::Restore).await,
+        Command::Audit(cmd) => admin::audit(cmd).await,
         Command::Accounts(cmd) => cleanup::run(cmd).await,
         Command::Client(ClientCommand::Create(args)) => client_create(*args).await,
         Command::Client(ClientCommand::List { json }) => client_list(json).await,

@@ -158,6 +158,15 @@ impl AppState {
 
     /// The signing key ring.
     /// Client metadata (cached; see [`crate::clients::Directory`]).
+    /// What the administration operations need: the admin API's and the CLI's view.
+    pub fn admin_ops(&self) -> crate::admin::Ops<'_> {
+        crate::admin::Ops {
+            auth: crate::web::pages::common::auth_ctx(self),
+            tokens: crate::web::oidc::ctx(self),
+            clients: self.clients(),
+        }
+    }
+
     pub fn clients(&self) -> &crate::clients::Directory {
         &self.inner.clients
     }

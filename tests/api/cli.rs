@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{TestDb, random_key, temp_dir};
 
-struct Cli {
+pub(crate) struct Cli {
     env: Vec<(String, String)>,
     dir: tempfile::TempDir,
     db: TestDb,
@@ -18,7 +18,7 @@ struct Cli {
 }
 
 impl Cli {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let db = TestDb::create().await;
         let key = random_key();
         let env = vec![
@@ -60,7 +60,7 @@ impl Cli {
         cmd
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = self.command(args);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn gatehouse");
@@ -80,11 +80,11 @@ impl Cli {
     }
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

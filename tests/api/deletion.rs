@@ -425,12 +425,13 @@ async fn accounts_cleanup_on_a_terminal_erases_only_after_yes() {
 async fn deleting_needs_a_recent_sign_in_with_the_second_factor() {
     use crate::helpers::Options;
     use crate::two_factor::{code, enrol, fresh_step, second_factor, signed_in_user};
-    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_MFA__RECENT_AUTH_SECS", "3")).await;
-    let b = signed_in_user(&app, "old@example.com").await;
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_MFA__RECENT_AUTH_SECS", "5")).await;
+    // The step first: waiting for a fresh one must not age the sign-in.
     let step = fresh_step().await;
+    let b = signed_in_user(&app, "old@example.com").await;
     let (secret, _) = enrol(&app, &b, step).await;
     let page = flow::text(&app, &b, "/account/delete").await;
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
 
     let reauth = "/login?next=%2Faccount%2Fdelete&reauth=1";
     let r = b.get(app.url("/account/delete")).send().await.unwrap();

@@ -13,6 +13,7 @@ mod authorize_pages;
 mod browser;
 mod canonical_host;
 mod cli;
+mod cli_admin;
 mod deletion;
 mod hardening;
 mod health;

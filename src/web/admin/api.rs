@@ -14,16 +14,11 @@ use uuid::Uuid;
 use super::{Caller, Problem};
 use crate::admin::{self, Ops, Page, users::Action};
 use crate::web::AppState;
-use crate::web::pages::common::auth_ctx;
 
 type Answer = Result<Response, Problem>;
 
 fn ops(state: &AppState) -> Ops<'_> {
-    Ops {
-        auth: auth_ctx(state),
-        tokens: crate::web::oidc::ctx(state),
-        clients: state.clients(),
-    }
+    state.admin_ops()
 }
 
 /// A JSON answer, never cached, with the resource's version when it has one.
