@@ -107,6 +107,13 @@ pub fn check_match(if_match: Option<&str>, current: &str) -> Result<(), Error> {
     }
 }
 
+/// A time given as RFC 3339 (`2026-12-01T00:00:00Z`), as filters take it.
+pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// One page of a listing, and the cursor of the next (None on the last page).
 #[derive(Debug, Clone)]
 pub struct Page<T> {

@@ -156,11 +156,7 @@ pub async fn audit(cmd: AuditCommand) -> Result<(), CliError> {
         None => None,
     };
     let since = since
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(&s)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| CliError::Input(format!("--since {s:?} is not an RFC 3339 time")))
-        })
+        .map(|s| admin::parse_time(&s).ok_or_else(|| CliError::Input(format!("--since {s:?} is not an RFC 3339 time"))))
         .transpose()?;
     let filter = crate::audit::Filter {
         user,

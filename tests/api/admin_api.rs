@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::flow::{self, TestClient, authorize_url, browser, location};
 use crate::helpers::{Options, TestApp};
 use crate::two_factor::{code, enrol, fresh_step, password_step, second_factor, signed_in};
+use crate::two_factor_more::superuser;
 
 const ADMIN: &str = "gatehouse:admin";
 
@@ -82,24 +83,6 @@ async fn active(app: &TestApp, c: &TestClient, token: &str) -> bool {
         .await
         .unwrap();
     r.json::<Value>().await.unwrap()["active"] == true
-}
-
-async fn superuser(app: &TestApp, email: &str) {
-    let s = &app.state;
-    gatehouse::accounts::create_user(
-        s.db(),
-        s.passwords(),
-        &s.config().password,
-        gatehouse::accounts::NewUser {
-            email: gatehouse::accounts::Email::parse(email).unwrap(),
-            password: Some(secrecy::SecretString::from(flow::PASSWORD)),
-            verified: true,
-            superuser: true,
-        },
-        "test",
-    )
-    .await
-    .unwrap();
 }
 
 /// Every route, with a harmless target.

@@ -342,7 +342,7 @@ async fn few_backup_codes_left_are_warned_about_and_a_new_set_is_audited() {
     );
 }
 
-async fn superuser(app: &TestApp, email: &str) {
+pub(crate) async fn superuser(app: &TestApp, email: &str) {
     let s = &app.state;
     gatehouse::accounts::create_user(
         s.db(),

@@ -298,11 +298,7 @@ pub(super) struct AuditQuery {
 
 fn time(name: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
     v.filter(|s| !s.is_empty())
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| Problem::bad_request(format!("{name} is not an RFC 3339 time")))
-        })
+        .map(|s| admin::parse_time(s).ok_or_else(|| Problem::bad_request(format!("{name} is not an RFC 3339 time"))))
         .transpose()
 }
 
