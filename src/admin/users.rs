@@ -87,6 +87,25 @@ impl Action {
         self == Self::Purge
     }
 
+    /// Whether the action fits the account as it is: the pages offer only these (and
+    /// [`apply`] refuses the others with a reason anyway).
+    pub fn applies(self, d: &Detail) -> bool {
+        let s = d.summary.status;
+        let usable = s == "active";
+        match self {
+            Self::Disable => usable,
+            Self::Enable => s == "disabled",
+            Self::VerifyEmail => s == "unverified",
+            Self::SendPasswordReset => usable,
+            Self::ResetFactors => s != "deleted" && (!d.factors.is_empty() || d.backup_codes_left > 0),
+            Self::EndSessions => !d.sessions.is_empty(),
+            Self::ScheduleDeletion => s != "deleted",
+            Self::Restore | Self::Purge => s == "deleted",
+            Self::GrantSuperuser => !d.summary.superuser && s != "deleted",
+            Self::RevokeSuperuser => d.summary.superuser,
+        }
+    }
+
     fn event(self) -> &'static str {
         match self {
             Self::Disable => "user.disabled",

@@ -452,3 +452,63 @@ async fn continue_with_a_provider_signs_in_a_real_browser() {
     browser.goto(&app.url("/account/linked")).await;
     assert!(browser.source().await.contains("Corp · fed-browser@example.com"));
 }
+
+#[tokio::test]
+async fn a_superuser_disables_a_user_and_finds_it_in_the_audit_log_in_a_real_browser() {
+    use crate::two_factor::{code, enrol, fresh_step};
+    let Some(browser) = Browser::start("admin").await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    crate::two_factor_more::superuser(&app, "boss-browser@example.com").await;
+    flow::user(&app, "worker-browser@example.com").await;
+    // The superuser's authenticator, set up beforehand.
+    let b = flow::browser();
+    flow::login(&app, &b, "/login", "boss-browser@example.com", flow::PASSWORD).await;
+    let step = fresh_step().await;
+    let (secret, _) = enrol(&app, &b, step).await;
+
+    browser.goto(&app.url("/login?next=%2Fadmin")).await;
+    browser.type_into("#email", "boss-browser@example.com").await;
+    browser.type_into("#password", flow::PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.find("form[action='/login/second-factor']").await;
+    browser.type_into("#code", &code(&secret, step + 1)).await;
+    browser.click("button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/admin")).await;
+    browser.click("a[href='/admin/users']").await;
+    wait_for_url(&browser, &app.url("/admin/users")).await;
+    browser.type_into("#q", "worker").await;
+    browser.click("form[role=search] button[type=submit]").await;
+    wait_for_url(&browser, &app.url("/admin/users?q=worker")).await;
+    browser.click("a.user-link").await;
+    browser.find("#user-actions").await;
+    browser.screenshot("admin-user").await;
+    browser.click("#user-actions a[href$='/disable']").await;
+    browser.find("#confirm").await;
+    browser.click("#confirm button[type=submit]").await;
+    browser.find("#admin-notice").await;
+    let text = |id: &str| format!("return document.getElementById('{id}').textContent.trim();");
+    let notice = browser.script(&text("admin-notice")).await;
+    assert!(
+        notice
+            .as_str()
+            .unwrap()
+            .contains("worker-browser@example.com is disabled"),
+        "{notice}"
+    );
+    let status = browser.script(&text("user-status")).await;
+    assert!(status.as_str().unwrap().starts_with("disabled"), "{status}");
+
+    browser.click("a[href^='/admin/audit?user=']").await;
+    browser.find("#events").await;
+    browser.screenshot("admin-audit").await;
+    let kinds = browser
+        .script("return Array.from(document.querySelectorAll('.event-kind')).map(e => e.textContent);")
+        .await;
+    assert_eq!(kinds[0], "user.disabled", "{kinds}");
+    let actor = browser
+        .script("return document.querySelector('.event-actor').textContent;")
+        .await;
+    assert!(actor.as_str().unwrap().starts_with("user:"), "{actor}");
+}

@@ -85,3 +85,42 @@ impl SignedIn {
         Redirect::to(&format!("/login?next={next}&reauth=1")).into_response()
     }
 }
+
+/// A superuser signed in with multi-factor strength: the caller of the admin pages.
+/// Anyone else gets the not-found page (the area does not say it exists); a superuser
+/// whose session is weaker is sent to strengthen it: to sign in again with the second
+/// factor, or to enrol one first.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub me: SignedIn,
+    pub user: entity::user::Model,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        use crate::web::error::PageError;
+        let theme = state.theme();
+        let jar = CookieJar::from_headers(&parts.headers);
+        let me = match SignedIn::of(state, &jar).await {
+            Ok(Some(me)) => me,
+            Ok(None) => return Err(PageError::NotFound.render(theme)),
+            Err(e) => return Err(PageError::from(e).render(theme)),
+        };
+        let user = match crate::accounts::find(state.db(), me.session.user_id).await {
+            Ok(Some(u)) if u.is_superuser && crate::accounts::state::of(&u).is_usable() => u,
+            Ok(_) => return Err(PageError::NotFound.render(theme)),
+            Err(e) => return Err(PageError::from(e).render(theme)),
+        };
+        if !crate::auth::is_multi_factor(&me.session.amr) {
+            let here = parts.uri.path_and_query().map_or("/admin", |p| p.as_str());
+            return Err(match crate::auth::has_second_factor(state.db(), user.id).await {
+                Ok(true) => SignedIn::reauthenticate(here),
+                Ok(false) => Redirect::to("/account/two-factor?for=admin").into_response(),
+                Err(e) => PageError::from(e).render(theme),
+            });
+        }
+        Ok(Self { me, user })
+    }
+}

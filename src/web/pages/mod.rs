@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::PageError;
 
 pub mod account;
+mod admin;
 pub mod common;
 mod consent;
 pub mod login;
@@ -134,6 +135,7 @@ pub fn router() -> Router<AppState> {
             "/password/reset/confirm",
             get(reset::confirm_show).post(reset::confirm_submit),
         )
+        .merge(admin::router())
 }
 
 async fn landing(State(state): State<AppState>) -> Response {

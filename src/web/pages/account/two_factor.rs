@@ -76,12 +76,22 @@ pub async fn two_factor_page(
     ))
 }
 
+#[derive(Debug, serde::Deserialize, Default)]
+pub struct TwoFactorQuery {
+    /// `admin`: sent here by the admin area, which needs a second factor.
+    #[serde(rename = "for")]
+    for_: Option<String>,
+}
+
 pub async fn two_factor_show(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
+    axum::extract::Query(q): axum::extract::Query<TwoFactorQuery>,
 ) -> Result<Response, PageError> {
-    two_factor_page(&state, jar, &me, None).await
+    let why = (q.for_.as_deref() == Some("admin"))
+        .then_some("The admin area needs two-step verification: add a second factor, then sign in with it.");
+    two_factor_page(&state, jar, &me, why).await
 }
 
 /// The authenticator setup form, in the account or during a sign-in.
