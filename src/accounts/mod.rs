@@ -68,8 +68,48 @@ pub async fn with_profile(
 }
 
 /// Records a sign-in (the last sign-in time shown to operators).
-pub async fn record_sign_in(db: &DatabaseConnection, id: uuid::Uuid) -> Result<(), DbErr> {
-    repo::touch_last_login(db, id).await
+pub async fn record_sign_in(db: &DatabaseConnection, id: uuid::Uuid, seen: SignIn<'_>) -> Result<(), DbErr> {
+    let txn = crate::db::begin(db).await?;
+    repo::touch_last_login(&txn, id).await?;
+    let detail = serde_json::json!({ "amr": seen.amr, "device": seen.device });
+    sign_in_event(&txn, id, "user.signed_in", seen.ip, detail).await?;
+    txn.commit().await
+}
+
+/// Where a sign-in (or a failed one) came from, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct SignIn<'a> {
+    pub ip: std::net::IpAddr,
+    /// "Browser on OS".
+    pub device: &'a str,
+    pub amr: &'a [String],
+}
+
+/// Records a wrong password for the account `id` (unknown addresses are not recorded:
+/// the audit log is no place a stranger can fill).
+pub async fn record_failed_sign_in(db: &DatabaseConnection, id: uuid::Uuid, seen: SignIn<'_>) -> Result<(), DbErr> {
+    let detail = serde_json::json!({ "amr": seen.amr, "device": seen.device });
+    sign_in_event(db, id, "user.sign_in_failed", seen.ip, detail).await
+}
+
+async fn sign_in_event(
+    db: &impl sea_orm::ConnectionTrait,
+    id: uuid::Uuid,
+    kind: &str,
+    ip: std::net::IpAddr,
+    detail: serde_json::Value,
+) -> Result<(), DbErr> {
+    crate::audit::record(
+        db,
+        crate::audit::Event {
+            actor: "user",
+            user_id: Some(id),
+            kind,
+            ip: Some(ip.to_string()),
+            detail: Some(detail),
+        },
+    )
+    .await
 }
 
 /// Replaces the password hash `old` (just verified) by `new`, made with today's

@@ -355,7 +355,12 @@ async fn finish_with(
     session.remember = origin.remember;
     let ttl = ctx.config.session_ttl(session.remember);
     let token = sessions::create(ctx.store, ctx.hasher, &session, ttl).await?;
-    if let Err(e) = crate::accounts::record_sign_in(ctx.db, user.id).await {
+    let seen_as = crate::accounts::SignIn {
+        ip: origin.ip,
+        device: session.device.as_deref().unwrap_or_default(),
+        amr: &session.amr,
+    };
+    if let Err(e) = crate::accounts::record_sign_in(ctx.db, user.id, seen_as).await {
         tracing::warn!(error = %e, "last sign-in time not recorded");
     }
     let seen = notify::Seen {

@@ -185,3 +185,151 @@ pub async fn audit(cmd: AuditCommand) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// `gatehouse client show|update|rotate-secret|delete`.
+#[derive(Debug, Subcommand)]
+pub enum ClientAdmin {
+    /// Show a client's settings (never its secret).
+    Show {
+        /// The client's id (ids are base64url, so one may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's settings under the registration rules; what is not named stays.
+    Update(Box<ClientUpdate>),
+    /// Give a confidential client a new secret (printed once); the old one stops at once.
+    RotateSecret {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// Print exactly {"client_id": "...", "client_secret": "..."}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client with its consents and refresh tokens.
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientUpdate {
+    #[arg(allow_hyphen_values = true)]
+    pub client_id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Redirect URI (repeatable): replaces the list.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (repeatable): replaces the list.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Comma-separated grant types: replaces the list.
+    #[arg(long, value_delimiter = ',')]
+    pub grant_types: Vec<String>,
+    /// Comma-separated scopes the client may request: replaces the list.
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    #[arg(long)]
+    pub first_party: Option<bool>,
+    #[arg(long)]
+    pub require_par: Option<bool>,
+    #[arg(long)]
+    pub require_mfa: Option<bool>,
+    /// Whether the client may ask for the admin API's scope.
+    #[arg(long)]
+    pub admin_api: Option<bool>,
+    /// Back-channel logout URI; an empty value removes it.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Only if the client's version is still this ETag (as `client show --json` prints it).
+    #[arg(long)]
+    pub if_match: Option<String>,
+}
+
+/// A list option: None when not given (the setting stays), else the new list.
+fn given(v: Vec<String>) -> Option<Vec<String>> {
+    let v: Vec<String> = v
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+pub async fn client(cmd: ClientAdmin) -> Result<(), CliError> {
+    use crate::clients::{self, manage};
+    let state = state().await?;
+    let db = state.db();
+    match cmd {
+        ClientAdmin::Show { client_id, json } => {
+            let c = manage::find(db, &client_id).await?;
+            let mut view = manage::view(&c);
+            view["etag"] = manage::etag(&c).into();
+            if json {
+                println!("{view}");
+            } else {
+                let Some(map) = view.as_object() else {
+                    return Err(CliError::Input("the client cannot be shown".into()));
+                };
+                for (k, v) in map {
+                    println!("{k}: {v}");
+                }
+            }
+        }
+        ClientAdmin::Update(u) => {
+            let grant_types = match given(u.grant_types) {
+                Some(g) => Some(
+                    g.iter()
+                        .map(|g| clients::GrantType::parse(g))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                None => None,
+            };
+            let change = manage::Update {
+                name: u.name,
+                redirect_uris: given(u.redirect_uris),
+                post_logout_redirect_uris: given(u.post_logout_redirect_uris),
+                grant_types,
+                first_party: u.first_party,
+                require_par: u.require_par,
+                require_mfa: u.require_mfa,
+                scopes: given(u.scopes),
+                backchannel_logout_uri: u
+                    .backchannel_logout_uri
+                    .map(|b| Some(b).filter(|b| !b.trim().is_empty())),
+                admin_api: u.admin_api,
+                ..manage::Update::default()
+            };
+            let c = manage::update(db, &u.client_id, change, u.if_match.as_deref(), &Actor::Cli.audit()).await?;
+            println!("client {} updated", c.id);
+        }
+        ClientAdmin::RotateSecret { client_id, json } => {
+            let secret = manage::rotate_secret(db, state.token_hasher(), &client_id, &Actor::Cli.audit()).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "client_id": client_id, "client_secret": secret })
+                );
+            } else {
+                println!("client {client_id} has a new secret (shown once; the old one no longer works):\n{secret}");
+            }
+        }
+        ClientAdmin::Delete { client_id } => {
+            manage::delete(db, &client_id, &Actor::Cli.audit()).await?;
+            println!("client {client_id} deleted");
+        }
+    }
+    Ok(())
+}
+
+/// `gatehouse keys rotate`: the audited rotation the admin pages and API use.
+pub async fn rotate_keys(
+    only: Option<crate::crypto::signing::Alg>,
+) -> Result<Vec<(crate::crypto::signing::Alg, String)>, CliError> {
+    let state = state().await?;
+    Ok(admin::keys::rotate(&state.admin_ops(), &Actor::Cli, only).await?)
+}

@@ -156,6 +156,8 @@ pub enum ClientCommand {
         /// client_secret_basic or client_secret_post.
         method: String,
     },
+    #[command(flatten)]
+    Admin(admin::ClientAdmin),
 }
 
 #[derive(Debug, Args)]
@@ -346,6 +348,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("client {client_id} now authenticates with {method}");
             Ok(())
         }
+        Command::Client(ClientCommand::Admin(cmd)) => admin::client(cmd).await,
         Command::Keys(cmd) => keys(cmd).await,
         Command::Mail(MailCommand::Test { to }) => {
             let config = load_config()?;
@@ -576,7 +579,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), CliError> {
                 Some(a) => Some(a.parse::<crate::crypto::signing::Alg>().map_err(CliError::Input)?),
                 None => None,
             };
-            for (alg, kid) in ring.rotate(&db, only).await.map_err(app::StartError::from)? {
+            for (alg, kid) in admin::rotate_keys(only).await? {
                 println!("{alg} {kid} published; signs from now + {}s", config.keys.publish_secs);
             }
         }

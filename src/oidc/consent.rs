@@ -18,17 +18,46 @@ pub async fn grant<'a>(
     user: Uuid,
     client: &str,
     scopes: impl IntoIterator<Item = &'a String>,
+    ip: Option<String>,
 ) -> Result<(), DbErr> {
     let txn = crate::db::begin(db).await?;
     let mut all = repo::consent(&txn, user, client).await?;
+    let mut added = Vec::new();
     for s in scopes {
         if !all.contains(s) {
             all.push(s.clone());
+            added.push(s.clone());
         }
     }
     all.sort();
     repo::save_consent(&txn, user, client, &all).await?;
+    // Only a grant that adds something is news.
+    if !added.is_empty() {
+        let detail = serde_json::json!({ "client_id": client, "scopes": added });
+        record(&txn, user, "consent.granted", ip, detail).await?;
+    }
     txn.commit().await
+}
+
+async fn record(
+    txn: &impl sea_orm::ConnectionTrait,
+    user: Uuid,
+    kind: &str,
+    ip: Option<String>,
+    detail: serde_json::Value,
+) -> Result<(), DbErr> {
+    let actor = format!("user:{user}");
+    crate::audit::record(
+        txn,
+        crate::audit::Event {
+            actor: &actor,
+            user_id: Some(user),
+            kind,
+            ip,
+            detail: Some(detail),
+        },
+    )
+    .await
 }
 
 /// The applications connected to `user`, with the scopes granted (see
@@ -42,6 +71,16 @@ pub async fn applications_of(
 
 /// Withdraws the consent given to `client` and revokes the refresh tokens it holds for
 /// `user`.
-pub async fn withdraw(db: &DatabaseConnection, user: Uuid, client: &str) -> Result<(), DbErr> {
-    repo::revoke_consent(db, user, client, chrono::Utc::now()).await
+pub async fn withdraw(db: &DatabaseConnection, user: Uuid, client: &str, ip: Option<String>) -> Result<(), DbErr> {
+    let txn = crate::db::begin(db).await?;
+    repo::revoke_consent(&txn, user, client, chrono::Utc::now()).await?;
+    record(
+        &txn,
+        user,
+        "consent.withdrawn",
+        ip,
+        serde_json::json!({ "client_id": client }),
+    )
+    .await?;
+    txn.commit().await
 }

@@ -435,3 +435,78 @@ async fn a_superusers_token_carries_the_scope_only_after_a_second_factor() {
     assert_eq!(status, 409, "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("last active superuser"));
 }
+
+#[tokio::test]
+async fn sign_ins_failed_passwords_and_consents_are_in_the_audit_log() {
+    let app = TestApp::spawn().await;
+    let admin = admin_client(&app).await;
+    let token = admin_token(&app, &admin).await;
+    let rp = flow::client(&app, false, &["authorization_code"]).await;
+    flow::user(&app, "pia@example.com").await;
+    let r = flow::login(&app, &browser(), "/login", "pia@example.com", "not the password").await;
+    assert_eq!(r.status(), 401);
+    let r = flow::login(&app, &browser(), "/login", "nobody@example.com", "not the password").await;
+    assert_eq!(r.status(), 401);
+    let b = browser();
+    flow::code_tokens(&app, &b, &rp, &[], "pia@example.com").await;
+    let r = flow::submit(
+        &app,
+        &b,
+        "/account/security",
+        "/account/security/apps",
+        &[("client_id", &rp.id)],
+    )
+    .await;
+    assert!(r.text().await.unwrap().contains("Access withdrawn."));
+
+    let kinds = |events: &Value| -> Vec<String> {
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["kind"].as_str().map(String::from))
+            .collect()
+    };
+    // The failed password is written off the request path.
+    let mut events = Value::Null;
+    for _ in 0..50 {
+        events = get(&app, &token, "/admin/api/v1/audit-events?user=pia@example.com").await;
+        if kinds(&events).iter().any(|k| k == "user.sign_in_failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let found = kinds(&events);
+    for k in [
+        "user.sign_in_failed",
+        "user.signed_in",
+        "consent.granted",
+        "consent.withdrawn",
+    ] {
+        assert!(found.iter().any(|f| f == k), "{k} in {found:?}");
+    }
+    let item = |kind: &str| {
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap()
+            .clone()
+    };
+    let signed_in = item("user.signed_in");
+    assert_eq!(signed_in["detail"]["amr"], json!(["pwd"]));
+    assert_eq!(signed_in["ip"], "127.0.0.1");
+    assert!(signed_in["device"].is_string(), "{signed_in}");
+    assert_eq!(item("consent.granted")["detail"]["client_id"], rp.id.as_str());
+    assert!(
+        !events.to_string().contains("not the password"),
+        "no password in the log"
+    );
+    let all = get(&app, &token, "/admin/api/v1/audit-events?kind=user.sign_in_failed").await;
+    assert_eq!(
+        all["items"].as_array().unwrap().len(),
+        1,
+        "an unknown address leaves nothing: {all}"
+    );
+}

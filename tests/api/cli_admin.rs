@@ -104,3 +104,100 @@ async fn operators_list_show_disable_enable_delete_and_restore_accounts() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o), "error: --since \"yesterday\" is not an RFC 3339 time\n");
 }
+
+#[tokio::test]
+async fn operators_show_update_rotate_and_delete_clients_and_rotate_keys_audited() {
+    let cli = Cli::new().await;
+    let o = cli.run(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Reports",
+            "--redirect-uri",
+            "https://reports.example.com/cb",
+            "--grant-types",
+            "client_credentials",
+            "--admin-api",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let created: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let old_secret = created["client_secret"].as_str().unwrap().to_string();
+
+    let o = cli.run(&["client", "show", &id, "--json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(shown["admin_api"], true, "--admin-api lets it ask for gatehouse:admin");
+    assert!(!stdout(&o).contains(&old_secret) && !stdout(&o).contains("secret_hash"));
+    let etag = shown["etag"].as_str().unwrap().to_string();
+
+    let o = cli.run(
+        &["client", "update", &id, "--name", "Reports 2", "--if-match", "\"0\""],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("ETag"), "{}", stderr(&o));
+    let o = cli.run(
+        &[
+            "client",
+            "update",
+            &id,
+            "--redirect-uri",
+            "http://reports.example.com/cb",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "the registration rules apply");
+    let o = cli.run(
+        &[
+            "client",
+            "update",
+            &id,
+            "--name",
+            "Reports 2",
+            "--admin-api",
+            "false",
+            "--if-match",
+            &etag,
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = cli.run(&["client", "show", &id, "--json"], None);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(shown["name"], "Reports 2");
+    assert_eq!(shown["admin_api"], false);
+
+    let o = cli.run(&["client", "rotate-secret", &id, "--json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rotated: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_ne!(rotated["client_secret"].as_str().unwrap(), old_secret);
+    let o = cli.run(&["keys", "rotate", "--alg", "ES256"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = cli.run(&["client", "delete", &id], None);
+    assert_eq!(stdout(&o), format!("client {id} deleted\n"));
+    let o = cli.run(&["client", "show", &id], None);
+    assert_eq!(o.status.code(), Some(1));
+
+    let o = cli.run(&["audit", "list", "--json"], None);
+    let events: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let by_cli: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "cli")
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for k in [
+        "client.updated",
+        "client.secret_rotated",
+        "key.rotated",
+        "client.deleted",
+    ] {
+        assert!(by_cli.contains(&k), "{k} in {by_cli:?}");
+    }
+}

@@ -71,6 +71,7 @@ pub async fn show(
 pub async fn submit(
     State(state): State<AppState>,
     jar: CookieJar,
+    crate::web::extract::ClientIp(ip): crate::web::extract::ClientIp,
     PageForm(f): PageForm<ConsentForm>,
 ) -> Result<Response, PageError> {
     let id = f
@@ -90,7 +91,14 @@ pub async fn submit(
         }
         return Ok(crate::web::oidc::deny(&state, &req));
     }
-    crate::oidc::consent::grant(state.db(), session.user_id, &req.client_id, &req.scope).await?;
+    crate::oidc::consent::grant(
+        state.db(),
+        session.user_id,
+        &req.client_id,
+        &req.scope,
+        Some(ip.to_string()),
+    )
+    .await?;
     req.consent_given = true;
     req.consented_sid = Some(session.sid.clone());
     crate::web::oidc::update_pending(&state, &id, &req).await?;

@@ -240,6 +240,23 @@ pub async fn submit(
             return Ok(res);
         }
     };
+    if !verified && let Some(u) = &user {
+        // Written off the request path: the answer must take as long as for an address
+        // nobody has (which is not recorded).
+        let d = crate::accounts::notify::device(user_agent(&headers));
+        let (db, id, device) = (state.db().clone(), u.id, format!("{} on {}", d.browser, d.os));
+        tokio::spawn(async move {
+            let amr = ["pwd".to_string()];
+            let seen = crate::accounts::SignIn {
+                ip,
+                device: &device,
+                amr: &amr,
+            };
+            if let Err(e) = crate::accounts::record_failed_sign_in(&db, id, seen).await {
+                tracing::warn!(error = %e, "failed sign-in not audited");
+            }
+        });
+    }
     let (Some(user), Some(hash)) = (user.filter(|_| verified), stored) else {
         return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await);
     };

@@ -156,10 +156,12 @@ pub async fn apps_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
+    crate::web::extract::ClientIp(ip): crate::web::extract::ClientIp,
     PageForm(f): PageForm<AppForm>,
 ) -> Result<Response, PageError> {
     if let Some(client) = f.client_id.as_deref().filter(|c| c.len() <= 256)
-        && let Err(e) = crate::oidc::consent::withdraw(state.db(), me.session.user_id, client).await
+        && let Err(e) =
+            crate::oidc::consent::withdraw(state.db(), me.session.user_id, client, Some(ip.to_string())).await
     {
         return Err(e.into());
     }
