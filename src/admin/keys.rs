@@ -8,7 +8,7 @@ use crate::audit;
 use crate::crypto::signing::Alg;
 
 /// A published signing key (its public half; the private key never leaves the ring).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub kid: String,
     pub alg: String,

@@ -30,7 +30,7 @@ fn page<T>(mut items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid) -> Page<T> {
 }
 
 /// One audit event: who, what, when, from where.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventInfo {
     pub id: Uuid,
     pub at: DateTime<Utc>,
@@ -76,7 +76,7 @@ pub async fn events(
 }
 
 /// A queued mail: never its body (it may hold links and codes).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MailInfo {
     pub id: Uuid,
     pub recipient: String,

@@ -134,7 +134,7 @@ pub fn status(u: &user::Model) -> &'static str {
 }
 
 /// One account in a listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub id: Uuid,
     pub email: String,
@@ -208,7 +208,7 @@ pub async fn list(ops: &Ops<'_>, q: Option<&str>, cursor: Option<&str>, limit: u
 }
 
 /// A second factor or passkey: names and dates only.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FactorInfo {
     pub kind: String,
     pub name: String,
@@ -217,7 +217,7 @@ pub struct FactorInfo {
 }
 
 /// A linked upstream identity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkInfo {
     pub provider: String,
     pub email: Option<String>,
@@ -226,7 +226,7 @@ pub struct LinkInfo {
 }
 
 /// A browser session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub device: Option<String>,
     pub ip: Option<String>,
@@ -236,7 +236,7 @@ pub struct SessionInfo {
 }
 
 /// An application the user consented to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApplicationInfo {
     pub client_id: String,
     pub name: String,
@@ -244,7 +244,7 @@ pub struct ApplicationInfo {
 }
 
 /// Everything the admin pages show about one account (nothing secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Detail {
     #[serde(flatten)]
     pub summary: Summary,
@@ -328,7 +328,7 @@ pub async fn detail(ops: &Ops<'_>, id: Uuid) -> Result<Detail, Error> {
 }
 
 /// What an action did, in a sentence for the page, the API and the CLI.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub action: &'static str,
     pub message: String,

@@ -267,7 +267,7 @@ pub async fn client(cmd: ClientAdmin) -> Result<(), CliError> {
     match cmd {
         ClientAdmin::Show { client_id, json } => {
             let c = manage::find(db, &client_id).await?;
-            let mut view = manage::view(&c);
+            let mut view = serde_json::json!(manage::view(&c));
             view["etag"] = manage::etag(&c).into();
             if json {
                 println!("{view}");

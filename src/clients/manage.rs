@@ -212,29 +212,57 @@ pub async fn delete(db: &DatabaseConnection, id: &str, actor: &str) -> Result<()
 }
 
 /// A client as the admin API and `gatehouse client show` present it: its settings,
-/// never its secret or keys' private parts (it has none here).
-pub fn view(c: &client::Model) -> serde_json::Value {
-    serde_json::json!({
-        "client_id": c.id,
-        "name": c.name,
-        "public": c.token_endpoint_auth_method == "none",
-        "token_endpoint_auth_method": c.token_endpoint_auth_method,
-        "redirect_uris": c.redirect_uris,
-        "post_logout_redirect_uris": c.post_logout_redirect_uris,
-        "grant_types": c.grant_types,
-        "scopes": c.allowed_scopes,
-        "admin_api": admin_api(c),
-        "first_party": c.first_party,
-        "require_par": c.require_par,
-        "require_mfa": c.require_mfa,
-        "backchannel_logout_uri": c.backchannel_logout_uri,
-        "resources": c.allowed_resources.clone().unwrap_or_else(|| serde_json::json!([])),
-        "id_token_signed_response_alg": c.id_token_signed_response_alg,
-        "access_token_signed_alg": c.access_token_signed_alg,
-        "access_token_secs": c.access_token_secs,
-        "refresh_token_idle_secs": c.refresh_token_idle_secs,
-        "refresh_token_absolute_secs": c.refresh_token_absolute_secs,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-    })
+/// never its secret.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    /// No secret; PKCE required.
+    pub public: bool,
+    pub token_endpoint_auth_method: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// The scopes the client may request.
+    pub scopes: Vec<String>,
+    /// Whether the client may ask for `gatehouse:admin`.
+    pub admin_api: bool,
+    pub first_party: bool,
+    pub require_par: bool,
+    pub require_mfa: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub resources: Vec<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_alg: Option<String>,
+    pub access_token_secs: Option<i64>,
+    pub refresh_token_idle_secs: Option<i64>,
+    pub refresh_token_absolute_secs: Option<i64>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn view(c: &client::Model) -> ClientView {
+    ClientView {
+        client_id: c.id.clone(),
+        name: c.name.clone(),
+        public: c.token_endpoint_auth_method == "none",
+        token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
+        redirect_uris: strings(&c.redirect_uris),
+        post_logout_redirect_uris: strings(&c.post_logout_redirect_uris),
+        grant_types: strings(&c.grant_types),
+        scopes: strings(&c.allowed_scopes),
+        admin_api: admin_api(c),
+        first_party: c.first_party,
+        require_par: c.require_par,
+        require_mfa: c.require_mfa,
+        backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+        resources: c.allowed_resources.as_ref().map(strings).unwrap_or_default(),
+        id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
+        access_token_signed_alg: c.access_token_signed_alg.clone(),
+        access_token_secs: c.access_token_secs,
+        refresh_token_idle_secs: c.refresh_token_idle_secs,
+        refresh_token_absolute_secs: c.refresh_token_absolute_secs,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
 }

@@ -11,10 +11,10 @@ use crate::helpers::{Options, TestApp};
 use crate::two_factor::{code, enrol, fresh_step, password_step, second_factor, signed_in};
 use crate::two_factor_more::superuser;
 
-const ADMIN: &str = "gatehouse:admin";
+pub(crate) const ADMIN: &str = "gatehouse:admin";
 
 /// A confidential client allowed the admin API (client_credentials and the code flow).
-async fn admin_client(app: &TestApp) -> TestClient {
+pub(crate) async fn admin_client(app: &TestApp) -> TestClient {
     flow::client_with(app, false, &["authorization_code", "client_credentials"], |mut n| {
         n.scopes = ["openid", "profile", "email", ADMIN].map(String::from).to_vec();
         n
@@ -27,7 +27,7 @@ async fn cc_token(app: &TestApp, c: &TestClient, scope: &str) -> reqwest::Respon
     flow::token(app, c, &[("grant_type", "client_credentials"), ("scope", scope)]).await
 }
 
-async fn admin_token(app: &TestApp, c: &TestClient) -> String {
+pub(crate) async fn admin_token(app: &TestApp, c: &TestClient) -> String {
     let r = cc_token(app, c, ADMIN).await;
     assert_eq!(r.status(), 200);
     let t: Value = r.json().await.unwrap();
@@ -36,7 +36,7 @@ async fn admin_token(app: &TestApp, c: &TestClient) -> String {
 }
 
 /// Calls the admin API: status, headers and JSON body (Null when empty).
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -86,7 +86,7 @@ async fn active(app: &TestApp, c: &TestClient, token: &str) -> bool {
 }
 
 /// Every route, with a harmless target.
-const ROUTES: &[(&str, &str)] = &[
+pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/api/v1/users"),
     ("GET", "/admin/api/v1/users/00000000-0000-0000-0000-000000000000"),
     (

@@ -9,6 +9,7 @@ mod helpers;
 mod account_pages;
 mod accounts;
 mod admin_api;
+mod admin_openapi;
 mod admin_pages;
 mod authorize_pages;
 mod browser;

@@ -11,8 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::doc::{ClientList, EventList, KeyList, MailList, NewKey, NewKeys, NewSecret, ProblemDoc, UserList};
 use super::{Caller, Problem};
-use crate::admin::{self, Ops, Page, users::Action};
+use crate::admin::{self, Ops, logs, users::Action};
+use crate::clients::manage::ClientView;
 use crate::web::AppState;
 
 type Answer = Result<Response, Problem>;
@@ -36,9 +38,8 @@ fn ok(body: Value) -> Answer {
     Ok(reply(StatusCode::OK, body, None))
 }
 
-/// A page of a listing: its items and the cursor of the next page (null on the last).
-fn page<T: serde::Serialize>(p: Page<T>) -> Answer {
-    ok(json!({ "items": p.items, "next_cursor": p.next }))
+fn ok_json<T: serde::Serialize>(body: &T) -> Answer {
+    ok(json!(body))
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<String>, Problem> {
@@ -71,13 +72,20 @@ pub(super) async fn no_such_route(_: Caller) -> Problem {
     Problem::not_found("no such admin API route")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// Part of the address or name.
     q: Option<String>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
+    /// 1–100 (default 25).
     limit: Option<u64>,
 }
 
+/// Accounts whose address or name contains `q`, oldest first.
+#[utoipa::path(get, path = "/admin/api/v1/users", tag = "users", params(ListQuery),
+    responses((status = 200, body = UserList), (status = 400, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn users(
     State(state): State<AppState>,
     _: Caller,
@@ -94,22 +102,34 @@ pub(super) async fn users(
         admin::page_size(q.limit),
     )
     .await?;
-    page(found)
+    ok_json(&UserList {
+        items: found.items,
+        next_cursor: found.next,
+    })
 }
 
+/// One account, with its version in `ETag`.
+#[utoipa::path(get, path = "/admin/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = admin::users::Detail, headers(("ETag" = String))), (status = 404, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn user(State(state): State<AppState>, _: Caller, Path(id): Path<String>) -> Answer {
     let detail = admin::users::detail(&ops(&state), user_id(&id)?).await?;
     let etag = detail.summary.etag.clone();
     Ok(reply(StatusCode::OK, json!(detail), Some(&etag)))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ActionBody {
     /// For an action that cannot be undone: the account's address, typed in.
     confirm: Option<String>,
 }
 
+/// Applies an action: disable, enable, verify-email, send-password-reset, reset-factors,
+/// end-sessions, delete, restore, purge (with `confirm`), grant-superuser, revoke-superuser.
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/{action}", tag = "users",
+    params(("id" = uuid::Uuid, Path), ("action" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag the change is meant for")),
+    request_body(content = Option<ActionBody>, content_type = "application/json"),
+    responses((status = 200, body = admin::users::Outcome, headers(("ETag" = String))), (status = 400, body = ProblemDoc), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc), (status = 412, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn user_action(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,21 +179,33 @@ pub(super) async fn user_action(
     Ok(reply(StatusCode::OK, json!(outcome), etag.as_deref()))
 }
 
+/// Every client's settings.
+#[utoipa::path(get, path = "/admin/api/v1/clients", tag = "clients",
+    responses((status = 200, body = ClientList), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn clients(State(state): State<AppState>, _: Caller) -> Answer {
     let list = crate::clients::list(state.db()).await?;
-    let items: Vec<Value> = list.iter().map(crate::clients::manage::view).collect();
-    ok(json!({ "items": items, "next_cursor": null }))
+    ok_json(&ClientList {
+        items: list.iter().map(crate::clients::manage::view).collect(),
+        next_cursor: None,
+    })
 }
 
+/// One client, with its version in `ETag`.
+#[utoipa::path(get, path = "/admin/api/v1/clients/{id}", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = ClientView, headers(("ETag" = String))), (status = 404, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn client(State(state): State<AppState>, _: Caller, Path(id): Path<String>) -> Answer {
     let c = crate::clients::manage::find(state.db(), &id).await?;
     let etag = crate::clients::manage::etag(&c);
-    Ok(reply(StatusCode::OK, crate::clients::manage::view(&c), Some(&etag)))
+    Ok(reply(
+        StatusCode::OK,
+        json!(crate::clients::manage::view(&c)),
+        Some(&etag),
+    ))
 }
 
 /// The settings a `PATCH` may change; a missing member stays as it is, `null` removes an
 /// optional one.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ClientPatch {
     name: Option<String>,
@@ -205,6 +237,11 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Changes a client's settings under the registration rules.
+#[utoipa::path(patch, path = "/admin/api/v1/clients/{id}", tag = "clients",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag the change is meant for")),
+    request_body(content = ClientPatch, content_type = "application/json"),
+    responses((status = 200, body = ClientView, headers(("ETag" = String))), (status = 400, body = ProblemDoc), (status = 404, body = ProblemDoc), (status = 412, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn client_update(
     State(state): State<AppState>,
     caller: Caller,
@@ -241,33 +278,56 @@ pub(super) async fn client_update(
     let c = crate::clients::manage::update(state.db(), &id, change, tag.as_deref(), &caller.actor.audit()).await?;
     state.clients().invalidate();
     let etag = crate::clients::manage::etag(&c);
-    Ok(reply(StatusCode::OK, crate::clients::manage::view(&c), Some(&etag)))
+    Ok(reply(
+        StatusCode::OK,
+        json!(crate::clients::manage::view(&c)),
+        Some(&etag),
+    ))
 }
 
+/// A new secret for a confidential client (shown here only); the old one stops at once.
+#[utoipa::path(post, path = "/admin/api/v1/clients/{id}/rotate-secret", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = NewSecret), (status = 404, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn client_rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
     let secret =
         crate::clients::manage::rotate_secret(state.db(), state.token_hasher(), &id, &caller.actor.audit()).await?;
     state.clients().invalidate();
-    ok(json!({ "client_id": id, "client_secret": secret }))
+    ok_json(&NewSecret {
+        client_id: id,
+        client_secret: secret,
+    })
 }
 
+/// Deletes a client with its consents and refresh tokens.
+#[utoipa::path(delete, path = "/admin/api/v1/clients/{id}", tag = "clients", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn client_delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
     crate::clients::manage::delete(state.db(), &id, &caller.actor.audit()).await?;
     state.clients().invalidate();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The published signing keys.
+#[utoipa::path(get, path = "/admin/api/v1/keys", tag = "keys",
+    responses((status = 200, body = KeyList), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn keys(State(state): State<AppState>, _: Caller) -> Answer {
-    ok(json!({ "items": admin::keys::list(state.db()).await?, "next_cursor": null }))
+    ok_json(&KeyList {
+        items: admin::keys::list(state.db()).await?,
+        next_cursor: None,
+    })
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RotateBody {
     /// Only this algorithm (RS256, ES256, EdDSA); every one without it.
     alg: Option<String>,
 }
 
+/// Publishes new keys; they sign after `keys.publish_secs`.
+#[utoipa::path(post, path = "/admin/api/v1/keys/rotate", tag = "keys",
+    request_body(content = Option<RotateBody>, content_type = "application/json"),
+    responses((status = 201, body = NewKeys), (status = 400, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn keys_rotate(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Answer {
     let b: RotateBody = body(&bytes)?;
     let only = match b.alg {
@@ -278,19 +338,28 @@ pub(super) async fn keys_rotate(State(state): State<AppState>, caller: Caller, b
         None => None,
     };
     let created = admin::keys::rotate(&ops(&state), &caller.actor, only).await?;
-    let items: Vec<Value> = created
+    let items = created
         .iter()
-        .map(|(alg, kid)| json!({ "alg": alg.to_string(), "kid": kid }))
+        .map(|(alg, kid)| NewKey {
+            alg: alg.to_string(),
+            kid: kid.clone(),
+        })
         .collect();
-    Ok(reply(StatusCode::CREATED, json!({ "items": items }), None))
+    Ok(reply(StatusCode::CREATED, json!(NewKeys { items }), None))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// A user's id or address.
     user: Option<String>,
+    /// `cli`, `user:<id>`, `client:<id>`, `system`…
     actor: Option<String>,
+    /// One kind (`user.disabled`) or a family ending in a dot (`mfa.`).
     kind: Option<String>,
+    /// RFC 3339.
     since: Option<String>,
+    /// RFC 3339.
     until: Option<String>,
     cursor: Option<String>,
     limit: Option<u64>,
@@ -302,6 +371,9 @@ fn time(name: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<chrono::U
         .transpose()
 }
 
+/// Audit events, newest first.
+#[utoipa::path(get, path = "/admin/api/v1/audit-events", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = EventList), (status = 400, body = ProblemDoc), (status = 404, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn audit_events(
     State(state): State<AppState>,
     _: Caller,
@@ -324,10 +396,15 @@ pub(super) async fn audit_events(
         since: time("since", q.since.as_deref())?,
         until: time("until", q.until.as_deref())?,
     };
-    page(admin::logs::events(&ops, &filter, q.cursor.as_deref(), admin::page_size(q.limit)).await?)
+    let p = admin::logs::events(&ops, &filter, q.cursor.as_deref(), admin::page_size(q.limit)).await?;
+    ok_json(&EventList {
+        items: p.items,
+        next_cursor: p.next,
+    })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct OutboxQuery {
     /// `failed` for the mails given up on; the waiting ones without it.
     state: Option<String>,
@@ -335,6 +412,9 @@ pub(super) struct OutboxQuery {
     limit: Option<u64>,
 }
 
+/// Mails waiting or given up on, newest first (never their bodies).
+#[utoipa::path(get, path = "/admin/api/v1/outbox", tag = "outbox", params(OutboxQuery),
+    responses((status = 200, body = MailList), (status = 400, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn outbox(
     State(state): State<AppState>,
     _: Caller,
@@ -346,9 +426,16 @@ pub(super) async fn outbox(
         Some("failed") => true,
         Some(_) => return Err(Problem::bad_request("state is pending or failed")),
     };
-    page(admin::logs::mails(&ops(&state), failed, q.cursor.as_deref(), admin::page_size(q.limit)).await?)
+    let p = admin::logs::mails(&ops(&state), failed, q.cursor.as_deref(), admin::page_size(q.limit)).await?;
+    ok_json(&MailList {
+        items: p.items,
+        next_cursor: p.next,
+    })
 }
 
+/// Queues a failed mail again.
+#[utoipa::path(post, path = "/admin/api/v1/outbox/{id}/retry", tag = "outbox", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = logs::MailInfo), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn outbox_retry(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
     let id: Uuid = id.parse().map_err(|_| Problem::not_found("no such mail"))?;
     let mail = admin::logs::retry_mail(&ops(&state), &caller.actor, id, Some(caller.ip)).await?;

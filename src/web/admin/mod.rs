@@ -6,6 +6,7 @@
 
 mod api;
 mod caller;
+mod doc;
 mod problem;
 
 use axum::Router;
@@ -18,6 +19,7 @@ use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/admin/api/openapi.json", get(doc::openapi))
         .route("/admin/api/v1/users", get(api::users))
         .route("/admin/api/v1/users/{id}", get(api::user))
         .route("/admin/api/v1/users/{id}/{action}", post(api::user_action))

@@ -7,6 +7,7 @@ pub mod fake_upstream;
 pub mod flow;
 pub mod mmdb;
 pub mod proxy;
+pub mod schema;
 pub mod smtp;
 
 use std::net::SocketAddr;
