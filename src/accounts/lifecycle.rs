@@ -5,7 +5,6 @@
 //! transaction here commits.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::signup::MailCtx;
 use super::{Error, repo};
@@ -27,16 +26,6 @@ pub fn restorable(user: &entity::user::Model, grace_days: u64) -> bool {
     user.deleted_at.is_some_and(|d| purge_date(d, grace_days) > Utc::now())
 }
 
-fn event<'a>(actor: &'a str, user: Uuid, kind: &'a str, detail: serde_json::Value) -> audit::Event<'a> {
-    audit::Event {
-        actor,
-        user_id: Some(user),
-        kind,
-        ip: None,
-        detail: Some(detail),
-    }
-}
-
 /// Schedules the deletion of `user` (by `actor`): the purge date, or None when the
 /// account was deleted already.
 pub async fn schedule(
@@ -44,7 +33,7 @@ pub async fn schedule(
     m: &MailCtx<'_>,
     user: &entity::user::Model,
     grace_days: u64,
-    actor: &str,
+    by: audit::By<'_>,
 ) -> Result<Option<DateTime<Utc>>, Error> {
     let now = Utc::now();
     let txn = crate::db::begin(db).await?;
@@ -58,7 +47,7 @@ pub async fn schedule(
     let mail = serde_json::json!({ "date": date, "login": format!("{}/login", m.issuer_id) });
     m.queue(&txn, &user.email, "account_deleted", mail).await?;
     let detail = serde_json::json!({ "purge_on": date, "refresh_tokens": tokens, "consents": consents });
-    audit::record(&txn, event(actor, user.id, "user.deleted", detail)).await?;
+    audit::record(&txn, by.event(Some(user.id), "user.deleted", detail)).await?;
     txn.commit().await?;
     Ok(Some(purge))
 }
@@ -73,13 +62,17 @@ pub async fn due(db: &sea_orm::DatabaseConnection, days: u64, limit: u64) -> Res
 /// Erases one deleted account for good (see `repo::purge`), in one transaction; a
 /// `user.purged` event (no personal data) records it. False when it was restored or
 /// erased meanwhile.
-pub async fn purge(db: &sea_orm::DatabaseConnection, user: &entity::user::Model, actor: &str) -> Result<bool, Error> {
+pub async fn purge(
+    db: &sea_orm::DatabaseConnection,
+    user: &entity::user::Model,
+    by: audit::By<'_>,
+) -> Result<bool, Error> {
     let txn = crate::db::begin(db).await?;
     if !repo::purge(&txn, user).await? {
         return Ok(false);
     }
     let detail = serde_json::json!({ "deleted_at": user.deleted_at.map(|d| d.to_rfc3339()) });
-    audit::record(&txn, event(actor, user.id, "user.purged", detail)).await?;
+    audit::record(&txn, by.event(Some(user.id), "user.purged", detail)).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -101,7 +94,7 @@ pub async fn purge_due(
 ) -> Result<PurgeRun, Error> {
     let mut run = PurgeRun::default();
     for user in due(db, days, limit).await? {
-        match purge(db, &user, actor).await {
+        match purge(db, &user, audit::By::actor(actor)).await {
             Ok(true) => run.purged.push(user.email.clone()),
             Ok(false) => {}
             Err(e) => run.failed.push((user.email.clone(), e.to_string())),
@@ -134,7 +127,7 @@ pub async fn restore(
     m: &MailCtx<'_>,
     user: &entity::user::Model,
     grace_days: u64,
-    actor: &str,
+    by: audit::By<'_>,
 ) -> Result<bool, Error> {
     if !restorable(user, grace_days) {
         return Ok(false);
@@ -146,7 +139,7 @@ pub async fn restore(
     }
     m.queue(&txn, &user.email, "account_restored", serde_json::json!({}))
         .await?;
-    audit::record(&txn, event(actor, user.id, "user.restored", serde_json::json!({}))).await?;
+    audit::record(&txn, by.event(Some(user.id), "user.restored", serde_json::json!({}))).await?;
     txn.commit().await?;
     Ok(true)
 }

@@ -51,22 +51,19 @@ pub async fn list(db: &sea_orm::DatabaseConnection) -> Result<Vec<KeyInfo>, Erro
 /// Publishes a new key for every algorithm (or `only`); it signs after
 /// `keys.publish_secs`. This instance's JWKS shows it at once, the others' at their next
 /// reload (`keys.refresh_secs`). The new key ids.
-pub async fn rotate(ops: &Ops<'_>, actor: &Actor, only: Option<Alg>) -> Result<Vec<(Alg, String)>, Error> {
+pub async fn rotate(
+    ops: &Ops<'_>,
+    actor: &Actor,
+    only: Option<Alg>,
+    from: &super::Source,
+) -> Result<Vec<(Alg, String)>, Error> {
     let db = ops.auth.db;
     let created = ops.tokens.keys.rotate(db, only).await?;
     let txn = crate::db::begin(db).await?;
+    let who = actor.audit();
     for (alg, kid) in &created {
-        audit::record(
-            &txn,
-            audit::Event {
-                actor: &actor.audit(),
-                user_id: None,
-                kind: "key.rotated",
-                ip: None,
-                detail: Some(serde_json::json!({ "alg": alg.as_str(), "kid": kid, "via": actor.via() })),
-            },
-        )
-        .await?;
+        let detail = serde_json::json!({ "alg": alg.as_str(), "kid": kid, "via": actor.via() });
+        audit::record(&txn, from.by(&who).event(None, "key.rotated", detail)).await?;
     }
     txn.commit().await?;
     ops.tokens.keys.reload(db).await?;

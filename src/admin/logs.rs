@@ -110,7 +110,7 @@ pub async fn mails(ops: &Ops<'_>, failed: bool, cursor_: Option<&str>, limit: u6
 }
 
 /// Queues a failed mail again (audited).
-pub async fn retry_mail(ops: &Ops<'_>, actor: &Actor, id: Uuid, ip: Option<String>) -> Result<MailInfo, Error> {
+pub async fn retry_mail(ops: &Ops<'_>, actor: &Actor, id: Uuid, from: &super::Source) -> Result<MailInfo, Error> {
     let db = ops.auth.db;
     let Some(m) = outbox::find(db, id).await? else {
         return Err(Error::NotFound("mail"));
@@ -121,17 +121,9 @@ pub async fn retry_mail(ops: &Ops<'_>, actor: &Actor, id: Uuid, ip: Option<Strin
             "only a mail that failed for good, with its body, can be retried".into(),
         ));
     }
-    audit::record(
-        &txn,
-        audit::Event {
-            actor: &actor.audit(),
-            user_id: None,
-            kind: "mail.retried",
-            ip,
-            detail: Some(serde_json::json!({ "mail_id": id, "template": m.template, "via": actor.via() })),
-        },
-    )
-    .await?;
+    let who = actor.audit();
+    let detail = serde_json::json!({ "mail_id": id, "template": m.template, "via": actor.via() });
+    audit::record(&txn, from.by(&who).event(None, "mail.retried", detail)).await?;
     txn.commit().await?;
     Ok(MailInfo {
         id: m.id,

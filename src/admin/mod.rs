@@ -58,6 +58,34 @@ impl Actor {
     }
 }
 
+/// Where an administrative change comes from, for the audit log: the caller's IP and
+/// device when it called over HTTP (none from the CLI).
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub ip: Option<String>,
+    pub device: Option<String>,
+}
+
+impl Source {
+    /// A caller at `ip` whose User-Agent is `user_agent` (recorded as "Browser on OS").
+    pub fn http(ip: std::net::IpAddr, user_agent: &str) -> Self {
+        let d = crate::accounts::notify::device(user_agent);
+        Self {
+            ip: Some(ip.to_string()),
+            device: Some(format!("{} on {}", d.browser, d.os)),
+        }
+    }
+
+    /// The audit log's "who" of a change by `actor` (spelled as [`Actor::audit`]) from here.
+    pub fn by<'a>(&'a self, actor: &'a str) -> crate::audit::By<'a> {
+        crate::audit::By {
+            actor,
+            ip: self.ip.as_deref(),
+            device: self.device.as_deref(),
+        }
+    }
+}
+
 /// Everything an administrative operation may need.
 pub struct Ops<'a> {
     pub auth: crate::auth::Ctx<'a>,

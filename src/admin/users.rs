@@ -342,11 +342,12 @@ pub async fn apply(
     id: Uuid,
     action: Action,
     if_match: Option<&str>,
-    ip: Option<String>,
+    from: &super::Source,
 ) -> Result<Outcome, Error> {
     let u = find(ops, id).await?;
     super::check_match(if_match, &super::etag(u.updated_at))?;
     let who = actor.audit();
+    let by = from.by(&who);
     let grace = ops.auth.config.accounts.deletion_grace_days;
     let detail = serde_json::json!({ "via": actor.via(), "email": u.email });
     let message = match action {
@@ -378,7 +379,7 @@ pub async fn apply(
                     return Err(Error::Conflict("the account is scheduled for deletion already".into()));
                 }
                 end_everything(ops, u.id, false).await?;
-                let purge = lifecycle::schedule(ops.auth.db, &ops.auth.mail, &u, grace, &who).await?;
+                let purge = lifecycle::schedule(ops.auth.db, &ops.auth.mail, &u, grace, by).await?;
                 let _ = end_browser_sessions(ops, u.id).await;
                 match purge {
                     Some(p) => format!("{} is deleted; it is erased on {}", u.email, p.format("%Y-%m-%d")),
@@ -388,7 +389,7 @@ pub async fn apply(
                 if !done {
                     return Err(Error::Conflict("the account changed meanwhile; try again".into()));
                 }
-                record(&txn, &who, u.id, action, ip, detail).await?;
+                record(&txn, by, u.id, action, detail).await?;
                 txn.commit().await?;
                 if action == Action::Disable {
                     end_everything(ops, u.id, true).await?;
@@ -404,7 +405,7 @@ pub async fn apply(
             }
             let txn = crate::db::begin(ops.auth.db).await?;
             repo::set_active(&txn, u.id, true).await?;
-            record(&txn, &who, u.id, action, ip, detail).await?;
+            record(&txn, by, u.id, action, detail).await?;
             txn.commit().await?;
             format!("{} is enabled", u.email)
         }
@@ -417,7 +418,7 @@ pub async fn apply(
             }
             let txn = crate::db::begin(ops.auth.db).await?;
             repo::set_superuser(&txn, u.id, true).await?;
-            record(&txn, &who, u.id, action, ip, detail).await?;
+            record(&txn, by, u.id, action, detail).await?;
             txn.commit().await?;
             format!("{} is a superuser", u.email)
         }
@@ -428,7 +429,7 @@ pub async fn apply(
                     "the address is verified already (or the account is deleted)".into(),
                 ));
             }
-            record(&txn, &who, u.id, action, ip, detail).await?;
+            record(&txn, by, u.id, action, detail).await?;
             txn.commit().await?;
             format!("{} is verified", u.email)
         }
@@ -448,7 +449,7 @@ pub async fn apply(
             let email = accounts::Email::parse(&u.email).map_err(|e| Error::Invalid(e.to_string()))?;
             accounts::reset::request(ops.auth.db, &ops.auth.mail, &links, &email).await?;
             let txn = crate::db::begin(ops.auth.db).await?;
-            record(&txn, &who, u.id, action, ip, detail).await?;
+            record(&txn, by, u.id, action, detail).await?;
             txn.commit().await?;
             format!("a password-reset link was mailed to {}", u.email)
         }
@@ -459,7 +460,7 @@ pub async fn apply(
         Action::EndSessions => {
             end_everything(ops, u.id, true).await?;
             let txn = crate::db::begin(ops.auth.db).await?;
-            record(&txn, &who, u.id, action, ip, detail).await?;
+            record(&txn, by, u.id, action, detail).await?;
             txn.commit().await?;
             format!("every session and token of {} ended", u.email)
         }
@@ -467,7 +468,7 @@ pub async fn apply(
             if u.deleted_at.is_none() {
                 return Err(Error::Conflict("the account is not scheduled for deletion".into()));
             }
-            if !lifecycle::restore(ops.auth.db, &ops.auth.mail, &u, grace, &who).await? {
+            if !lifecycle::restore(ops.auth.db, &ops.auth.mail, &u, grace, by).await? {
                 return Err(Error::Conflict(
                     "the grace period is over: the account cannot be restored".into(),
                 ));
@@ -480,7 +481,7 @@ pub async fn apply(
                     "only an account scheduled for deletion can be purged: delete it first".into(),
                 ));
             }
-            if !lifecycle::purge(ops.auth.db, &u, &who).await? {
+            if !lifecycle::purge(ops.auth.db, &u, by).await? {
                 return Err(Error::Conflict("the account changed meanwhile; try again".into()));
             }
             format!("{} is erased", u.email)
@@ -494,23 +495,12 @@ pub async fn apply(
 
 async fn record(
     txn: &impl sea_orm::ConnectionTrait,
-    actor: &str,
+    by: audit::By<'_>,
     user: Uuid,
     action: Action,
-    ip: Option<String>,
     detail: serde_json::Value,
 ) -> Result<(), sea_orm::DbErr> {
-    audit::record(
-        txn,
-        audit::Event {
-            actor,
-            user_id: Some(user),
-            kind: action.event(),
-            ip,
-            detail: Some(detail),
-        },
-    )
-    .await
+    audit::record(txn, by.event(Some(user), action.event(), detail)).await
 }
 
 /// Ends every session of `user` by time (at once, on every instance), makes its access

@@ -21,6 +21,40 @@ pub struct Event<'a> {
     pub detail: Option<serde_json::Value>,
 }
 
+/// Who makes a change, and from where when a person or a program calls over HTTP: the
+/// actor, its IP and its device ("Browser on OS", or an API caller's User-Agent).
+#[derive(Debug, Clone, Copy)]
+pub struct By<'a> {
+    pub actor: &'a str,
+    pub ip: Option<&'a str>,
+    pub device: Option<&'a str>,
+}
+
+impl<'a> By<'a> {
+    /// An actor with no address (the CLI, the scheduler).
+    pub fn actor(actor: &'a str) -> Self {
+        Self {
+            actor,
+            ip: None,
+            device: None,
+        }
+    }
+
+    /// The event `kind` about `user`, with `detail` and the device added to it.
+    pub fn event(&self, user: Option<Uuid>, kind: &'a str, mut detail: serde_json::Value) -> Event<'a> {
+        if let (Some(d), serde_json::Value::Object(m)) = (self.device, &mut detail) {
+            m.insert("device".into(), d.into());
+        }
+        Event {
+            actor: self.actor,
+            user_id: user,
+            kind,
+            ip: self.ip.map(str::to_string),
+            detail: Some(detail),
+        }
+    }
+}
+
 /// Appends an event.
 pub async fn record(db: &impl ConnectionTrait, event: Event<'_>) -> Result<(), DbErr> {
     repo::insert(db, event).await

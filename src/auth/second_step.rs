@@ -233,7 +233,18 @@ pub async fn restore(ctx: &Ctx<'_>, token: &str, current: Option<&str>) -> Resul
         return Ok(None);
     }
     let grace = ctx.config.accounts.deletion_grace_days;
-    if !crate::accounts::lifecycle::restore(ctx.db, &ctx.mail, &user, grace, &format!("user:{}", user.id)).await? {
+    let actor = format!("user:{}", user.id);
+    let (ip, device) = (
+        p.origin.ip.to_string(),
+        crate::accounts::notify::device(&p.origin.user_agent),
+    );
+    let device = format!("{} on {}", device.browser, device.os);
+    let by = crate::audit::By {
+        actor: &actor,
+        ip: Some(&ip),
+        device: Some(&device),
+    };
+    if !crate::accounts::lifecycle::restore(ctx.db, &ctx.mail, &user, grace, by).await? {
         return Ok(None);
     }
     let user = entity::user::Model {

@@ -136,7 +136,7 @@ pub async fn user_action(email: &str, action: Action) -> Result<(), CliError> {
     let state = state().await?;
     let ops = state.admin_ops();
     let u = admin::users::find_by_email(&ops, email).await?;
-    let outcome = admin::users::apply(&ops, &Actor::Cli, u.id, action, None, None).await?;
+    let outcome = admin::users::apply(&ops, &Actor::Cli, u.id, action, None, &admin::Source::default()).await?;
     println!("{}", outcome.message);
     Ok(())
 }
@@ -331,5 +331,5 @@ pub async fn rotate_keys(
     only: Option<crate::crypto::signing::Alg>,
 ) -> Result<Vec<(crate::crypto::signing::Alg, String)>, CliError> {
     let state = state().await?;
-    Ok(admin::keys::rotate(&state.admin_ops(), &Actor::Cli, only).await?)
+    Ok(admin::keys::rotate(&state.admin_ops(), &Actor::Cli, only, &admin::Source::default()).await?)
 }

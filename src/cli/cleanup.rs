@@ -89,7 +89,7 @@ pub async fn run(cmd: AccountsCommand) -> Result<(), CliError> {
     let mut erased = 0usize;
     let mut failed = 0usize;
     for u in &due {
-        match lifecycle::purge(&db, u, "cli").await {
+        match lifecycle::purge(&db, u, crate::audit::By::actor("cli")).await {
             Ok(true) => {
                 erased += 1;
                 if verbose {

@@ -213,6 +213,10 @@ async fn a_client_disables_a_user_whose_sign_in_and_tokens_stop_and_the_audit_lo
     let e = &events["items"][0];
     assert_eq!(e["actor"], format!("client:{}", admin.id));
     assert_eq!(e["ip"], "127.0.0.1");
+    assert_eq!(
+        e["device"], "unknown on unknown",
+        "the caller's device (this one sends no User-Agent)"
+    );
     let since = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let none = get(
         &app,

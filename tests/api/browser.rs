@@ -511,4 +511,11 @@ async fn a_superuser_disables_a_user_and_finds_it_in_the_audit_log_in_a_real_bro
         .script("return document.querySelector('.event-actor').textContent;")
         .await;
     assert!(actor.as_str().unwrap().starts_with("user:"), "{actor}");
+    let events = browser
+        .script("return document.getElementById('events').textContent;")
+        .await;
+    assert!(
+        events.as_str().unwrap().contains("from 127.0.0.1 · Chrome"),
+        "who, from which IP and device: {events}"
+    );
 }

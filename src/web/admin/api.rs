@@ -168,7 +168,7 @@ pub(super) async fn user_action(
         id,
         action,
         if_match(&headers)?.as_deref(),
-        Some(caller.ip),
+        &caller.source,
     )
     .await?;
     // The account's new version, when it still exists.
@@ -337,7 +337,7 @@ pub(super) async fn keys_rotate(State(state): State<AppState>, caller: Caller, b
         ),
         None => None,
     };
-    let created = admin::keys::rotate(&ops(&state), &caller.actor, only).await?;
+    let created = admin::keys::rotate(&ops(&state), &caller.actor, only, &caller.source).await?;
     let items = created
         .iter()
         .map(|(alg, kid)| NewKey {
@@ -438,6 +438,6 @@ pub(super) async fn outbox(
     responses((status = 200, body = logs::MailInfo), (status = 404, body = ProblemDoc), (status = 409, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn outbox_retry(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
     let id: Uuid = id.parse().map_err(|_| Problem::not_found("no such mail"))?;
-    let mail = admin::logs::retry_mail(&ops(&state), &caller.actor, id, Some(caller.ip)).await?;
+    let mail = admin::logs::retry_mail(&ops(&state), &caller.actor, id, &caller.source).await?;
     ok(json!(mail))
 }

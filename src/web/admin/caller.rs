@@ -14,7 +14,8 @@ use crate::web::AppState;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub actor: Actor,
-    pub ip: String,
+    /// The caller's IP and device, for the audit log.
+    pub source: crate::admin::Source,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -22,9 +23,10 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ip = match crate::web::extract::ClientIp::from_request_parts(parts, state).await {
-            Ok(ip) => ip.0.to_string(),
+            Ok(ip) => ip.0,
             Err(never) => match never {},
         };
+        let source = crate::admin::Source::http(ip, crate::web::pages::common::user_agent(&parts.headers));
         let token = match parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
             None => {
                 return Err(Problem::unauthorized(
@@ -73,6 +75,6 @@ impl FromRequestParts<AppState> for Caller {
             }
             Actor::User(id)
         };
-        Ok(Self { actor, ip })
+        Ok(Self { actor, source })
     }
 }

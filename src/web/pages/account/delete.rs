@@ -47,6 +47,8 @@ pub async fn delete_submit(
     State(state): State<AppState>,
     jar: CookieJar,
     me: SignedIn,
+    crate::web::extract::ClientIp(ip): crate::web::extract::ClientIp,
+    headers: axum::http::HeaderMap,
     PageForm(f): PageForm<DeleteForm>,
 ) -> Result<Response, PageError> {
     if !me.fresh(&state).await? {
@@ -65,7 +67,17 @@ pub async fn delete_submit(
     let ttl = std::time::Duration::from_secs(state.config().tokens.session_secs);
     crate::accounts::sessions::revoke_all_before_now(state.store(), user.id, ttl).await?;
     crate::oidc::tokens::revoke_user_tokens(&crate::web::oidc::ctx(&state), user.id).await?;
-    let purge = crate::accounts::lifecycle::schedule(state.db(), &mail_ctx(&state), &user, grace, &actor).await?;
+    let (ip, d) = (
+        ip.to_string(),
+        crate::accounts::notify::device(crate::web::pages::common::user_agent(&headers)),
+    );
+    let device = format!("{} on {}", d.browser, d.os);
+    let by = crate::audit::By {
+        actor: &actor,
+        ip: Some(&ip),
+        device: Some(&device),
+    };
+    let purge = crate::accounts::lifecycle::schedule(state.db(), &mail_ctx(&state), &user, grace, by).await?;
     match crate::accounts::sessions::destroy_all(state.store(), user.id).await {
         Ok(ended) => crate::oidc::backchannel::sessions_ended(state.db(), state.store(), &ended).await,
         Err(e) => tracing::warn!(error = %e, "sessions could not be ended after a deletion"),

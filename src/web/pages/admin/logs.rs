@@ -54,9 +54,12 @@ pub async fn rotate(
     State(state): State<AppState>,
     jar: CookieJar,
     me: Admin,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     PageForm(_): PageForm<std::collections::HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    match admin::keys::rotate(&state.admin_ops(), &Actor::User(me.user.id), None).await {
+    let from = admin::Source::http(ip, crate::web::pages::common::user_agent(&headers));
+    match admin::keys::rotate(&state.admin_ops(), &Actor::User(me.user.id), None, &from).await {
         Ok(created) => {
             let kids: Vec<String> = created.iter().map(|(alg, kid)| format!("{alg} {kid}")).collect();
             let notice = format!(
@@ -260,11 +263,13 @@ pub async fn retry(
     jar: CookieJar,
     me: Admin,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     PageForm(_): PageForm<std::collections::HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let id: uuid::Uuid = id.parse().map_err(|_| PageError::NotFound)?;
-    match admin::logs::retry_mail(&state.admin_ops(), &Actor::User(me.user.id), id, Some(ip.to_string())).await {
+    let from = admin::Source::http(ip, crate::web::pages::common::user_agent(&headers));
+    match admin::logs::retry_mail(&state.admin_ops(), &Actor::User(me.user.id), id, &from).await {
         Ok(m) => {
             let notice = format!("The mail to {} is queued again.", m.recipient);
             outbox_page(&state, jar, &me, true, None, StatusCode::OK, Some(&notice)).await

@@ -200,6 +200,7 @@ pub async fn act(
     jar: CookieJar,
     me: Admin,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     Path((id, action)): Path<(String, String)>,
     PageForm(f): PageForm<ActForm>,
 ) -> Result<Response, PageError> {
@@ -218,7 +219,8 @@ pub async fn act(
     }
     let tag = Some(f.etag.as_str()).filter(|t| !t.is_empty() && t.len() <= 64);
     let actor = Actor::User(me.user.id);
-    match admin::users::apply(&ops, &actor, id, action, tag, Some(ip.to_string())).await {
+    let from = admin::Source::http(ip, crate::web::pages::common::user_agent(&headers));
+    match admin::users::apply(&ops, &actor, id, action, tag, &from).await {
         Ok(outcome) if action == Action::Purge => {
             let text = format!("{}.", outcome.message);
             Ok(crate::web::pages::common::message(
