@@ -351,4 +351,51 @@ async fn clients_keys_and_mail_are_managed_from_the_pages() {
             .await
             .contains("No mail here.")
     );
+
+    // The registration-only settings: refused with the reason and the form kept, then used.
+    let mut fields = vec![
+        ("name", "Ledger"),
+        ("redirect_uris", "https://ledger.example.com/cb"),
+        ("client_credentials", "on"),
+        ("scopes", "reports:read"),
+        ("access_token_secs", "soon"),
+    ];
+    let r = flow::submit(&app, &b, "/admin/clients", "/admin/clients", &fields).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Access token lifetime must be a whole number of seconds."),
+        "{html}"
+    );
+    assert!(html.contains("value=\"reports:read\""), "what was typed stays: {html}");
+    fields.pop();
+    fields.push(("access_token_secs", "120"));
+    fields.push(("token_endpoint_auth_method", "client_secret_post"));
+    let r = flow::submit(&app, &b, "/admin/clients", "/admin/clients", &fields).await;
+    let html = r.text().await.unwrap();
+    let grab = |id: &str| {
+        let at = html
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id}: {html}"));
+        let open = html[at..].find('>').unwrap() + at + 1;
+        let close = html[open..].find('<').unwrap() + open;
+        html[open..close].to_string()
+    };
+    let (id, secret) = (grab("created-id"), grab("created-secret"));
+    let r = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "reports:read"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "client_secret_post, as registered");
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["expires_in"], 120);
+    assert_eq!(t["scope"], "reports:read");
 }

@@ -100,9 +100,80 @@ pub struct CreateForm {
     admin_api: Option<String>,
     #[serde(default)]
     backchannel_logout_uri: String,
+    // Registration only (as `gatehouse client create`):
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    resources: String,
+    #[serde(default)]
+    token_endpoint_auth_method: String,
+    #[serde(default)]
+    id_token_alg: String,
+    #[serde(default)]
+    access_token_alg: String,
+    #[serde(default)]
+    jwks: String,
+    #[serde(default)]
+    access_token_secs: String,
+    #[serde(default)]
+    refresh_token_idle_secs: String,
+    #[serde(default)]
+    refresh_token_absolute_secs: String,
+}
+
+/// A number of seconds typed in (blank: the server's default).
+fn secs(name: &str, v: &str) -> Result<Option<i64>, String> {
+    match v.trim() {
+        "" => Ok(None),
+        n => n
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a whole number of seconds.")),
+    }
+}
+
+fn alg(name: &str, v: &str) -> Result<Option<crate::crypto::signing::Alg>, String> {
+    match v.trim() {
+        "" => Ok(None),
+        a => a.parse().map(Some).map_err(|e| format!("{name}: {e}")),
+    }
 }
 
 impl CreateForm {
+    /// The registration-only settings, or what is wrong with them.
+    fn extras(&self, new: &mut NewClient) -> Result<(), String> {
+        new.scopes = self
+            .scopes
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if self.admin_api.is_some() {
+            if new.scopes.is_empty() {
+                new.scopes = clients::DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect();
+            }
+            if !new.scopes.iter().any(|s| s == crate::admin::ADMIN_SCOPE) {
+                new.scopes.push(crate::admin::ADMIN_SCOPE.to_string());
+            }
+        }
+        new.resources = lines(&self.resources);
+        new.auth_method = Some(self.token_endpoint_auth_method.trim().to_string()).filter(|m| !m.is_empty());
+        new.id_token_alg = alg("ID token algorithm", &self.id_token_alg)?;
+        new.access_token_alg = alg("Access token algorithm", &self.access_token_alg)?;
+        new.jwks = match self.jwks.trim() {
+            "" => None,
+            j if j.len() > 64 * 1024 => return Err("The JWK Set is larger than 64 KiB.".into()),
+            j => Some(serde_json::from_str(j).map_err(|e| format!("The JWK Set is not JSON: {e}"))?),
+        };
+        new.lifetimes = clients::repo::Lifetimes {
+            access_token_secs: secs("Access token lifetime", &self.access_token_secs)?,
+            refresh_token_idle_secs: secs("Refresh token idle lifetime", &self.refresh_token_idle_secs)?,
+            refresh_token_absolute_secs: secs("Refresh token absolute lifetime", &self.refresh_token_absolute_secs)?,
+        };
+        Ok(())
+    }
+
     fn grants(&self) -> Vec<GrantType> {
         [
             (&self.authorization_code, GrantType::AuthorizationCode),
@@ -128,12 +199,12 @@ pub async fn create(
     new.require_par = f.require_par.is_some();
     new.require_mfa = f.require_mfa.is_some();
     new.backchannel_logout_uri = Some(f.backchannel_logout_uri.trim().to_string()).filter(|u| !u.is_empty());
-    if f.admin_api.is_some() {
-        new.scopes = clients::DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect();
-        new.scopes.push(crate::admin::ADMIN_SCOPE.to_string());
-    }
     let actor = crate::admin::Actor::User(me.user.id).audit();
-    match clients::create(state.db(), state.token_hasher(), new, &actor).await {
+    let created = match f.extras(&mut new) {
+        Ok(()) => clients::create(state.db(), state.token_hasher(), new, &actor).await,
+        Err(msg) => Err(clients::Error::Invalid(msg)),
+    };
+    match created {
         Ok(created) => {
             state.clients().invalidate();
             let ctx = json!({
@@ -145,7 +216,10 @@ pub async fn create(
             let (status, msg) = refusal(e)?;
             let form = json!({
                 "name": f.name, "redirect_uris": f.redirect_uris, "post_logout_redirect_uris": f.post_logout_redirect_uris,
-                "backchannel_logout_uri": f.backchannel_logout_uri,
+                "backchannel_logout_uri": f.backchannel_logout_uri, "scopes": f.scopes, "resources": f.resources,
+                "token_endpoint_auth_method": f.token_endpoint_auth_method, "id_token_alg": f.id_token_alg,
+                "access_token_alg": f.access_token_alg, "jwks": f.jwks, "access_token_secs": f.access_token_secs,
+                "refresh_token_idle_secs": f.refresh_token_idle_secs, "refresh_token_absolute_secs": f.refresh_token_absolute_secs,
             });
             list_page(&state, jar, &me, status, json!({ "error": msg, "form": form })).await
         }
