@@ -72,7 +72,7 @@ pub async fn record_sign_in(db: &DatabaseConnection, id: uuid::Uuid, seen: SignI
     let txn = crate::db::begin(db).await?;
     repo::touch_last_login(&txn, id).await?;
     let detail = serde_json::json!({ "amr": seen.amr, "device": seen.device });
-    sign_in_event(&txn, id, "user.signed_in", seen.ip, detail).await?;
+    sign_in_event(&txn, "user", id, "user.signed_in", seen.ip, detail).await?;
     txn.commit().await
 }
 
@@ -89,11 +89,12 @@ pub struct SignIn<'a> {
 /// the audit log is no place a stranger can fill).
 pub async fn record_failed_sign_in(db: &DatabaseConnection, id: uuid::Uuid, seen: SignIn<'_>) -> Result<(), DbErr> {
     let detail = serde_json::json!({ "amr": seen.amr, "device": seen.device });
-    sign_in_event(db, id, "user.sign_in_failed", seen.ip, detail).await
+    sign_in_event(db, "anonymous", id, "user.sign_in_failed", seen.ip, detail).await
 }
 
 async fn sign_in_event(
     db: &impl sea_orm::ConnectionTrait,
+    actor: &str,
     id: uuid::Uuid,
     kind: &str,
     ip: std::net::IpAddr,
@@ -102,7 +103,7 @@ async fn sign_in_event(
     crate::audit::record(
         db,
         crate::audit::Event {
-            actor: "user",
+            actor,
             user_id: Some(id),
             kind,
             ip: Some(ip.to_string()),

@@ -455,7 +455,12 @@ pub async fn apply(
         }
         Action::ResetFactors => {
             let n = crate::auth::reset(ops.auth.db, &ops.auth.mail, &u, &who).await?;
-            format!("{n} second factors of {} were removed; they were mailed", u.email)
+            // A reset is a recovery: whoever held the old factors loses their sessions too.
+            end_everything(ops, u.id, true).await?;
+            format!(
+                "{n} second factors of {} were removed, their sessions and tokens ended; they were mailed",
+                u.email
+            )
         }
         Action::EndSessions => {
             end_everything(ops, u.id, true).await?;

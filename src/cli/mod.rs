@@ -390,27 +390,26 @@ fn read_password(from_stdin: bool) -> Result<SecretString, CliError> {
 }
 
 async fn mfa_reset(email: &str) -> Result<(), CliError> {
-    let config = load_config()?;
     let email = Email::parse(email).map_err(accounts::Error::from)?;
-    let key = app::load_master_key(&config).map_err(app::StartError::from)?;
-    let db = app::open_database(&config, Some(&key)).await?;
-    let user = accounts::find_by_email(&db, &email)
+    let state = app::offline_state(load_config()?).await?;
+    let user = accounts::find_by_email(state.db(), &email)
         .await
         .map_err(accounts::Error::from)?
         .ok_or_else(|| CliError::Input(format!("no user with the address {}", email.as_str())))?;
-    let theme = Theme::new(config.theme_dir.clone());
-    let sealer = crate::mail::body_sealer(&key.token_hasher());
-    let mail = accounts::signup::MailCtx {
-        theme: &theme,
-        issuer: &config.issuer,
-        issuer_id: &config.issuer_id,
-        sealer: &sealer,
-    };
-    let n = crate::auth::reset(&db, &mail, &user, "cli").await?;
-    println!(
-        "removed {n} second factors and the backup codes of {}; they were mailed",
-        user.email
-    );
+    // The admin operation: the factors go, and so do the sessions and tokens of whoever
+    // held them.
+    let ops = state.admin_ops();
+    let source = crate::admin::Source::default();
+    let outcome = crate::admin::users::apply(
+        &ops,
+        &crate::admin::Actor::Cli,
+        user.id,
+        Action::ResetFactors,
+        None,
+        &source,
+    )
+    .await?;
+    println!("{}", outcome.message);
     Ok(())
 }
 

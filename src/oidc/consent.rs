@@ -23,7 +23,9 @@ pub async fn grant<'a>(
     let txn = crate::db::begin(db).await?;
     let mut all = repo::consent(&txn, user, client).await?;
     let mut added = Vec::new();
-    for s in scopes {
+    // The admin API's scope is asked for each time: a consent to it must not outlast the
+    // sign-in, nor wait for the user to become a superuser.
+    for s in scopes.into_iter().filter(|s| *s != crate::admin::ADMIN_SCOPE) {
         if !all.contains(s) {
             all.push(s.clone());
             added.push(s.clone());
@@ -73,14 +75,10 @@ pub async fn applications_of(
 /// `user`.
 pub async fn withdraw(db: &DatabaseConnection, user: Uuid, client: &str, ip: Option<String>) -> Result<(), DbErr> {
     let txn = crate::db::begin(db).await?;
-    repo::revoke_consent(&txn, user, client, chrono::Utc::now()).await?;
-    record(
-        &txn,
-        user,
-        "consent.withdrawn",
-        ip,
-        serde_json::json!({ "client_id": client }),
-    )
-    .await?;
+    // Recorded only when something was withdrawn: the client id comes from a form.
+    if repo::revoke_consent(&txn, user, client, chrono::Utc::now()).await? > 0 {
+        let detail = serde_json::json!({ "client_id": client });
+        record(&txn, user, "consent.withdrawn", ip, detail).await?;
+    }
     txn.commit().await
 }

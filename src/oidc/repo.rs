@@ -170,11 +170,12 @@ pub async fn revoke_consent(
     user: Uuid,
     client: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    consent::Entity::delete_by_id((user, client.to_string()))
+) -> Result<u64, DbErr> {
+    let consents = consent::Entity::delete_by_id((user, client.to_string()))
         .exec(db)
-        .await?;
-    refresh_token::Entity::update_many()
+        .await?
+        .rows_affected;
+    let tokens = refresh_token::Entity::update_many()
         .set(refresh_token::ActiveModel {
             revoked_at: Set(Some(now)),
             ..Default::default()
@@ -183,6 +184,7 @@ pub async fn revoke_consent(
         .filter(refresh_token::Column::ClientId.eq(client))
         .filter(refresh_token::Column::RevokedAt.is_null())
         .exec(db)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected;
+    Ok(consents + tokens)
 }

@@ -506,7 +506,10 @@ pub async fn refresh(
     if row.expires_at <= now || row.family_expires_at <= now {
         return Err(invalid());
     }
-    let granted = scope::parse(&row.scope)?;
+    let mut granted = scope::parse(&row.scope)?;
+    // The admin API's scope is never refreshed: it stands on a multi-factor sign-in, so a
+    // refreshed token (and the refresh token after it) goes without it.
+    granted.remove(crate::admin::ADMIN_SCOPE);
     let scope = match requested_scope {
         Some(s) => {
             let asked = scope::parse(s)?;

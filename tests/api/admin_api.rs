@@ -462,6 +462,14 @@ async fn sign_ins_failed_passwords_and_consents_are_in_the_audit_log() {
     )
     .await;
     assert!(r.text().await.unwrap().contains("Access withdrawn."));
+    flow::submit(
+        &app,
+        &b,
+        "/account/security",
+        "/account/security/apps",
+        &[("client_id", "never-connected")],
+    )
+    .await;
 
     let kinds = |events: &Value| -> Vec<String> {
         events["items"]
@@ -503,6 +511,18 @@ async fn sign_ins_failed_passwords_and_consents_are_in_the_audit_log() {
     assert_eq!(signed_in["ip"], "127.0.0.1");
     assert!(signed_in["device"].is_string(), "{signed_in}");
     assert_eq!(item("consent.granted")["detail"]["client_id"], rp.id.as_str());
+    let withdrawn: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "consent.withdrawn")
+        .collect();
+    assert_eq!(withdrawn.len(), 1, "nothing withdrawn, nothing recorded: {withdrawn:?}");
+    assert_eq!(
+        item("user.sign_in_failed")["actor"],
+        "anonymous",
+        "a wrong guess is not the user's act"
+    );
     assert!(
         !events.to_string().contains("not the password"),
         "no password in the log"
@@ -513,4 +533,100 @@ async fn sign_ins_failed_passwords_and_consents_are_in_the_audit_log() {
         1,
         "an unknown address leaves nothing: {all}"
     );
+}
+
+#[tokio::test]
+async fn the_admin_scope_is_never_refreshed_nor_consented_for_good() {
+    let app = TestApp::spawn().await;
+    let admin = flow::client_with(&app, false, &["authorization_code", "refresh_token"], |mut n| {
+        n.scopes = ["openid", "offline_access", ADMIN].map(String::from).to_vec();
+        n
+    })
+    .await;
+    superuser(&app, "chief@example.com").await;
+    let b = browser();
+    flow::login(&app, &b, "/login", "chief@example.com", flow::PASSWORD).await;
+    let step = fresh_step().await;
+    let (secret, _) = enrol(&app, &b, step).await;
+    let b = password_step(&app, "chief@example.com").await;
+    second_factor(&app, &b, &code(&secret, step + 1)).await;
+    let extra = [("scope", "openid offline_access gatehouse:admin")];
+    let t = flow::code_tokens(&app, &b, &admin, &extra, "chief@example.com").await;
+    assert!(t["scope"].as_str().unwrap().contains(ADMIN), "{t}");
+    let strong = t["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&app, Some(&strong), Method::GET, "/admin/api/v1/keys", None, None)
+            .await
+            .0,
+        200
+    );
+
+    // A refreshed token goes without it, and so does the refresh token after it.
+    let refresh = t["refresh_token"].as_str().unwrap();
+    let r = flow::token(
+        &app,
+        &admin,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    let t2: Value = r.json().await.unwrap();
+    assert!(!t2["scope"].as_str().unwrap().contains(ADMIN), "{t2}");
+    let refreshed = t2["access_token"].as_str().unwrap();
+    assert_eq!(
+        call(&app, Some(refreshed), Method::GET, "/admin/api/v1/keys", None, None)
+            .await
+            .0,
+        403
+    );
+    let r = flow::token(
+        &app,
+        &admin,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t2["refresh_token"].as_str().unwrap()),
+            ("scope", "openid gatehouse:admin"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "nor can it be asked back");
+
+    // The consent to it is asked again next time; the other scopes stand.
+    let r = b
+        .get(app.url(&flow::authorize_url(&admin, &extra)))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/consent"), "{}", location(&r));
+    let r = b
+        .get(app.url(&flow::authorize_url(&admin, &[("scope", "openid offline_access")])))
+        .send()
+        .await
+        .unwrap();
+    assert!(!location(&r).starts_with("/consent"), "{}", location(&r));
+}
+
+#[tokio::test]
+async fn resetting_a_users_factors_ends_their_sessions() {
+    let app = TestApp::spawn().await;
+    let admin = admin_client(&app).await;
+    let token = admin_token(&app, &admin).await;
+    let b = crate::two_factor::signed_in_user(&app, "lost@example.com").await;
+    let step = fresh_step().await;
+    enrol(&app, &b, step).await;
+    assert!(signed_in(&app, &b).await);
+    let users = get(&app, &token, "/admin/api/v1/users?q=lost").await;
+    let id = users["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, _, outcome) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        &format!("/admin/api/v1/users/{id}/reset-factors"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{outcome}");
+    assert!(!signed_in(&app, &b).await, "whoever held the factors is signed out");
+    let detail = get(&app, &token, &format!("/admin/api/v1/users/{id}")).await;
+    assert_eq!(detail["factors"], json!([]));
 }

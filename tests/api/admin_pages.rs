@@ -399,3 +399,38 @@ async fn clients_keys_and_mail_are_managed_from_the_pages() {
     assert_eq!(t["expires_in"], 120);
     assert_eq!(t["scope"], "reports:read");
 }
+
+#[tokio::test]
+async fn an_old_sign_in_may_look_but_not_change() {
+    let app = TestApp::spawn_with(Options::default().set("GATEHOUSE_MFA__RECENT_AUTH_SECS", "3")).await;
+    let b = admin_browser(&app, "root@example.com").await;
+    flow::user(&app, "nat@example.com").await;
+    let list = flow::text(&app, &b, "/admin/users?q=nat").await;
+    let id = first_user(&list);
+    let confirm_page = flow::text(&app, &b, &format!("/admin/users/{id}/disable")).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(
+        b.get(app.url("/admin/users")).send().await.unwrap().status(),
+        200,
+        "looking needs no fresh sign-in"
+    );
+    let form = [
+        ("csrf", input(&confirm_page, "csrf").unwrap()),
+        ("etag", input(&confirm_page, "etag").unwrap()),
+    ];
+    let r = b
+        .post(app.url(&format!("/admin/users/{id}/disable")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&r),
+        format!("/login?next=%2Fadmin%2Fusers%2F{id}%2Fdisable&reauth=1"),
+        "acting does"
+    );
+    let r = flow::login(&app, &browser(), "/login", "nat@example.com", flow::PASSWORD).await;
+    assert_eq!(location(&r), "/account", "nothing was disabled");
+    let r = flow::submit(&app, &b, "/admin/keys", "/admin/keys/rotate", &[]).await;
+    assert_eq!(location(&r), "/login?next=%2Fadmin%2Fkeys&reauth=1");
+}

@@ -460,7 +460,13 @@ async fn an_operator_can_reset_a_lost_second_factor() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user with the address nobody@example.com"));
     let out = run("abe@example.com");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("removed 1 second factors"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("1 second factors of abe@example.com were removed, their sessions and tokens ended"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!signed_in(&app, &b).await, "the sessions of whoever held them end");
     wait_subject(&sink, "Two-step verification was reset").await;
     let fresh = browser();
     let r = flow::login(&app, &fresh, "/login", "abe@example.com", flow::PASSWORD).await;

@@ -113,5 +113,6 @@ pub struct ApiDoc;
 
 /// `GET /admin/api/openapi.json`: public, like any API description (it holds no data).
 pub async fn openapi() -> axum::response::Response {
-    Json(<ApiDoc as OpenApi>::openapi()).into_response()
+    static DOC: std::sync::LazyLock<utoipa::openapi::OpenApi> = std::sync::LazyLock::new(<ApiDoc as OpenApi>::openapi);
+    Json(&*DOC).into_response()
 }

@@ -113,6 +113,25 @@ impl FromRequestParts<AppState> for Admin {
             Ok(_) => return Err(PageError::NotFound.render(theme)),
             Err(e) => return Err(PageError::from(e).render(theme)),
         };
+        // A change needs a recent sign-in (`mfa.recent_auth_secs`), as account changes do:
+        // an old session may look, not act. The sign-in returns to a page (a change's
+        // own address may take only a POST).
+        if parts.method != axum::http::Method::GET
+            && parts.method != axum::http::Method::HEAD
+            && !me.recent(state.config())
+        {
+            let path = parts.uri.path();
+            let back = if path.starts_with("/admin/users/") || path.starts_with("/admin/clients") {
+                path.trim_end_matches("/rotate-secret")
+            } else if path.starts_with("/admin/keys") {
+                "/admin/keys"
+            } else if path.starts_with("/admin/outbox") {
+                "/admin/outbox"
+            } else {
+                "/admin"
+            };
+            return Err(SignedIn::reauthenticate(back));
+        }
         if !crate::auth::is_multi_factor(&me.session.amr) {
             let here = parts.uri.path_and_query().map_or("/admin", |p| p.as_str());
             return Err(match crate::auth::has_second_factor(state.db(), user.id).await {

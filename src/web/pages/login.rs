@@ -21,6 +21,12 @@ use crate::web::error::PageError;
 use crate::web::extract::ClientIp;
 use crate::web::extract::PageForm;
 
+/// Failed-password audit writes running at once (each a few milliseconds; the login
+/// throttle bounds how many can be asked for).
+const FAILED_SIGN_IN_WRITES_MAX: usize = 32;
+static FAILED_SIGN_IN_WRITES: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(FAILED_SIGN_IN_WRITES_MAX)));
+
 #[derive(Debug, Deserialize, Default)]
 pub struct LoginQuery {
     authreq: Option<String>,
@@ -245,17 +251,25 @@ pub async fn submit(
         // nobody has (which is not recorded).
         let d = crate::accounts::notify::device(user_agent(&headers));
         let (db, id, device) = (state.db().clone(), u.id, format!("{} on {}", d.browser, d.os));
-        tokio::spawn(async move {
-            let amr = ["pwd".to_string()];
-            let seen = crate::accounts::SignIn {
-                ip,
-                device: &device,
-                amr: &amr,
-            };
-            if let Err(e) = crate::accounts::record_failed_sign_in(&db, id, seen).await {
-                tracing::warn!(error = %e, "failed sign-in not audited");
+        // At most FAILED_SIGN_IN_WRITES_MAX wait on a slow database; beyond that the event
+        // is dropped (and logged) rather than piling up.
+        match FAILED_SIGN_IN_WRITES.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let amr = ["pwd".to_string()];
+                    let seen = crate::accounts::SignIn {
+                        ip,
+                        device: &device,
+                        amr: &amr,
+                    };
+                    if let Err(e) = crate::accounts::record_failed_sign_in(&db, id, seen).await {
+                        tracing::warn!(error = %e, "failed sign-in not audited");
+                    }
+                });
             }
-        });
+            Err(_) => tracing::warn!("failed sign-in not audited: too many writes waiting"),
+        }
     }
     let (Some(user), Some(hash)) = (user.filter(|_| verified), stored) else {
         return Ok(render(&state, jar, StatusCode::UNAUTHORIZED, view(generic)).await);

@@ -305,7 +305,7 @@ pub async fn update(
         admin_api: Some(s.admin_api.is_some()),
         ..manage::Update::default()
     };
-    let tag = Some(f.etag.as_str()).filter(|t| !t.is_empty() && t.len() <= 64);
+    let tag = Some(f.etag.as_str()).filter(|t| !t.is_empty());
     let actor = crate::admin::Actor::User(me.user.id).audit();
     match manage::update(state.db(), &id, change, tag, &actor).await {
         Ok(_) => {

@@ -217,7 +217,7 @@ pub async fn act(
             return user_page(&state, jar, &me, id, StatusCode::UNPROCESSABLE_ENTITY, None, Some(&msg)).await;
         }
     }
-    let tag = Some(f.etag.as_str()).filter(|t| !t.is_empty() && t.len() <= 64);
+    let tag = Some(f.etag.as_str()).filter(|t| !t.is_empty());
     let actor = Actor::User(me.user.id);
     let from = admin::Source::http(ip, crate::web::pages::common::user_agent(&headers));
     match admin::users::apply(&ops, &actor, id, action, tag, &from).await {
