@@ -35,20 +35,32 @@ pub async fn schedule(
     grace_days: u64,
     by: audit::By<'_>,
 ) -> Result<Option<DateTime<Utc>>, Error> {
-    let now = Utc::now();
     let txn = crate::db::begin(db).await?;
-    if !repo::mark_deleted(&txn, user.id, now).await? {
+    let purge = schedule_in(&txn, m, user, grace_days, by).await?;
+    txn.commit().await?;
+    Ok(purge)
+}
+
+/// [`schedule`] inside the caller's transaction (which may check more in it first).
+pub async fn schedule_in(
+    txn: &sea_orm::DatabaseTransaction,
+    m: &MailCtx<'_>,
+    user: &entity::user::Model,
+    grace_days: u64,
+    by: audit::By<'_>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let now = Utc::now();
+    if !repo::mark_deleted(txn, user.id, now).await? {
         return Ok(None);
     }
-    let tokens = repo::revoke_all_refresh_tokens(&txn, user.id).await?;
-    let consents = repo::delete_consents(&txn, user.id).await?;
+    let tokens = repo::revoke_all_refresh_tokens(txn, user.id).await?;
+    let consents = repo::delete_consents(txn, user.id).await?;
     let purge = purge_date(now, grace_days);
     let date = purge.format("%Y-%m-%d").to_string();
     let mail = serde_json::json!({ "date": date, "login": format!("{}/login", m.issuer_id) });
-    m.queue(&txn, &user.email, "account_deleted", mail).await?;
+    m.queue(txn, &user.email, "account_deleted", mail).await?;
     let detail = serde_json::json!({ "purge_on": date, "refresh_tokens": tokens, "consents": consents });
-    audit::record(&txn, by.event(Some(user.id), "user.deleted", detail)).await?;
-    txn.commit().await?;
+    audit::record(txn, by.event(Some(user.id), "user.deleted", detail)).await?;
     Ok(Some(purge))
 }
 

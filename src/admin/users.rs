@@ -379,7 +379,16 @@ pub async fn apply(
                     return Err(Error::Conflict("the account is scheduled for deletion already".into()));
                 }
                 end_everything(ops, u.id, false).await?;
-                let purge = lifecycle::schedule(ops.auth.db, &ops.auth.mail, &u, grace, by).await?;
+                // Checked again where the deletion is written: two deletions of the last two
+                // superusers at once cannot both pass.
+                let txn = crate::db::begin(ops.auth.db).await?;
+                if u.is_superuser && repo::other_superusers(&txn, u.id).await? == 0 {
+                    return Err(Error::Conflict(
+                        "this is the last active superuser: make another one first".into(),
+                    ));
+                }
+                let purge = lifecycle::schedule_in(&txn, &ops.auth.mail, &u, grace, by).await?;
+                txn.commit().await?;
                 let _ = end_browser_sessions(ops, u.id).await;
                 match purge {
                     Some(p) => format!("{} is deleted; it is erased on {}", u.email, p.format("%Y-%m-%d")),

@@ -304,11 +304,19 @@ pub async fn client(cmd: ClientAdmin) -> Result<(), CliError> {
                 admin_api: u.admin_api,
                 ..manage::Update::default()
             };
-            let c = manage::update(db, &u.client_id, change, u.if_match.as_deref(), &Actor::Cli.audit()).await?;
+            let c = manage::update(
+                db,
+                &u.client_id,
+                change,
+                u.if_match.as_deref(),
+                crate::audit::By::actor("cli"),
+            )
+            .await?;
             println!("client {} updated", c.id);
         }
         ClientAdmin::RotateSecret { client_id, json } => {
-            let secret = manage::rotate_secret(db, state.token_hasher(), &client_id, &Actor::Cli.audit()).await?;
+            let secret =
+                manage::rotate_secret(db, state.token_hasher(), &client_id, crate::audit::By::actor("cli")).await?;
             if json {
                 println!(
                     "{}",
@@ -319,7 +327,7 @@ pub async fn client(cmd: ClientAdmin) -> Result<(), CliError> {
             }
         }
         ClientAdmin::Delete { client_id } => {
-            manage::delete(db, &client_id, &Actor::Cli.audit()).await?;
+            manage::delete(db, &client_id, crate::audit::By::actor("cli")).await?;
             println!("client {client_id} deleted");
         }
     }

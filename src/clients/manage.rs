@@ -77,16 +77,6 @@ fn settings_of(c: &client::Model) -> Result<NewClient, Error> {
     })
 }
 
-fn event<'a>(actor: &'a str, kind: &'a str, detail: serde_json::Value) -> audit::Event<'a> {
-    audit::Event {
-        actor,
-        user_id: None,
-        kind,
-        ip: None,
-        detail: Some(detail),
-    }
-}
-
 /// The client `id`.
 pub async fn find(db: &DatabaseConnection, id: &str) -> Result<client::Model, Error> {
     repo::find(db, id)
@@ -101,7 +91,7 @@ pub async fn update(
     id: &str,
     change: Update,
     if_match: Option<&str>,
-    actor: &str,
+    by: audit::By<'_>,
 ) -> Result<client::Model, Error> {
     let current = find(db, id).await?;
     if let Some(tag) = if_match
@@ -152,15 +142,8 @@ pub async fn update(
     let Some(updated) = updated else {
         return Err(Error::Stale);
     };
-    audit::record(
-        &txn,
-        event(
-            actor,
-            "client.updated",
-            serde_json::json!({ "client_id": id, "changed": changed }),
-        ),
-    )
-    .await?;
+    let detail = serde_json::json!({ "client_id": id, "changed": changed });
+    audit::record(&txn, by.event(None, "client.updated", detail)).await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -171,7 +154,7 @@ pub async fn rotate_secret(
     db: &DatabaseConnection,
     hasher: &TokenHasher,
     id: &str,
-    actor: &str,
+    by: audit::By<'_>,
 ) -> Result<String, Error> {
     let current = find(db, id).await?;
     if current.secret_hash.is_none() {
@@ -183,30 +166,21 @@ pub async fn rotate_secret(
     let secret = random_token::<32>();
     let txn = crate::db::begin(db).await?;
     repo::set_secret(&txn, id, &hasher.hash(&secret)).await?;
-    audit::record(
-        &txn,
-        event(actor, "client.secret_rotated", serde_json::json!({ "client_id": id })),
-    )
-    .await?;
+    let detail = serde_json::json!({ "client_id": id });
+    audit::record(&txn, by.event(None, "client.secret_rotated", detail)).await?;
     txn.commit().await?;
     Ok(secret)
 }
 
 /// Deletes a client with its consents and refresh tokens; its access tokens stop at
 /// introspection (the client is gone) and expire on their own elsewhere.
-pub async fn delete(db: &DatabaseConnection, id: &str, actor: &str) -> Result<(), Error> {
+pub async fn delete(db: &DatabaseConnection, id: &str, by: audit::By<'_>) -> Result<(), Error> {
     let current = find(db, id).await?;
     let txn = crate::db::begin(db).await?;
     let (tokens, consents) = repo::delete(&txn, id).await?;
-    audit::record(
-        &txn,
-        event(
-            actor,
-            "client.deleted",
-            serde_json::json!({ "client_id": id, "name": current.name, "refresh_tokens": tokens, "consents": consents }),
-        ),
-    )
-    .await?;
+    let detail =
+        serde_json::json!({ "client_id": id, "name": current.name, "refresh_tokens": tokens, "consents": consents });
+    audit::record(&txn, by.event(None, "client.deleted", detail)).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -275,7 +275,8 @@ pub(super) async fn client_update(
         refresh_token_absolute_secs: p.refresh_token_absolute_secs,
     };
     let tag = if_match(&headers)?;
-    let c = crate::clients::manage::update(state.db(), &id, change, tag.as_deref(), &caller.actor.audit()).await?;
+    let who = caller.actor.audit();
+    let c = crate::clients::manage::update(state.db(), &id, change, tag.as_deref(), caller.source.by(&who)).await?;
     state.clients().invalidate();
     let etag = crate::clients::manage::etag(&c);
     Ok(reply(
@@ -289,8 +290,9 @@ pub(super) async fn client_update(
 #[utoipa::path(post, path = "/admin/api/v1/clients/{id}/rotate-secret", tag = "clients", params(("id" = String, Path)),
     responses((status = 200, body = NewSecret), (status = 404, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn client_rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
+    let who = caller.actor.audit();
     let secret =
-        crate::clients::manage::rotate_secret(state.db(), state.token_hasher(), &id, &caller.actor.audit()).await?;
+        crate::clients::manage::rotate_secret(state.db(), state.token_hasher(), &id, caller.source.by(&who)).await?;
     state.clients().invalidate();
     ok_json(&NewSecret {
         client_id: id,
@@ -302,7 +304,8 @@ pub(super) async fn client_rotate(State(state): State<AppState>, caller: Caller,
 #[utoipa::path(delete, path = "/admin/api/v1/clients/{id}", tag = "clients", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
 pub(super) async fn client_delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Answer {
-    crate::clients::manage::delete(state.db(), &id, &caller.actor.audit()).await?;
+    let who = caller.actor.audit();
+    crate::clients::manage::delete(state.db(), &id, caller.source.by(&who)).await?;
     state.clients().invalidate();
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,8 +13,8 @@ use super::{admin_page, when};
 use crate::clients::{self, GrantType, NewClient, manage};
 use crate::web::AppState;
 use crate::web::error::PageError;
-use crate::web::extract::PageForm;
 use crate::web::extract::session::Admin;
+use crate::web::extract::{ClientIp, PageForm};
 
 /// The problem of a client operation as the page shows it.
 pub(super) fn refusal(e: clients::Error) -> Result<(StatusCode, String), PageError> {
@@ -289,6 +289,8 @@ pub async fn update(
     State(state): State<AppState>,
     jar: CookieJar,
     me: Admin,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     PageForm(f): PageForm<UpdateForm>,
 ) -> Result<Response, PageError> {
@@ -307,7 +309,8 @@ pub async fn update(
     };
     let tag = Some(f.etag.as_str()).filter(|t| !t.is_empty());
     let actor = crate::admin::Actor::User(me.user.id).audit();
-    match manage::update(state.db(), &id, change, tag, &actor).await {
+    let from = crate::admin::Source::http(ip, crate::web::pages::common::user_agent(&headers));
+    match manage::update(state.db(), &id, change, tag, from.by(&actor)).await {
         Ok(_) => {
             state.clients().invalidate();
             client_page(&state, jar, &me, &id, StatusCode::OK, json!({ "notice": "Saved." })).await
@@ -323,11 +326,14 @@ pub async fn rotate(
     State(state): State<AppState>,
     jar: CookieJar,
     me: Admin,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     PageForm(_): PageForm<std::collections::HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let actor = crate::admin::Actor::User(me.user.id).audit();
-    match manage::rotate_secret(state.db(), state.token_hasher(), &id, &actor).await {
+    let from = crate::admin::Source::http(ip, crate::web::pages::common::user_agent(&headers));
+    match manage::rotate_secret(state.db(), state.token_hasher(), &id, from.by(&actor)).await {
         Ok(secret) => {
             state.clients().invalidate();
             client_page(&state, jar, &me, &id, StatusCode::OK, json!({ "secret": secret })).await
@@ -369,11 +375,14 @@ pub async fn delete(
     State(state): State<AppState>,
     jar: CookieJar,
     me: Admin,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     PageForm(_): PageForm<std::collections::HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let actor = crate::admin::Actor::User(me.user.id).audit();
-    match manage::delete(state.db(), &id, &actor).await {
+    let from = crate::admin::Source::http(ip, crate::web::pages::common::user_agent(&headers));
+    match manage::delete(state.db(), &id, from.by(&actor)).await {
         Ok(()) => {
             state.clients().invalidate();
             list_page(
