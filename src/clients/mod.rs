@@ -8,6 +8,8 @@
 pub mod manage;
 pub mod repo;
 
+pub use repo::Lifetimes;
+
 use sea_orm::{DatabaseConnection, DbErr};
 use url::Url;
 

@@ -94,6 +94,7 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
         "/admin/api/v1/users/00000000-0000-0000-0000-000000000000/disable",
     ),
     ("GET", "/admin/api/v1/clients"),
+    ("POST", "/admin/api/v1/clients"),
     ("GET", "/admin/api/v1/clients/none"),
     ("PATCH", "/admin/api/v1/clients/none"),
     ("DELETE", "/admin/api/v1/clients/none"),
@@ -274,6 +275,38 @@ async fn client_and_key_changes_show_where_relying_parties_look() {
             .any(|c| c["client_id"] == rp.id)
     );
     assert!(!list.to_string().contains("secret_hash"));
+
+    // Registered through the API: its secret works at once.
+    let body = json!({ "name": "Batch", "redirect_uris": ["https://batch.example.com/cb"], "grant_types": ["client_credentials"], "access_token_secs": 90 });
+    let (status, headers, made) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/admin/api/v1/clients",
+        Some(body),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert!(headers.get("etag").is_some());
+    let batch = TestClient {
+        id: made["client"]["client_id"].as_str().unwrap().to_string(),
+        secret: Some(made["client_secret"].as_str().unwrap().to_string()),
+        redirect_uri: "https://batch.example.com/cb".into(),
+    };
+    let r = cc_token(&app, &batch, "").await;
+    assert_eq!(r.json::<Value>().await.unwrap()["expires_in"], 90);
+    let bad = json!({ "name": "Evil", "redirect_uris": ["http://evil.example.com/cb"] });
+    let (status, _, problem) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/admin/api/v1/clients",
+        Some(bad),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "the registration rules: {problem}");
 
     // A rotated secret: the old one stops, the new one works.
     let (status, _, rotated) = call(

@@ -107,6 +107,27 @@ async fn the_document_names_every_route_and_every_answer_matches_it() {
         ),
         (Method::POST, format!("/admin/api/v1/users/{id}/purge"), None, None, 422),
         (Method::GET, "/admin/api/v1/clients".into(), None, None, 200),
+        (
+            Method::POST,
+            "/admin/api/v1/clients".into(),
+            Some(json!({"name": "Doc", "redirect_uris": ["https://doc.example.com/cb"], "public": true})),
+            None,
+            201,
+        ),
+        (
+            Method::POST,
+            "/admin/api/v1/clients".into(),
+            Some(json!({"name": "Doc"})),
+            None,
+            422,
+        ),
+        (
+            Method::POST,
+            "/admin/api/v1/clients".into(),
+            Some(json!({"title": "Doc"})),
+            None,
+            400,
+        ),
         (Method::GET, format!("/admin/api/v1/clients/{}", rp.id), None, None, 200),
         (
             Method::PATCH,

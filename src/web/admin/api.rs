@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::doc::{ClientList, EventList, KeyList, MailList, NewKey, NewKeys, NewSecret, ProblemDoc, UserList};
+use super::doc::{
+    ClientList, EventList, KeyList, MailList, NewClient, NewKey, NewKeys, NewSecret, ProblemDoc, UserList,
+};
 use super::{Caller, Problem};
 use crate::admin::{self, Ops, logs, users::Action};
 use crate::clients::manage::ClientView;
@@ -188,6 +190,103 @@ pub(super) async fn clients(State(state): State<AppState>, _: Caller) -> Answer 
         items: list.iter().map(crate::clients::manage::view).collect(),
         next_cursor: None,
     })
+}
+
+/// What registering a client takes: the options of `gatehouse client create`.
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClientCreate {
+    name: String,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    /// No secret; PKCE required.
+    #[serde(default)]
+    public: bool,
+    /// authorization_code (the default), refresh_token, client_credentials.
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    first_party: bool,
+    #[serde(default)]
+    require_par: bool,
+    #[serde(default)]
+    require_mfa: bool,
+    /// May ask for `gatehouse:admin` (added to the scopes).
+    #[serde(default)]
+    admin_api: bool,
+    /// The scopes it may request (the defaults when empty).
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    resources: Vec<String>,
+    token_endpoint_auth_method: Option<String>,
+    id_token_alg: Option<String>,
+    access_token_alg: Option<String>,
+    /// Public keys (a JWK Set): the client then authenticates with private_key_jwt.
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<Value>,
+    backchannel_logout_uri: Option<String>,
+    access_token_secs: Option<i64>,
+    refresh_token_idle_secs: Option<i64>,
+    refresh_token_absolute_secs: Option<i64>,
+}
+
+/// Registers a client under the registration rules.
+#[utoipa::path(post, path = "/admin/api/v1/clients", tag = "clients",
+    request_body(content = ClientCreate, content_type = "application/json"),
+    responses((status = 201, body = NewClient), (status = 400, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)))]
+pub(super) async fn client_create(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Answer {
+    let b: ClientCreate = serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::bad_request(format!("the body is not the JSON expected: {e}")))?;
+    let grants = b
+        .grant_types
+        .iter()
+        .map(|g| crate::clients::GrantType::parse(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    let alg = |name: &str, a: &Option<String>| {
+        a.as_deref()
+            .map(|a| a.parse::<crate::crypto::signing::Alg>())
+            .transpose()
+            .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{name}: {e}")))
+    };
+    let mut new = crate::clients::NewClient::new(b.name.trim(), b.redirect_uris, b.public, grants);
+    new.post_logout_redirect_uris = b.post_logout_redirect_uris;
+    new.first_party = b.first_party;
+    new.require_par = b.require_par;
+    new.require_mfa = b.require_mfa;
+    new.resources = b.resources;
+    new.auth_method = b.token_endpoint_auth_method;
+    new.id_token_alg = alg("id_token_alg", &b.id_token_alg)?;
+    new.access_token_alg = alg("access_token_alg", &b.access_token_alg)?;
+    new.jwks = b.jwks;
+    new.backchannel_logout_uri = b.backchannel_logout_uri;
+    new.lifetimes = crate::clients::Lifetimes {
+        access_token_secs: b.access_token_secs,
+        refresh_token_idle_secs: b.refresh_token_idle_secs,
+        refresh_token_absolute_secs: b.refresh_token_absolute_secs,
+    };
+    new.scopes = b.scopes;
+    if b.admin_api {
+        if new.scopes.is_empty() {
+            new.scopes = crate::clients::DEFAULT_SCOPES
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect();
+        }
+        if !new.scopes.iter().any(|s| s == admin::ADMIN_SCOPE) {
+            new.scopes.push(admin::ADMIN_SCOPE.to_string());
+        }
+    }
+    let created = crate::clients::create(state.db(), state.token_hasher(), new, &caller.actor.audit()).await?;
+    state.clients().invalidate();
+    let etag = crate::clients::manage::etag(&created.client);
+    let body = NewClient {
+        client: crate::clients::manage::view(&created.client),
+        client_secret: created.secret,
+    };
+    Ok(reply(StatusCode::CREATED, json!(body), Some(&etag)))
 }
 
 /// One client, with its version in `ETag`.

@@ -47,6 +47,14 @@ pub struct MailList {
     pub next_cursor: Option<String>,
 }
 
+/// A client just registered, and its secret (in this answer only; null for a public
+/// client or one with keys).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewClient {
+    pub client: ClientView,
+    pub client_secret: Option<String>,
+}
+
 /// A client's new secret: in this answer only.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NewSecret {
@@ -102,7 +110,7 @@ impl Modify for Bearer {
     info(title = "Gatehouse admin API", description = "Users, clients, signing keys, the audit log and the mail outbox. See docs/admin-api.md."),
     paths(
         api::users, api::user, api::user_action,
-        api::clients, api::client, api::client_update, api::client_delete, api::client_rotate,
+        api::clients, api::client_create, api::client, api::client_update, api::client_delete, api::client_rotate,
         api::keys, api::keys_rotate, api::audit_events, api::outbox, api::outbox_retry,
     ),
     components(schemas(ProblemDoc)),

@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/v1/users", get(api::users))
         .route("/admin/api/v1/users/{id}", get(api::user))
         .route("/admin/api/v1/users/{id}/{action}", post(api::user_action))
-        .route("/admin/api/v1/clients", get(api::clients))
+        .route("/admin/api/v1/clients", get(api::clients).post(api::client_create))
         .route(
             "/admin/api/v1/clients/{id}",
             get(api::client).patch(api::client_update).delete(api::client_delete),

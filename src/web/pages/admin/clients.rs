@@ -166,7 +166,7 @@ impl CreateForm {
             j if j.len() > 64 * 1024 => return Err("The JWK Set is larger than 64 KiB.".into()),
             j => Some(serde_json::from_str(j).map_err(|e| format!("The JWK Set is not JSON: {e}"))?),
         };
-        new.lifetimes = clients::repo::Lifetimes {
+        new.lifetimes = clients::Lifetimes {
             access_token_secs: secs("Access token lifetime", &self.access_token_secs)?,
             refresh_token_idle_secs: secs("Refresh token idle lifetime", &self.refresh_token_idle_secs)?,
             refresh_token_absolute_secs: secs("Refresh token absolute lifetime", &self.refresh_token_absolute_secs)?,
