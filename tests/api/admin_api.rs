@@ -360,15 +360,7 @@ async fn client_and_key_changes_show_where_relying_parties_look() {
     .await;
     assert_eq!(status, 201, "{created}");
     let kid = created["items"][0]["kid"].as_str().unwrap().to_string();
-    let jwks: Value = app
-        .client
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
     assert!(
         jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid),
         "{jwks}"

@@ -224,14 +224,7 @@ async fn clients_keys_and_mail_are_managed_from_the_pages() {
     let r = flow::submit(&app, &b, "/admin/clients", "/admin/clients", &fields).await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
-    let grab = |id: &str| {
-        let at = html
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id}: {html}"));
-        let open = html[at..].find('>').unwrap() + at + 1;
-        let close = html[open..].find('<').unwrap() + open;
-        html[open..close].to_string()
-    };
+    let grab = |id: &str| crate::two_factor::element(&html, id);
     let c = TestClient {
         id: grab("created-id"),
         secret: Some(grab("created-secret")),
@@ -297,37 +290,18 @@ async fn clients_keys_and_mail_are_managed_from_the_pages() {
     // Rotate: the old secret stops, the new one works.
     let r = flow::submit(&app, &b, &at, &format!("{at}/rotate-secret"), &[]).await;
     let html = r.text().await.unwrap();
-    let start = html.find("id=\"new-secret\"").unwrap();
-    let open = html[start..].find('>').unwrap() + start + 1;
-    let close = html[open..].find('<').unwrap() + open;
     let rotated = TestClient {
-        secret: Some(html[open..close].to_string()),
+        secret: Some(crate::two_factor::element(&html, "new-secret")),
         ..c.clone()
     };
     assert_eq!(cc(c.clone()).await, 401);
     assert_eq!(cc(rotated.clone()).await, 200);
 
     // A rotated key appears in JWKS.
-    let before: Value = app
-        .client
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
     let r = flow::submit(&app, &b, "/admin/keys", "/admin/keys/rotate", &[]).await;
     assert!(r.text().await.unwrap().contains("Published"));
-    let after: Value = app
-        .client
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
     assert!(after["keys"].as_array().unwrap().len() > before["keys"].as_array().unwrap().len());
     assert!(flow::text(&app, &b, "/admin/keys").await.contains(">pending<"));
 
@@ -373,14 +347,7 @@ async fn clients_keys_and_mail_are_managed_from_the_pages() {
     fields.push(("token_endpoint_auth_method", "client_secret_post"));
     let r = flow::submit(&app, &b, "/admin/clients", "/admin/clients", &fields).await;
     let html = r.text().await.unwrap();
-    let grab = |id: &str| {
-        let at = html
-            .find(&format!("id=\"{id}\""))
-            .unwrap_or_else(|| panic!("no #{id}: {html}"));
-        let open = html[at..].find('>').unwrap() + at + 1;
-        let close = html[open..].find('<').unwrap() + open;
-        html[open..close].to_string()
-    };
+    let grab = |id: &str| crate::two_factor::element(&html, id);
     let (id, secret) = (grab("created-id"), grab("created-secret"));
     let r = app
         .client

@@ -296,6 +296,27 @@ async fn links_expire() {
     assert_eq!(b.get(app.url(&link)).send().await.unwrap().status(), 410);
 }
 
+/// Opens `link` in `b` and presses "Sign in" from `ip` (behind the trusted proxy): the
+/// answer, and the form it sent (to send again).
+pub(crate) async fn confirm_from(
+    app: &TestApp,
+    b: &reqwest::Client,
+    link: &str,
+    ip: &str,
+) -> (reqwest::Response, [(&'static str, String); 2]) {
+    let html = flow::text(app, b, link).await;
+    let form = [
+        ("csrf", input(&html, "csrf").unwrap()),
+        ("token", input(&html, "token").unwrap()),
+    ];
+    let r = from(b, reqwest::Method::POST, app.url("/login/magic-link/confirm"), ip)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (r, form)
+}
+
 /// A request from `ip` behind the trusted proxy (127.0.0.1).
 pub(crate) fn from(b: &reqwest::Client, method: reqwest::Method, url: String, ip: &str) -> reqwest::RequestBuilder {
     b.request(method, url).header("x-forwarded-for", ip)
@@ -326,16 +347,7 @@ async fn pinned_links_work_only_from_the_network_that_asked() {
             .unwrap();
         assert_eq!(r.status(), 200);
         let (link, _) = link_mail(&sink, "wes@example.com", seen).await;
-        let html = flow::text(&app, &b, &link).await;
-        let form = [
-            ("csrf", input(&html, "csrf").unwrap()),
-            ("token", input(&html, "token").unwrap()),
-        ];
-        let r = from(&b, reqwest::Method::POST, app.url("/login/magic-link/confirm"), ip)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let (r, form) = confirm_from(&app, &b, &link, ip).await;
         (r.status().as_u16(), b, form)
     };
     let (status, _, _) = use_from("203.0.113.77", 0).await;
@@ -368,21 +380,7 @@ async fn unpinned_links_work_from_anywhere() {
     let b = browser();
     ask(&app, &b, "/login/magic-link", "xan@example.com").await;
     let (link, _) = link_mail(&sink, "xan@example.com", 0).await;
-    let html = flow::text(&app, &b, &link).await;
-    let form = [
-        ("csrf", input(&html, "csrf").unwrap()),
-        ("token", input(&html, "token").unwrap()),
-    ];
-    let r = from(
-        &b,
-        reqwest::Method::POST,
-        app.url("/login/magic-link/confirm"),
-        "198.51.100.1",
-    )
-    .form(&form)
-    .send()
-    .await
-    .unwrap();
+    let (r, _) = confirm_from(&app, &b, &link, "198.51.100.1").await;
     assert_eq!(r.status(), 303);
 }
 

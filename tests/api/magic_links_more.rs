@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::flow::{self, authorize_url, input, location};
 use crate::helpers::smtp::SmtpSink;
 use crate::helpers::{Options, TestApp, mmdb, temp_dir};
-use crate::magic_links::{SUBJECT, from, link_mail, opted_in};
+use crate::magic_links::{SUBJECT, confirm_from, from, link_mail, opted_in};
 
 const CHROME_ON_WINDOWS: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
@@ -83,21 +83,7 @@ async fn the_mail_names_who_asked_and_a_link_alone_signs_in_as_email() {
     assert!(mail.contains("IP address 81.2.69.160"), "{mail}");
     assert!(mail.contains("approximate location London, United Kingdom"), "{mail}");
 
-    let html = flow::text(&app, &b, &link).await;
-    let form = [
-        ("csrf", input(&html, "csrf").unwrap()),
-        ("token", input(&html, "token").unwrap()),
-    ];
-    let r = from(
-        &b,
-        reqwest::Method::POST,
-        app.url("/login/magic-link/confirm"),
-        "81.2.69.160",
-    )
-    .form(&form)
-    .send()
-    .await
-    .unwrap();
+    let (r, _) = confirm_from(&app, &b, &link, "81.2.69.160").await;
     let resume = location(&r);
     assert!(resume.starts_with("/oauth2/authorize/resume?authreq="), "{resume}");
     let back = flow::authorize(&app, &b, &resume, "ada@example.com").await;
@@ -195,21 +181,7 @@ async fn pinned_links_compare_ipv6_networks_so_privacy_addresses_pass() {
         let (status, _) = ask_from(&app, &b, "/login/magic-link", "cy@example.com", "2001:db8:1:2::5").await;
         assert_eq!(status, 200);
         let (link, _) = link_mail(&sink, "cy@example.com", seen).await;
-        let html = flow::text(&app, &b, &link).await;
-        let form = [
-            ("csrf", input(&html, "csrf").unwrap()),
-            ("token", input(&html, "token").unwrap()),
-        ];
-        let r = from(
-            &b,
-            reqwest::Method::POST,
-            app.url("/login/magic-link/confirm"),
-            used_from,
-        )
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        let (r, form) = confirm_from(&app, &b, &link, used_from).await;
         (r.status().as_u16(), b, form)
     };
     let (status, _, _) = attempt(0, "2001:db8:1:ff00:a1b2:c3d4:e5f6:7788").await;
