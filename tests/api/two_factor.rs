@@ -452,6 +452,8 @@ async fn an_operator_can_reset_a_lost_second_factor() {
             .env("GATEHOUSE_DATABASE_URL", app.db_url())
             .env("GATEHOUSE_SECRET_KEY", &app.key)
             .env("GATEHOUSE_LOG_LEVEL", "warn")
+            // The operator's CLI uses the server's store: that is where the sessions are.
+            .envs(app.store_env.iter().cloned())
             .output()
             .unwrap()
     };

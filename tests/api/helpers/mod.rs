@@ -88,6 +88,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Keeps the database (and its temp dir) alive as long as the app.
     _db: TestDb,
+    /// The store's settings (`GATEHOUSE_REDIS_*` when it uses Redis), for a CLI run that
+    /// must see the same sessions.
+    pub store_env: Vec<(String, String)>,
     /// The master key (base64).
     pub key: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -153,6 +156,11 @@ impl TestApp {
             env.retain(|(key, _)| *key != k);
             env.push((k, v));
         }
+        let store_env: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("GATEHOUSE_REDIS"))
+            .cloned()
+            .collect();
         let config = Config::load_from(file.as_deref(), env).expect("test configuration is valid");
         let app = App::build(config).await.expect("app builds");
         let addr = app.local_addr();
@@ -172,6 +180,7 @@ impl TestApp {
             state,
             client,
             _db: db,
+            store_env,
             key: key.to_string(),
             stop: Some(tx),
             handle: Some(handle),
