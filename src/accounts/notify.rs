@@ -14,6 +14,13 @@ pub struct Device {
     pub os: String,
 }
 
+impl Device {
+    /// "Browser on OS", as sessions and the audit log show a device.
+    pub fn label(&self) -> String {
+        format!("{} on {}", self.browser, self.os)
+    }
+}
+
 /// Parses a User-Agent header; unknown parts say "unknown".
 pub fn device(user_agent: &str) -> Device {
     let unknown = || "unknown".to_string();

@@ -72,7 +72,7 @@ impl Source {
         let d = crate::accounts::notify::device(user_agent);
         Self {
             ip: Some(ip.to_string()),
-            device: Some(format!("{} on {}", d.browser, d.os)),
+            device: Some(d.label()),
         }
     }
 

@@ -349,7 +349,7 @@ async fn finish_with(
         }
     }
     let device = notify::device(&origin.user_agent);
-    session.device = Some(format!("{} on {}", device.browser, device.os));
+    session.device = Some(device.label());
     session.ip = Some(origin.ip.to_string());
     session.location = origin.location.clone();
     session.remember = origin.remember;

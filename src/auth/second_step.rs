@@ -238,7 +238,7 @@ pub async fn restore(ctx: &Ctx<'_>, token: &str, current: Option<&str>) -> Resul
         p.origin.ip.to_string(),
         crate::accounts::notify::device(&p.origin.user_agent),
     );
-    let device = format!("{} on {}", device.browser, device.os);
+    let device = device.label();
     let by = crate::audit::By {
         actor: &actor,
         ip: Some(&ip),

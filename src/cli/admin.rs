@@ -335,9 +335,26 @@ pub async fn client(cmd: ClientAdmin) -> Result<(), CliError> {
 }
 
 /// `gatehouse keys rotate`: the audited rotation the admin pages and API use.
-pub async fn rotate_keys(
-    only: Option<crate::crypto::signing::Alg>,
-) -> Result<Vec<(crate::crypto::signing::Alg, String)>, CliError> {
+pub async fn rotate_keys(only: Option<crate::crypto::signing::Alg>) -> Result<(), CliError> {
     let state = state().await?;
-    Ok(admin::keys::rotate(&state.admin_ops(), &Actor::Cli, only, &admin::Source::default()).await?)
+    let created = admin::keys::rotate(&state.admin_ops(), &Actor::Cli, only, &admin::Source::default()).await?;
+    for (alg, kid) in created {
+        println!(
+            "{alg} {kid} published; signs from now + {}s",
+            state.config().keys.publish_secs
+        );
+    }
+    Ok(())
+}
+
+/// `gatehouse keys list`: the published keys with their state.
+pub async fn list_keys() -> Result<(), CliError> {
+    let state = state().await?;
+    for k in admin::keys::list(state.db()).await? {
+        println!(
+            "{} {} {} created={} activates={}",
+            k.alg, k.kid, k.state, k.created_at, k.activates_at
+        );
+    }
+    Ok(())
 }

@@ -239,12 +239,7 @@ fn with_admin_api(given: &[String], admin_api: bool) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .collect();
     if admin_api {
-        if scopes.is_empty() {
-            scopes = clients::DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect();
-        }
-        if !scopes.iter().any(|s| s == crate::admin::ADMIN_SCOPE) {
-            scopes.push(crate::admin::ADMIN_SCOPE.to_string());
-        }
+        scopes = clients::manage::with_admin_scope(scopes);
     }
     scopes
 }
@@ -567,37 +562,14 @@ async fn client_list(json: bool) -> Result<(), CliError> {
 }
 
 async fn keys(cmd: KeysCommand) -> Result<(), CliError> {
-    let config = load_config()?;
-    let key = app::load_master_key(&config).map_err(app::StartError::from)?;
-    let db = app::open_database(&config, Some(&key)).await?;
-    let ring = crate::keys::KeyRing::new(&key, crate::keys::RingConfig::from_config(&config));
-    ring.ensure(&db).await.map_err(app::StartError::from)?;
     match cmd {
         KeysCommand::Rotate { alg } => {
             let only = match alg {
                 Some(a) => Some(a.parse::<crate::crypto::signing::Alg>().map_err(CliError::Input)?),
                 None => None,
             };
-            for (alg, kid) in admin::rotate_keys(only).await? {
-                println!("{alg} {kid} published; signs from now + {}s", config.keys.publish_secs);
-            }
+            admin::rotate_keys(only).await
         }
-        KeysCommand::List => {
-            let rows = crate::keys::repo::published(&db, chrono::Utc::now())
-                .await
-                .map_err(app::StartError::from)?;
-            for k in rows {
-                let state = match (k.retired_at, k.activates_at <= chrono::Utc::now()) {
-                    (Some(r), _) if r <= chrono::Utc::now() => "retired",
-                    (_, true) => "active",
-                    (_, false) => "pending",
-                };
-                println!(
-                    "{} {} {} created={} activates={}",
-                    k.alg, k.kid, state, k.created_at, k.activates_at
-                );
-            }
-        }
+        KeysCommand::List => admin::list_keys().await,
     }
-    Ok(())
 }

@@ -34,6 +34,18 @@ pub struct Update {
     pub refresh_token_absolute_secs: Option<Option<i64>>,
 }
 
+/// The scopes a new client may request when it may also use the admin API: those given
+/// (the defaults without any) and [`ADMIN_SCOPE`].
+pub fn with_admin_scope(mut scopes: Vec<String>) -> Vec<String> {
+    if scopes.is_empty() {
+        scopes = super::DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect();
+    }
+    if !scopes.iter().any(|s| s == ADMIN_SCOPE) {
+        scopes.push(ADMIN_SCOPE.to_string());
+    }
+    scopes
+}
+
 /// Whether a client may ask for the admin API's scope.
 pub fn admin_api(c: &client::Model) -> bool {
     strings(&c.allowed_scopes).iter().any(|s| s == ADMIN_SCOPE)

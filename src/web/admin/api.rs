@@ -269,15 +269,7 @@ pub(super) async fn client_create(State(state): State<AppState>, caller: Caller,
     };
     new.scopes = b.scopes;
     if b.admin_api {
-        if new.scopes.is_empty() {
-            new.scopes = crate::clients::DEFAULT_SCOPES
-                .iter()
-                .map(|s| (*s).to_string())
-                .collect();
-        }
-        if !new.scopes.iter().any(|s| s == admin::ADMIN_SCOPE) {
-            new.scopes.push(admin::ADMIN_SCOPE.to_string());
-        }
+        new.scopes = crate::clients::manage::with_admin_scope(std::mem::take(&mut new.scopes));
     }
     let created = crate::clients::create(state.db(), state.token_hasher(), new, &caller.actor.audit()).await?;
     state.clients().invalidate();

@@ -250,7 +250,7 @@ pub async fn submit(
         // Written off the request path: the answer must take as long as for an address
         // nobody has (which is not recorded).
         let d = crate::accounts::notify::device(user_agent(&headers));
-        let (db, id, device) = (state.db().clone(), u.id, format!("{} on {}", d.browser, d.os));
+        let (db, id, device) = (state.db().clone(), u.id, d.label());
         // At most FAILED_SIGN_IN_WRITES_MAX wait on a slow database; beyond that the event
         // is dropped (and logged) rather than piling up.
         match FAILED_SIGN_IN_WRITES.clone().try_acquire_owned() {

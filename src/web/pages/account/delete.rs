@@ -71,7 +71,7 @@ pub async fn delete_submit(
         ip.to_string(),
         crate::accounts::notify::device(crate::web::pages::common::user_agent(&headers)),
     );
-    let device = format!("{} on {}", d.browser, d.os);
+    let device = d.label();
     let by = crate::audit::By {
         actor: &actor,
         ip: Some(&ip),

@@ -150,12 +150,7 @@ impl CreateForm {
             .map(str::to_string)
             .collect();
         if self.admin_api.is_some() {
-            if new.scopes.is_empty() {
-                new.scopes = clients::DEFAULT_SCOPES.iter().map(|s| (*s).to_string()).collect();
-            }
-            if !new.scopes.iter().any(|s| s == crate::admin::ADMIN_SCOPE) {
-                new.scopes.push(crate::admin::ADMIN_SCOPE.to_string());
-            }
+            new.scopes = manage::with_admin_scope(std::mem::take(&mut new.scopes));
         }
         new.resources = lines(&self.resources);
         new.auth_method = Some(self.token_endpoint_auth_method.trim().to_string()).filter(|m| !m.is_empty());
